@@ -1,0 +1,15 @@
+"""recola-pipeline: time-continuous emotion recognition from speech and face video.
+
+The public API: the configuration, the metrics, the gold standard and delay conventions,
+and the stage runner. Importing the package registers every stage.
+"""
+from . import data_stage  # noqa: F401  (registers the demo and data stages)
+from .config import Config, ConfigError, load_config
+from .labels import gold_standard, shift_back, shift_forward
+from .metrics import ccc, mean_per_recording, pearson, pooled, rmse
+from .stages import Pipeline
+
+__version__ = "0.1.0"
+
+__all__ = ["Config", "ConfigError", "Pipeline", "ccc", "gold_standard", "load_config",
+           "mean_per_recording", "pearson", "pooled", "rmse", "shift_back", "shift_forward"]

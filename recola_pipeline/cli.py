@@ -1,0 +1,94 @@
+"""Command line: ``recola-pipeline`` / ``python run_pipeline.py``.
+
+Exit codes: 0 success, 2 a problem with the input or the configuration (the message says
+which file and what to do), 1 anything unexpected (with a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .cache import ArtifactError
+from .config import ConfigError, load_config
+from .corpora import CorpusError
+from .stages import REGISTRY, Pipeline
+
+log = logging.getLogger("recola_pipeline")
+
+#: Stages in the order ``--stage all`` runs them (those whose issue has landed).
+USER_STAGES = ("data",)
+
+#: Command-line options that are shorthands for ``--set section.key=value``.
+SHORTHANDS = {
+    "corpus": "corpus.name",
+    "data_root": "corpus.data_root",
+    "manifest": "corpus.manifest",
+    "partitions": "corpus.partitions_csv",
+    "jobs": "run.jobs",
+    "artifact_root": "run.artifact_root",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the options in the README)."""
+    parser = argparse.ArgumentParser(
+        prog="recola-pipeline",
+        description="Time-continuous emotion (arousal, valence) from speech and face video: "
+                    "run or rerun the stages of the pipeline. With no option it runs the built-in demo corpus.",
+    )
+    parser.add_argument("--stage", default="all", choices=[*USER_STAGES, "all"],
+                        help="stage to run; the stages before it are reused from the cache or built (default: all)")
+    parser.add_argument("--config", help="TOML configuration file (see configs/)")
+    parser.add_argument("--corpus", help="corpus layout: demo, recola, avec2016, manifest")
+    parser.add_argument("--data-root", help="folder of a RECOLA or AVEC 2016 copy")
+    parser.add_argument("--manifest", help="manifest CSV for --corpus manifest")
+    parser.add_argument("--partitions", help="recording,partition CSV overriding the default partitions")
+    parser.add_argument("--artifact-root", help="folder holding features/ and models/ (default: .)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value (TOML syntax), e.g. --set corpus.gold_standard=mean")
+    parser.add_argument("--jobs", type=int, help="parallel workers (-1: all cores)")
+    parser.add_argument("--force", action="store_true", help="recompute the requested stage even when cached")
+    parser.add_argument("--dry-run", action="store_true", help="print which artifacts would be reused or built")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
+    for option, dotted in SHORTHANDS.items():
+        value = getattr(args, option)
+        if value is not None:
+            overrides.append(f"{dotted}={value}" if option == "jobs" else f'{dotted}="{value}"')
+    if args.quiet:
+        overrides.append("run.progress=false")
+    return overrides + args.set
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        config = load_config(args.config, overrides=_overrides(args))
+        if config.corpus.name == "demo" and config.corpus.data_root:
+            raise ConfigError("a data root was given but the corpus is the built-in demo; "
+                              "add --corpus recola (or avec2016) to read it")
+        stages = list(USER_STAGES) if args.stage == "all" else [args.stage]
+        pipeline = Pipeline(config, force=stages if args.force else ())
+        if args.dry_run:
+            for name, action, folder in pipeline.plan(stages):
+                print(f"{action:5s} {name:8s} {folder}")
+            return 0
+        for name in stages:
+            artifact = pipeline.ensure(name)
+            print(f"{name}: {artifact.path}")
+    except (ConfigError, CorpusError, ArtifactError) as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""One typed configuration for the whole pipeline, loaded from TOML.
+
+Every value has a default, so an empty file (or none) is a valid configuration: it runs the
+built-in demo corpus. A key that does not exist or a value of the wrong type is a
+:class:`ConfigError` naming the key, the file and the closest valid key.
+
+Example
+-------
+>>> cfg = load_config(None, overrides=["corpus.gold_standard=mean"])
+>>> cfg.corpus.gold_standard
+'mean'
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIMENSIONS = ("arousal", "valence")
+GOLD_STANDARDS = ("avec2016", "mean", "ewe")
+CORPORA = ("demo", "recola", "avec2016", "manifest")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used as written."""
+
+
+@dataclass
+class RunConfig:
+    """Where artifacts go and how much parallelism to use."""
+
+    artifact_root: str = "."
+    jobs: int = -1
+    progress: bool = True
+
+
+@dataclass
+class CorpusConfig:
+    """Which corpus to read and how to build its gold standard."""
+
+    name: str = "demo"
+    data_root: str = ""
+    manifest: str = ""
+    partitions_csv: str = ""
+    dimensions: list[str] = field(default_factory=lambda: list(DIMENSIONS))
+    gold_standard: str = "avec2016"
+    max_seconds: float = 300.0
+
+
+@dataclass
+class DemoConfig:
+    """Size and seed of the built-in demo corpus (generated, never shipped)."""
+
+    recordings_per_partition: int = 2
+    duration_s: float = 60.0
+    seed: int = 2016
+    sample_rate: int = 16000
+    video: bool = True
+
+
+@dataclass
+class Config:
+    """The whole pipeline configuration: one attribute per TOML section."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+    def section(self, name: str) -> dict:
+        """Return one section as a plain dict (used for artifact hashing)."""
+        return dataclasses.asdict(getattr(self, name))
+
+
+def _closest(name: str, valid: typing.Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _check_type(value, annotation, where: str):
+    """Return ``value`` converted to ``annotation`` or raise ConfigError naming ``where``."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, annotation):
+        raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _apply(cfg: Config, data: dict, source: str) -> None:
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    for sec_name, values in data.items():
+        if sec_name not in sections:
+            raise ConfigError(f"{source}: unknown section [{sec_name}]{_closest(sec_name, sections)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{sec_name}] must be a table of keys")
+        section = getattr(cfg, sec_name)
+        hints = typing.get_type_hints(type(section))
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"{source}: unknown key '{sec_name}.{key}'{_closest(key, hints)} "
+                    f"(valid keys in [{sec_name}]: {', '.join(hints)})"
+                )
+            setattr(section, key, _check_type(value, hints[key], f"{source}: '{sec_name}.{key}'"))
+
+
+def _parse_override(text: str) -> tuple[str, str, object]:
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. corpus.gold_standard=mean")
+    dotted, raw = text.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as `mean` is taken as a string
+    return section, key, value
+
+
+def _validate(cfg: Config, source: str) -> None:
+    checks = [
+        (cfg.corpus.name in CORPORA, f"corpus.name must be one of {CORPORA}, got {cfg.corpus.name!r}"),
+        (cfg.corpus.gold_standard in GOLD_STANDARDS,
+         f"corpus.gold_standard must be one of {GOLD_STANDARDS}, got {cfg.corpus.gold_standard!r}"),
+        (set(cfg.corpus.dimensions) <= set(DIMENSIONS) and cfg.corpus.dimensions,
+         f"corpus.dimensions must be a non-empty subset of {DIMENSIONS}, got {cfg.corpus.dimensions}"),
+        (cfg.corpus.max_seconds > 0, "corpus.max_seconds must be positive"),
+        (cfg.demo.recordings_per_partition >= 1, "demo.recordings_per_partition must be at least 1"),
+        (cfg.demo.duration_s >= 20, "demo.duration_s must be at least 20 s"),
+        (cfg.run.jobs != 0, "run.jobs must be a positive count or -1 for all cores"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")
+
+
+def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[str] = ()) -> Config:
+    """Load a configuration from TOML, apply ``section.key=value`` overrides and validate.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        TOML file; ``None`` means all defaults.
+    overrides : sequence of str
+        ``section.key=value`` strings (values in TOML syntax; bare words are strings).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        Unknown section or key (with the closest valid one), wrong type, invalid value,
+        unreadable or malformed file.
+    """
+    cfg = Config()
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        _apply(cfg, data, source)
+    for text in overrides:
+        section, key, value = _parse_override(text)
+        _apply(cfg, {section: {key: value}}, f"--set {text}")
+    _validate(cfg, source if not overrides else f"{source} with --set overrides")
+    return cfg

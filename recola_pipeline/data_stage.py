@@ -1,0 +1,179 @@
+"""The ``demo`` and ``data`` stages: corpus in, gold standard at 40 ms out.
+
+``data`` artifact (``features/data/<hash>/``):
+
+``recordings.csv``
+    One row per recording: ``recording, partition, audio, video, n_frames, audio_s, labelled``
+    and, per dimension, the mean pairwise rater CCC (``agreement_<dimension>``).
+``gold/<recording>.parquet``
+    ``time`` (0.00, 0.04, ...) and one gold-standard column per dimension (absent for an
+    unlabelled test recording).
+
+The number of label frames of a recording is the length of its ratings, cut to
+``corpus.max_seconds`` (RECOLA: 7501 frames, t = 0 ... 300 s). Ratings that stop more than
+two frames before the end of the (cut) audio are an error; audio shorter than the ratings is
+accepted here and padded by the feature stages.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from .cache import read_table, write_table
+from .corpora import Corpus, CorpusError, Recording, load_corpus
+from .corpora import demo
+from .labels import LABEL_HOP_S, gold_standard, rater_agreement
+from .stages import Pipeline, Stage, register
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- demo stage
+def _generate_demo_recording(args) -> str:
+    root, rec_id, index, cfg = args
+    demo.generate_recording(root, rec_id, index, seed=cfg.seed, duration_s=cfg.duration_s,
+                            sample_rate=cfg.sample_rate, video=cfg.video)
+    return rec_id
+
+
+def run_demo(pipeline: Pipeline, artifact) -> dict:
+    """Generate the demo corpus into the artifact folder; recordings already there are kept."""
+    cfg = pipeline.config.demo
+    ids = demo.recording_ids(cfg.recordings_per_partition)
+    todo = [(artifact.path, rec_id, i, cfg) for i, rec_id in enumerate(ids)
+            if not all(artifact.has(f) for f in demo.recording_files(rec_id, cfg.video))]
+    pipeline.map(_generate_demo_recording, todo, desc="demo corpus")
+    write_table(artifact.file("partitions.csv"), demo.partitions_table(cfg.recordings_per_partition))
+    return {"recordings": len(ids), "generated_now": len(todo), "duration_s": cfg.duration_s}
+
+
+register(Stage(
+    name="demo", kind="features", sections=("demo",), upstream=lambda cfg: [],
+    libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo,
+    version=demo.GENERATOR_VERSION,
+))
+
+
+# --------------------------------------------------------------------------- data stage
+def corpus_of(pipeline: Pipeline) -> Corpus:
+    """List the configured corpus (the demo corpus is generated first when needed)."""
+    cfg = pipeline.config.corpus
+    demo_root = pipeline.ensure("demo").path if cfg.name == "demo" else None
+    return load_corpus(cfg, demo_root=demo_root)
+
+
+def _fingerprint(pipeline: Pipeline) -> dict:
+    cfg = pipeline.config.corpus
+    if cfg.name == "demo":
+        return {}  # the demo artifact's hash (upstream) already pins its content
+    corpus = load_corpus(cfg)
+    files = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in corpus.input_files()]
+    return {"inputs": files}
+
+
+@dataclass
+class PreparedRecording:
+    """Everything the data stage writes for one recording."""
+
+    row: dict
+    gold: pd.DataFrame
+
+
+def audio_duration(path: Path) -> float:
+    """Duration in seconds from the audio header; CorpusError naming the file when unreadable or empty."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
+    if info.frames == 0:
+        raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+    return info.frames / info.samplerate
+
+
+def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, max_seconds: float
+                      ) -> PreparedRecording:
+    """Read, check and combine one recording's ratings into its gold standard.
+
+    Raises
+    ------
+    CorpusError
+        Missing ratings (outside the test partition), unreadable ratings or audio, ratings
+        that end before the audio.
+    """
+    present = {d: rec.labels[d] for d in dimensions if rec.labels.get(d) is not None and rec.labels[d].is_file()}
+    absent = [d for d in dimensions if d not in present]
+    if absent and (present or rec.partition != "test"):
+        where = rec.labels.get(absent[0])
+        where = f"expected at {where}" if where else "no label file given in the manifest"
+        raise CorpusError(f"recording {rec.id} ({rec.partition}) has no {absent[0]} ratings: {where}. "
+                          "Add the file, or move the recording to the test partition if its labels are withheld")
+    audio_s = audio_duration(rec.audio) if rec.audio is not None else float("nan")
+    max_frames = int(np.floor(max_seconds / LABEL_HOP_S + 1e-6)) + 1
+    ratings = {d: read_ratings(path) for d, path in present.items()}
+    if ratings:
+        n_frames = min(min(len(r) for r in ratings.values()), max_frames)
+        covered = (n_frames - 1) * LABEL_HOP_S
+        needed = min(audio_s, (max_frames - 1) * LABEL_HOP_S)
+        if covered < needed - 2 * LABEL_HOP_S:
+            short = min(ratings, key=lambda d: len(ratings[d]))
+            raise CorpusError(f"{present[short]}: ratings end at {covered:.2f} s but the audio {rec.audio} "
+                              f"lasts {audio_s:.2f} s; the ratings file looks truncated. Restore it, or set "
+                              f"corpus.max_seconds to {covered:.2f} to use only the rated part")
+    else:
+        n_frames = min(int(np.floor(audio_s / LABEL_HOP_S + 1e-6)) + 1, max_frames)
+    gold = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2)})
+    row = {"recording": rec.id, "partition": rec.partition,
+           "audio": str(rec.audio or ""), "video": str(rec.video or ""),
+           "n_frames": n_frames, "audio_s": round(audio_s, 3), "labelled": bool(ratings)}
+    for d in dimensions:
+        matrix = ratings[d].to_numpy()[:n_frames] if d in ratings else None
+        if matrix is not None:
+            gold[d] = gold_standard(matrix, method)
+        row[f"agreement_{d}"] = rater_agreement(matrix) if matrix is not None else float("nan")
+    return PreparedRecording(row, gold)
+
+
+def _prepare(args) -> PreparedRecording:
+    rec, read_ratings, kwargs = args
+    return prepare_recording(rec, read_ratings, **kwargs)
+
+
+def run_data(pipeline: Pipeline, artifact) -> dict:
+    """Check every recording first (so bad input writes nothing), then write gold standards."""
+    cfg = pipeline.config.corpus
+    corpus = corpus_of(pipeline)
+    if not corpus.recordings:
+        raise CorpusError(f"corpus '{cfg.name}' lists no recordings")
+    kwargs = dict(dimensions=cfg.dimensions, method=cfg.gold_standard, max_seconds=cfg.max_seconds)
+    prepared = pipeline.map(_prepare, [(r, corpus.read_ratings, kwargs) for r in corpus.recordings],
+                            desc="data: ratings")
+    for item in prepared:
+        name = f"gold/{item.row['recording']}.parquet"
+        if not artifact.has(name):
+            write_table(artifact.file(name), item.gold)
+    table = pd.DataFrame([p.row for p in prepared])
+    write_table(artifact.file("recordings.csv"), table)
+    partitions = table.groupby("partition")["recording"].count().to_dict()
+    log.info("data: %d recordings %s, %d label frames", len(table), partitions, table["n_frames"].sum())
+    return {"corpus": cfg.name, "recordings": len(table), "partitions": partitions,
+            "frames": int(table["n_frames"].sum()), "gold_standard": cfg.gold_standard,
+            "mean_rater_agreement": {d: float(table[f"agreement_{d}"].mean()) for d in cfg.dimensions}}
+
+
+register(Stage(
+    name="data", kind="features", sections=("corpus",),
+    upstream=lambda cfg: ["demo"] if cfg.corpus.name == "demo" else [],
+    libraries=("numpy", "pandas", "soundfile"), run=run_data, extra_identity=_fingerprint,
+))
+
+
+def load_data(artifact) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The recordings table and the gold-standard table of every recording of a data artifact."""
+    table = read_table(artifact.file("recordings.csv"))
+    gold = {rec: read_table(artifact.file(f"gold/{rec}.parquet")) for rec in table["recording"]}
+    return table, gold

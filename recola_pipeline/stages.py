@@ -1,0 +1,195 @@
+"""The stage graph: what each stage depends on, and running stages against the artifact store.
+
+A stage's artifact identity is built from (a) the config sections it reads, (b) the identities
+of its upstream stages, (c) the versions of the libraries that change its numbers, (d) the
+stage's own code version, and (e) for the data stage of a user corpus, a fingerprint (path,
+size, modification time) of every input file. Settings that cannot change a result (jobs,
+progress bars, the artifact root) are never part of it.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import joblib
+from tqdm.auto import tqdm
+
+from .cache import Artifact, ArtifactError, ArtifactStore
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline.
+
+    Attributes
+    ----------
+    name : str
+    kind : str
+        ``features`` or ``models``: which artifact root it writes under.
+    sections : tuple of str
+        Config sections whose values change its output.
+    upstream : callable
+        ``Config -> list of stage names`` it reads.
+    libraries : tuple of str
+        Distributions whose versions change its numbers.
+    run : callable
+        ``(Pipeline, Artifact) -> dict`` that writes the artifact's files and returns the
+        information recorded in its manifest.
+    version : int
+        Bumped when a code change alters the stage's output.
+    extra_identity : callable or None
+        ``Pipeline -> dict`` of further identity (e.g. an input-file fingerprint).
+    """
+
+    name: str
+    kind: str
+    sections: tuple[str, ...]
+    upstream: Callable[[Config], list[str]]
+    libraries: tuple[str, ...]
+    run: Callable
+    version: int = 1
+    extra_identity: Callable | None = field(default=None)
+
+
+REGISTRY: dict[str, Stage] = {}
+
+
+def register(stage: Stage) -> Stage:
+    """Add a stage to the graph (each stage module calls this at import)."""
+    REGISTRY[stage.name] = stage
+    return stage
+
+
+def library_versions(names) -> dict[str, str]:
+    """Installed versions of the named distributions ('missing' when not installed)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def parallel_map(function, items, *, jobs: int, desc: str, progress: bool = True):
+    """Apply ``function`` to ``items`` with joblib, showing a progress bar; results in input order.
+
+    Parameters
+    ----------
+    function : callable
+        Picklable function of one item.
+    items : sequence
+    jobs : int
+        joblib ``n_jobs`` (-1: all cores).
+    desc : str
+        Progress-bar label.
+    progress : bool
+    """
+    items = list(items)
+    if not items:
+        return []
+    n_jobs = 1 if len(items) == 1 else jobs
+    tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
+    results = [None] * len(items)
+    runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    for i, result in tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=False):
+        results[i] = result
+    return results
+
+
+def _indexed(i, function, item):
+    return i, function(item)
+
+
+class Pipeline:
+    """Resolves stage identities and runs stages, reusing complete artifacts.
+
+    Parameters
+    ----------
+    config : Config
+    force : iterable of str
+        Stages to recompute even when a complete artifact exists.
+    """
+
+    def __init__(self, config: Config, *, force=()):
+        self.config = config
+        self.store = ArtifactStore(config.run.artifact_root)
+        self.force = set(force)
+        self._identities: dict[str, dict] = {}
+        self._ready: dict[str, Artifact] = {}
+
+    def identity(self, name: str) -> dict:
+        """The identity of a stage's artifact under the current config."""
+        if name not in self._identities:
+            stage = REGISTRY[name]
+            self._identities[name] = {
+                "stage": name,
+                "version": stage.version,
+                "config": {s: self.config.section(s) for s in stage.sections},
+                "upstream": {u: self.artifact(u).hash for u in stage.upstream(self.config)},
+                "libraries": library_versions(stage.libraries),
+                **(stage.extra_identity(self) if stage.extra_identity else {}),
+            }
+        return self._identities[name]
+
+    def artifact(self, name: str) -> Artifact:
+        """The (possibly not yet built) artifact of a stage."""
+        return self.store.artifact(REGISTRY[name].kind, name, self.identity(name))
+
+    def order(self, names) -> list[str]:
+        """The stages needed for ``names``, upstream first, each once."""
+        ordered: list[str] = []
+
+        def visit(name):
+            for up in REGISTRY[name].upstream(self.config):
+                visit(up)
+            if name not in ordered:
+                ordered.append(name)
+
+        for name in names:
+            visit(name)
+        return ordered
+
+    def plan(self, names) -> list[tuple[str, str, str]]:
+        """``(stage, action, folder)`` for every stage needed, action 'reuse' or 'build'."""
+        rows = []
+        for name in self.order(names):
+            artifact = self.artifact(name)
+            action = "reuse" if artifact.complete and name not in self.force else "build"
+            rows.append((name, action, str(artifact.path)))
+        return rows
+
+    def ensure(self, name: str) -> Artifact:
+        """Return the complete artifact of ``name``, building it (and its upstream) if needed."""
+        if name in self._ready:
+            return self._ready[name]
+        for up in REGISTRY[name].upstream(self.config):
+            self.ensure(up)
+        artifact = self.artifact(name)
+        if artifact.complete and name not in self.force:
+            try:
+                artifact.verify()
+                log.info("%s: reusing %s", name, artifact.path)
+                self._ready[name] = artifact
+                return artifact
+            except ArtifactError as exc:
+                log.warning("%s: %s; rebuilding it", name, exc)
+                artifact.clear()
+        elif name in self.force:
+            artifact.clear()
+        log.info("%s: building %s", name, artifact.path)
+        artifact.start()
+        info = REGISTRY[name].run(self, artifact)
+        artifact.finish(info)
+        self._ready[name] = artifact
+        return artifact
+
+    def map(self, function, items, desc: str):
+        """:func:`parallel_map` with this run's ``jobs`` and ``progress`` settings."""
+        return parallel_map(function, items, jobs=self.config.run.jobs, desc=desc,
+                            progress=self.config.run.progress)
