@@ -10,7 +10,7 @@ lengths raise ``ValueError``.
 Example
 -------
 >>> round(ccc([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]), 4)
-0.9697
+0.9524
 """
 from __future__ import annotations
 

@@ -1,0 +1,62 @@
+"""Shared fixtures: small configs, tiny corpora written on the fly, the shared data folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from recola_pipeline.config import load_config
+from recola_pipeline.corpora.ratings import RECOLA_RATERS
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """``../shared`` beside the project; tests using it skip when it is absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip("../shared/data is absent")
+    return SHARED
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """A config for a 20 s, one-recording-per-partition demo under a temporary artifact root."""
+    def make(*overrides):
+        return load_config(None, overrides=[
+            f'run.artifact_root="{tmp_path / "artifacts"}"', "run.jobs=1", "run.progress=false",
+            "demo.recordings_per_partition=1", "demo.duration_s=20.0", *overrides])
+    return make
+
+
+def write_ratings(path: Path, n_frames: int, *, raters=RECOLA_RATERS, seed=0, header=None) -> np.ndarray:
+    """Write a RECOLA-format ratings file (header with trailing spaces) and return its values."""
+    rng = np.random.default_rng(seed)
+    base = np.sin(np.arange(n_frames) / 50.0)
+    values = np.round(np.clip(base[:, None] * rng.uniform(0.5, 1, len(raters))
+                              + rng.normal(0, 0.1, (n_frames, len(raters))), -1, 1), 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = header or "time;" + " ;".join(raters) + " "
+    rows = [f"{i * 0.04:.2f};" + ";".join(f"{v:.2f}" for v in row) for i, row in enumerate(values)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return values
+
+
+def write_wav(path: Path, seconds: float, rate: int = 8000, channels: int = 1) -> None:
+    """Write a short noise WAV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(1).normal(0, 0.1, (int(seconds * rate), channels)).astype(np.float32)
+    sf.write(path, data, rate)
+
+
+@pytest.fixture
+def recola_root(tmp_path) -> Path:
+    """A tiny RECOLA-layout corpus: P16 (train), P19 (devel), 8 s each, no video, AVEC partitions."""
+    root = tmp_path / "RECOLA"
+    for rec in ("P16", "P19"):
+        write_wav(root / "RECOLA-Audio-recordings" / f"{rec}.wav", 8.0)
+        for k, dim in enumerate(("arousal", "valence")):
+            write_ratings(root / "RECOLA-Annotation" / "emotional_behaviour" / dim / f"{rec}.csv", 201, seed=k)
+    return root

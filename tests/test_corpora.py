@@ -1,0 +1,201 @@
+"""Corpus readers and the data stage on RECOLA, AVEC 2016 and manifest layouts, good and bad input."""
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write_ratings, write_wav
+from recola_pipeline.cache import read_table
+from recola_pipeline.corpora import CorpusError, avec2016, manifest, recola
+from recola_pipeline.corpora.ratings import read_recola_ratings
+from recola_pipeline.data_stage import load_data
+from recola_pipeline.labels import gold_standard
+from recola_pipeline.stages import Pipeline
+
+
+def run_data(small_config, *overrides):
+    pipeline = Pipeline(small_config(*overrides))
+    return pipeline, pipeline.ensure("data")
+
+
+def assert_no_artifact(small_config, *overrides):
+    with pytest.raises(CorpusError) as err:
+        run_data(small_config, *overrides)
+    pipeline = Pipeline(small_config(*overrides))
+    store = pipeline.store.root / "features" / "data"
+    assert not list(store.rglob("manifest.json")) and not list(store.rglob("*.parquet"))
+    return str(err.value)
+
+
+def test_recola_header_quirk_and_7501_rows(tmp_path):
+    path = tmp_path / "P16.csv"
+    values = write_ratings(path, 7501)
+    assert path.read_text().splitlines()[0] == "time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3 "
+    table = read_recola_ratings(path)
+    assert list(table.columns) == ["FM1", "FM2", "FM3", "FF1", "FF2", "FF3"]
+    assert table.shape == (7501, 6)
+    np.testing.assert_allclose(table.to_numpy(), values)
+
+
+def test_recola_data_stage(small_config, recola_root):
+    _, artifact = run_data(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    table, gold = load_data(artifact)
+    assert dict(zip(table.recording, table.partition)) == {"P16": "train", "P19": "devel"}
+    assert (table.n_frames == 201).all()
+    ratings = read_recola_ratings(recola_root / recola.ANNOTATION_DIR / "arousal" / "P16.csv").to_numpy()
+    np.testing.assert_allclose(gold["P16"]["arousal"], gold_standard(ratings, "avec2016"))
+    np.testing.assert_allclose(gold["P16"]["time"], np.round(np.arange(201) * 0.04, 2))
+
+
+def test_max_seconds_cuts_labels(small_config, recola_root):
+    _, artifact = run_data(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"',
+                           "corpus.max_seconds=4.0")
+    table, gold = load_data(artifact)
+    assert (table.n_frames == 101).all() and len(gold["P19"]) == 101
+
+
+def test_partitions_csv_overrides_defaults(small_config, recola_root, tmp_path):
+    parts = tmp_path / "parts.csv"
+    parts.write_text("recording,partition\nP16,devel\nP19,test\n")
+    _, artifact = run_data(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"',
+                           f'corpus.partitions_csv="{parts}"')
+    table, _ = load_data(artifact)
+    assert dict(zip(table.recording, table.partition)) == {"P16": "devel", "P19": "test"}
+
+
+def test_missing_data_root(small_config, tmp_path):
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{tmp_path / "nope"}"')
+    assert "nope does not exist" in message and "--data-root" in message
+
+
+def test_recording_without_ratings(small_config, recola_root):
+    (recola_root / recola.ANNOTATION_DIR / "valence" / "P16.csv").unlink()
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert "P16" in message and "valence" in message and "P16.csv" in message
+
+
+def test_missing_rater_column(small_config, recola_root):
+    path = recola_root / recola.ANNOTATION_DIR / "arousal" / "P19.csv"
+    write_ratings(path, 201, raters=("FM1", "FM2", "FM3", "FF1", "FF2"))
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert str(path) in message and "FF3" in message
+
+
+def test_non_numeric_rating(small_config, recola_root):
+    path = recola_root / recola.ANNOTATION_DIR / "arousal" / "P19.csv"
+    lines = path.read_text().splitlines()
+    lines[10] = lines[10].rsplit(";", 1)[0] + ";abc"
+    path.write_text("\n".join(lines) + "\n")
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert str(path) in message and "'abc'" in message and "FF3" in message and "row 10" in message
+
+
+def test_empty_rating_value(small_config, recola_root):
+    path = recola_root / recola.ANNOTATION_DIR / "valence" / "P16.csv"
+    lines = path.read_text().splitlines()
+    lines[5] = lines[5].rsplit(";", 1)[0] + ";"
+    path.write_text("\n".join(lines) + "\n")
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert str(path) in message and "empty or NaN" in message
+
+
+def test_ratings_shorter_than_audio(small_config, recola_root):
+    path = recola_root / recola.ANNOTATION_DIR / "arousal" / "P16.csv"
+    write_ratings(path, 120)  # 4.8 s of ratings for 8 s of audio
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert str(path) in message and "truncated" in message and "max_seconds" in message
+
+
+def test_unknown_partition(small_config, recola_root, tmp_path):
+    parts = tmp_path / "parts.csv"
+    parts.write_text("recording,partition\nP16,training\nP19,devel\n")
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"',
+                                 f'corpus.partitions_csv="{parts}"')
+    assert "training" in message and "did you mean 'train'" in message
+
+
+def test_recording_in_no_partition(small_config, recola_root):
+    shutil.copy(recola_root / recola.AUDIO_DIR / "P16.wav", recola_root / recola.AUDIO_DIR / "P99.wav")
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert "P99" in message and "partitions" in message
+
+
+def test_corrupt_and_empty_audio(small_config, recola_root):
+    wav = recola_root / recola.AUDIO_DIR / "P19.wav"
+    wav.write_bytes(b"RIFF\x00\x00not really a wav")
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert str(wav) in message and "cannot read audio" in message
+    write_wav(wav, 0.0)
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert str(wav) in message and "empty" in message
+
+
+def write_avec(root, recs=("train_1", "dev_1", "test_1"), shipped_gold=True):
+    for k, rec in enumerate(recs):
+        write_wav(root / "recordings_audio" / f"{rec}.wav", 6.0)
+        for d, dim in enumerate(("arousal", "valence")):
+            values = write_ratings(root / "ratings_individual" / dim / f"{rec}.csv", 151, seed=10 * k + d)
+            if shipped_gold:
+                arff = root / "ratings_gold_standard" / dim / f"{rec}.arff"
+                arff.parent.mkdir(parents=True, exist_ok=True)
+                rows = [f"{rec},{i * 0.04:.2f},{v:.6f}" for i, v in enumerate(gold_standard(values))]
+                arff.write_text("@relation GOLDSTANDARD\n\n@attribute Instance_name string\n"
+                                "@attribute frameTime numeric\n@attribute GoldStandard numeric\n\n@data\n\n"
+                                + "\n".join(rows) + "\n")
+
+
+def test_avec2016_layout(small_config, tmp_path):
+    root = tmp_path / "AVEC2016"
+    write_avec(root)
+    corpus = avec2016.read(root, dimensions=["arousal", "valence"])
+    assert {r.id: r.partition for r in corpus.recordings} == {"dev_1": "devel", "test_1": "test", "train_1": "train"}
+    _, artifact = run_data(small_config, "corpus.name=avec2016", f'corpus.data_root="{root}"')
+    _, gold = load_data(artifact)
+    shipped = avec2016.read_shipped_gold(root, "dev_1", "valence")
+    np.testing.assert_allclose(gold["dev_1"]["valence"], shipped["gold"], atol=1e-6)
+
+
+def test_avec2016_test_partition_without_labels(small_config, tmp_path):
+    root = tmp_path / "AVEC2016"
+    write_avec(root, shipped_gold=False)
+    for dim in ("arousal", "valence"):
+        (root / "ratings_individual" / dim / "test_1.csv").unlink()
+    _, artifact = run_data(small_config, "corpus.name=avec2016", f'corpus.data_root="{root}"')
+    table, gold = load_data(artifact)
+    row = table.set_index("recording").loc["test_1"]
+    assert not row.labelled and row.n_frames == 151
+    assert list(gold["test_1"].columns) == ["time"]
+
+
+def test_manifest_corpus_resamples_labels(small_config, tmp_path):
+    write_wav(tmp_path / "a.wav", 4.0)
+    write_wav(tmp_path / "b.wav", 4.0)
+    for rec in ("a", "b"):
+        for dim in ("arousal", "valence"):
+            t = np.arange(0, 4.01, 0.1)  # 10 Hz labels
+            pd.DataFrame({"time": t, dim: np.sin(t)}).to_csv(tmp_path / f"{rec}_{dim}.csv", index=False)
+    (tmp_path / "m.csv").write_text(
+        "recording,partition,audio,video,arousal,valence\n"
+        "a,train,a.wav,,a_arousal.csv,a_valence.csv\n"
+        "b,devel,b.wav,,b_arousal.csv,b_valence.csv\n")
+    _, artifact = run_data(small_config, "corpus.name=manifest", f'corpus.manifest="{tmp_path / "m.csv"}"')
+    table, gold = load_data(artifact)
+    assert (table.n_frames == 101).all()
+    np.testing.assert_allclose(gold["a"]["arousal"], np.sin(np.arange(101) * 0.04), atol=2e-3)
+
+
+def test_manifest_errors(tmp_path):
+    (tmp_path / "m.csv").write_text("recording,partition,audio,video,arousal\nx,train,missing.wav,,\n")
+    with pytest.raises(CorpusError, match=r"m.csv row 2 \(x\), column audio: file .*missing.wav does not exist"):
+        manifest.read(tmp_path / "m.csv", dimensions=["arousal"])
+    with pytest.raises(CorpusError, match="pass an existing CSV"):
+        manifest.read(tmp_path / "none.csv", dimensions=["arousal"])
+
+
+def test_data_stage_fingerprint_notices_changed_input(small_config, recola_root):
+    pipeline, first = run_data(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    write_ratings(recola_root / recola.ANNOTATION_DIR / "arousal" / "P16.csv", 201, seed=42)
+    _, second = run_data(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    assert first.path != second.path
+    assert not read_table(first.file("gold/P16.parquet")).equals(read_table(second.file("gold/P16.parquet")))
