@@ -12,12 +12,9 @@ import sys
 from .cache import ArtifactError
 from .config import ConfigError, load_config
 from .corpora import CorpusError
-from .stages import REGISTRY, Pipeline
+from .stages import Pipeline, public_stages
 
 log = logging.getLogger("recola_pipeline")
-
-#: Stages in the order ``--stage all`` runs them (those whose issue has landed).
-USER_STAGES = ("data",)
 
 #: Command-line options that are shorthands for ``--set section.key=value``.
 SHORTHANDS = {
@@ -37,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time-continuous emotion (arousal, valence) from speech and face video: "
                     "run or rerun the stages of the pipeline. With no option it runs the built-in demo corpus.",
     )
-    parser.add_argument("--stage", default="all", choices=[*USER_STAGES, "all"],
+    parser.add_argument("--stage", default="all", choices=[*public_stages(), "all"],
                         help="stage to run; the stages before it are reused from the cache or built (default: all)")
     parser.add_argument("--config", help="TOML configuration file (see configs/)")
     parser.add_argument("--corpus", help="corpus layout: demo, recola, avec2016, manifest")
@@ -75,7 +72,7 @@ def main(argv=None) -> int:
         if config.corpus.name == "demo" and config.corpus.data_root:
             raise ConfigError("a data root was given but the corpus is the built-in demo; "
                               "add --corpus recola (or avec2016) to read it")
-        stages = list(USER_STAGES) if args.stage == "all" else [args.stage]
+        stages = public_stages() if args.stage == "all" else [args.stage]
         pipeline = Pipeline(config, force=stages if args.force else ())
         if args.dry_run:
             for name, action, folder in pipeline.plan(stages):

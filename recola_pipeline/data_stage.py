@@ -55,7 +55,7 @@ def run_demo(pipeline: Pipeline, artifact) -> dict:
 register(Stage(
     name="demo", kind="features", sections=("demo",), upstream=lambda cfg: [],
     libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo,
-    version=demo.GENERATOR_VERSION,
+    version=demo.GENERATOR_VERSION, public=False,
 ))
 
 

@@ -44,6 +44,8 @@ class Stage:
         Bumped when a code change alters the stage's output.
     extra_identity : callable or None
         ``Pipeline -> dict`` of further identity (e.g. an input-file fingerprint).
+    public : bool
+        Whether ``--stage`` offers it (internal stages such as ``demo`` are built on demand).
     """
 
     name: str
@@ -54,15 +56,21 @@ class Stage:
     run: Callable
     version: int = 1
     extra_identity: Callable | None = field(default=None)
+    public: bool = True
 
 
 REGISTRY: dict[str, Stage] = {}
 
 
 def register(stage: Stage) -> Stage:
-    """Add a stage to the graph (each stage module calls this at import)."""
+    """Add a stage to the graph (each stage module calls this at import, in pipeline order)."""
     REGISTRY[stage.name] = stage
     return stage
+
+
+def public_stages() -> list[str]:
+    """Stages offered by ``--stage``, in the order ``--stage all`` runs them."""
+    return [name for name, stage in REGISTRY.items() if stage.public]
 
 
 def library_versions(names) -> dict[str, str]:
