@@ -4,6 +4,7 @@ The public API: the configuration, the metrics, the gold standard and delay conv
 and the stage runner. Importing the package registers every stage.
 """
 from . import data_stage  # noqa: F401  (registers the demo and data stages)
+from . import audio_stage  # noqa: F401,I001  (registers the audio stage, after data)
 from .config import Config, ConfigError, load_config
 from .labels import gold_standard, shift_back, shift_forward
 from .metrics import ccc, mean_per_recording, pearson, pooled, rmse

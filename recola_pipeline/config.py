@@ -22,6 +22,7 @@ from pathlib import Path
 DIMENSIONS = ("arousal", "valence")
 GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 CORPORA = ("demo", "recola", "avec2016", "manifest")
+AUDIO_FEATURE_SETS = ("egemaps",)
 
 
 class ConfigError(ValueError):
@@ -62,12 +63,22 @@ class DemoConfig:
 
 
 @dataclass
+class AudioConfig:
+    """Acoustic features: eGeMAPS functionals over centred W-second windows at the label rate."""
+
+    feature_set: str = "egemaps"
+    windows_s: list[float] = field(default_factory=lambda: [4.0, 6.0, 8.0, 10.0, 12.0, 14.0])
+    sample_rate: int = 16000
+
+
+@dataclass
 class Config:
     """The whole pipeline configuration: one attribute per TOML section."""
 
     run: RunConfig = field(default_factory=RunConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
 
     def section(self, name: str) -> dict:
         """Return one section as a plain dict (used for artifact hashing)."""
@@ -136,6 +147,11 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.corpus.max_seconds > 0, "corpus.max_seconds must be positive"),
         (cfg.demo.recordings_per_partition >= 1, "demo.recordings_per_partition must be at least 1"),
         (cfg.demo.duration_s >= 20, "demo.duration_s must be at least 20 s"),
+        (cfg.audio.feature_set in AUDIO_FEATURE_SETS,
+         f"audio.feature_set must be one of {AUDIO_FEATURE_SETS}, got {cfg.audio.feature_set!r}"),
+        (bool(cfg.audio.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
+         f"audio.windows_s must be positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.audio.windows_s}"),
+        (8000 <= cfg.audio.sample_rate <= 96000, "audio.sample_rate must be between 8000 and 96000 Hz"),
         (cfg.run.jobs != 0, "run.jobs must be a positive count or -1 for all cores"),
     ]
     for ok, message in checks:

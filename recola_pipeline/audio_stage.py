@@ -1,0 +1,118 @@
+"""The ``audio`` stage: eGeMAPS functionals over W-second windows, one row per 40 ms label frame.
+
+``audio`` artifact (``features/audio/<hash>/``): ``w<W>/<recording>.parquet`` for every window
+length W, with a ``time`` column (the label frames of the data stage) and the 88 eGeMAPS v02
+functionals (float32). Audio is mixed down to mono and resampled to ``audio.sample_rate``;
+audio longer than the label span is cut at the last label frame plus half the longest window
+(so the last frames keep full windows where the audio has them); audio shorter than the label
+span is accepted with a warning and its last full window is repeated forwards. NaN and
+infinite descriptors are stored as NaN and counted in the manifest; the train stage maps them
+to 0 after normalisation.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import soxr
+
+from .cache import write_table
+from .corpora import CorpusError
+from .data_stage import load_data
+from .features import egemaps
+from .features.windows import align_to_labels
+from .labels import LABEL_HOP_S
+from .stages import Pipeline, Stage, register
+
+log = logging.getLogger(__name__)
+
+
+def window_name(window_s: float) -> str:
+    """Folder name of one window length inside the artifact (``w4``, ``w6.5``)."""
+    return f"w{window_s:g}"
+
+
+def load_audio(path, sample_rate: int) -> np.ndarray:
+    """Read ``path`` as mono float at ``sample_rate``; CorpusError naming the file when unusable."""
+    try:
+        signal, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
+    signal = signal.mean(axis=1)
+    if signal.size == 0:
+        raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+    if not np.isfinite(signal).all():
+        raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
+    if np.abs(signal).max() == 0:
+        raise CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
+    if rate != sample_rate:
+        signal = soxr.resample(signal, rate, sample_rate)
+    return signal
+
+
+def extract_recording(args) -> dict:
+    """Compute and write one recording's windowed features for every W; returns manifest counts."""
+    artifact, row, cfg = args
+    windows = [float(w) for w in cfg.windows_s]
+    n_frames = int(row["n_frames"])
+    signal = load_audio(row["audio"], cfg.sample_rate)
+    span = (n_frames - 1) * LABEL_HOP_S + max(windows) / 2
+    signal = signal[:int(round(span * cfg.sample_rate))]
+    duration = signal.size / cfg.sample_rate
+    short = duration < (n_frames - 1) * LABEL_HOP_S - 1e-6
+    if duration < min(windows):
+        raise CorpusError(f"{row['audio']}: {duration:.2f} s of audio is shorter than the shortest window "
+                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_window = egemaps.windowed_functionals(signal, cfg.sample_rate, windows)
+    names = egemaps.feature_names()
+    time = np.round(np.arange(n_frames) * LABEL_HOP_S, 2)
+    nonfinite = {}
+    for w, values in per_window.items():
+        if len(values) == 0:
+            raise CorpusError(f"{row['audio']}: {duration:.2f} s of audio has no full {w} s window; "
+                              "drop the recording or remove that window length")
+        aligned = align_to_labels(values, w, n_frames).astype(np.float32)
+        bad = ~np.isfinite(aligned)
+        nonfinite[window_name(w)] = int(bad.sum())
+        aligned[bad] = np.nan
+        table = pd.DataFrame(aligned, columns=names)
+        table.insert(0, "time", time)
+        write_table(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), table)
+    return {"recording": row["recording"], "audio_s": round(duration, 3), "padded": bool(short),
+            "nonfinite": nonfinite}
+
+
+def run_audio(pipeline: Pipeline, artifact) -> dict:
+    """Extract every recording with audio that is not already in the (possibly partial) artifact."""
+    cfg = pipeline.config.audio
+    table, _ = load_data(pipeline.ensure("data"))
+    rows = [r for r in table.to_dict("records") if isinstance(r["audio"], str) and r["audio"]]
+    if not rows:
+        raise CorpusError("no recording of this corpus has audio; the audio stage has nothing to do")
+    todo = [(artifact, r, cfg) for r in rows
+            if not all(artifact.has(f"{window_name(w)}/{r['recording']}.parquet") for w in cfg.windows_s)]
+    results = pipeline.map(extract_recording, todo, desc="audio: eGeMAPS")
+    for result in results:
+        if result["padded"]:
+            log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
+                        result["recording"], result["audio_s"])
+    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(egemaps.feature_names()),
+            "recordings": len(rows), "extracted_now": len(todo),
+            "padded": sorted(r["recording"] for r in results if r["padded"]),
+            "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
+
+
+register(Stage(
+    name="audio", kind="features", sections=("audio",), upstream=lambda cfg: ["data"],
+    libraries=("opensmile", "soxr", "soundfile", "numpy"), run=run_audio,
+))
+
+
+def load_audio_features(artifact, window_s: float, recording: str) -> pd.DataFrame:
+    """One recording's features for one window length (``time`` + 88 columns)."""
+    return pd.read_parquet(artifact.file(f"{window_name(window_s)}/{recording}.parquet"))
