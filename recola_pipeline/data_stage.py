@@ -84,12 +84,31 @@ class PreparedRecording:
     gold: pd.DataFrame
 
 
+def _check_wav_complete(path: Path) -> None:
+    """Raise when a WAV file's ``data`` chunk declares more bytes than the file holds (a cut copy)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if chunk == b"data":
+            held = path.stat().st_size - (pos + 8)
+            if size != 0xFFFFFFFF and held < size:
+                raise CorpusError(f"{path}: truncated: the WAV header declares {size} bytes of audio but the file "
+                                  f"holds {held}; copy the file again from the corpus release")
+            return
+        pos += 8 + size + (size & 1)
+
+
 def audio_duration(path: Path) -> float:
-    """Duration in seconds from the audio header; CorpusError naming the file when unreadable or empty."""
+    """Duration in seconds from the audio header; CorpusError naming the file when unreadable, cut or empty."""
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
+    _check_wav_complete(Path(path))
     if info.frames == 0:
         raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
     return info.frames / info.samplerate
