@@ -171,7 +171,7 @@ def test_real_clip_windows_match_isolated_opensmile(shared_dir):
 
     The two differ only where the LLDs' smoothing, F0 tracking and voicing decisions see audio
     beyond the window's edges: median relative deviation < 1 %, 90th percentile < 8 %
-    (measured: 0.3 % and 4.9 %; README, "Audio features")."""
+    (measured: 0.23 % and 3.3 %; README, "Audio features")."""
     files = sorted(glob.glob(str(shared_dir / "data" / "ravdess_speech_16k" / "Actor_01" / "*.flac")))[:6]
     smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals)
     deviations = []
