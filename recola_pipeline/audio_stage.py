@@ -25,14 +25,10 @@ from .data_stage import load_data
 from .features import egemaps
 from .features.windows import align_to_labels
 from .labels import LABEL_HOP_S
+from .matrices import window_name
 from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
-
-
-def window_name(window_s: float) -> str:
-    """Folder name of one window length inside the artifact (``w4``, ``w6.5``)."""
-    return f"w{window_s:g}"
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:

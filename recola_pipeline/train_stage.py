@@ -1,0 +1,159 @@
+"""The ``train`` stage: search window W, delay D and C on devel, then fit one model per
+modality and dimension on train.
+
+For every modality and window length the train features are normalised (train statistics or
+per recording, NaN -> 0), optionally mapped through a Nystroem RBF kernel approximation, and
+factorised once (:class:`~recola_pipeline.models.RidgePath`); every delay then only changes the
+shifted targets and every C only the shrinkage, so the full AVEC grid (W x D x C) costs about
+one fit per W. Devel predictions are shifted forward by D and scored by pooled CCC against the
+unshifted gold. The best (W, D, C) per modality and dimension is refitted on train as a
+:class:`~recola_pipeline.models.DelayedRegressor` around an
+:class:`~recola_pipeline.models.L2LinearSVR` and saved with joblib.
+
+``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (modality, dimension, W, D, C,
+ccc_devel for every point searched), ``selected.csv`` (the chosen point per modality and
+dimension) and ``model_<modality>_<dimension>.joblib`` (a dict: ``normaliser``, ``kernel``
+(None or a fitted Nystroem), ``regressor``, ``window_s``, ``features``).
+"""
+from __future__ import annotations
+
+import logging
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.kernel_approximation import Nystroem
+
+from .cache import atomic_path, write_table
+from .corpora import CorpusError
+from .data_stage import load_data
+from .labels import delay_frames
+from .matrices import FrameMatrix, load_frames
+from .metrics import ccc
+from .models import DelayedRegressor, L2LinearSVR, Normaliser, RidgePath
+from .models.delay import shift_groups
+from .stages import Pipeline, Stage, register
+
+log = logging.getLogger(__name__)
+
+#: modality -> (feature stage, config path of its window lengths)
+MODALITY_STAGES = {"audio": "audio"}
+
+
+def modality_windows(config, modality: str) -> list[float]:
+    """Window lengths the feature stage of ``modality`` extracted."""
+    return [float(w) for w in getattr(config, MODALITY_STAGES[modality]).windows_s]
+
+
+def delays_s(cfg) -> list[float]:
+    """The delay grid 0 : step : max in seconds."""
+    n = int(np.floor(cfg.delay_max_s / cfg.delay_step_s + 1e-9)) + 1
+    return [round(i * cfg.delay_step_s, 4) for i in range(n)]
+
+
+def partition_frames(pipeline: Pipeline, modality: str, window_s: float, partition: str, *, labelled_only=True
+                     ) -> FrameMatrix:
+    """One partition's frames of one modality and window length, with gold."""
+    table, gold = load_data(pipeline.ensure("data"))
+    rows = table[table.partition == partition]
+    if labelled_only:
+        rows = rows[rows.labelled]
+    return load_frames(pipeline.ensure(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
+                       pipeline.config.corpus.dimensions)
+
+
+def fit_representation(cfg, train: FrameMatrix):
+    """Fit the normaliser (and the Nystroem map for the RBF kernel) on train frames."""
+    normaliser = Normaliser(cfg.normalisation).fit(train.X)
+    kernel = None
+    if cfg.kernel == "rbf":
+        Z = normaliser.transform(train.X, train.groups)
+        kernel = Nystroem(kernel="rbf", gamma=1.0 / Z.shape[1], n_components=min(cfg.rbf_components, len(Z)),
+                          random_state=cfg.seed).fit(Z)
+    return normaliser, kernel
+
+
+def represent(normaliser, kernel, frames: FrameMatrix) -> np.ndarray:
+    """Normalised (and kernel-mapped) features of ``frames``."""
+    Z = normaliser.transform(frames.X, frames.groups)
+    return kernel.transform(Z) if kernel is not None else Z
+
+
+def search_window(args) -> list[dict]:
+    """Every (dimension, D, C) for one modality and window length: devel CCC rows."""
+    pipeline, modality, window_s = args
+    cfg = pipeline.config.train
+    train = partition_frames(pipeline, modality, window_s, "train")
+    devel = partition_frames(pipeline, modality, window_s, "devel")
+    normaliser, kernel = fit_representation(cfg, train)
+    path = RidgePath(represent(normaliser, kernel, train))
+    Z_devel = represent(normaliser, kernel, devel)
+    rows = []
+    for dim in pipeline.config.corpus.dimensions:
+        best, stale = -np.inf, 0
+        for delay in delays_s(cfg):
+            n = delay_frames(delay)
+            coefs = path.coefs(shift_groups(train.gold[dim], train.groups, n, "back"), cfg.c_grid)
+            pred = shift_groups(path.predict(Z_devel, coefs), devel.groups, n, "forward")
+            scores = [ccc(devel.gold[dim], pred[:, j]) for j in range(pred.shape[1])]
+            rows += [{"modality": modality, "dimension": dim, "W": window_s, "D": delay, "C": c, "ccc_devel": s}
+                     for c, s in zip(cfg.c_grid, scores)]
+            top = np.nanmax(scores)
+            best, stale = (top, 0) if top > best else (best, stale + 1)
+            if cfg.delay_early_stop and stale >= 3:
+                break
+    return rows
+
+
+def select(grid: pd.DataFrame) -> pd.DataFrame:
+    """The best (W, D, C) per modality and dimension (highest devel CCC; first of ties)."""
+    ranked = grid.dropna(subset=["ccc_devel"]).sort_values(["modality", "dimension", "ccc_devel"],
+                                                           ascending=[True, True, False], kind="stable")
+    return ranked.groupby(["modality", "dimension"], sort=False).head(1).reset_index(drop=True)
+
+
+def fit_final(pipeline: Pipeline, modality: str, dim: str, window_s: float, delay: float, c: float) -> dict:
+    """Refit the selected model on train; returns the bundle saved with joblib."""
+    cfg = pipeline.config.train
+    train = partition_frames(pipeline, modality, window_s, "train")
+    normaliser, kernel = fit_representation(cfg, train)
+    regressor = DelayedRegressor(L2LinearSVR(C=c), delay_s=delay).fit(
+        represent(normaliser, kernel, train), train.gold[dim], train.groups)
+    return {"normaliser": normaliser, "kernel": kernel, "regressor": regressor, "window_s": window_s,
+            "features": train.columns, "modality": modality, "dimension": dim}
+
+
+def predict_bundle(bundle: dict, frames: FrameMatrix) -> np.ndarray:
+    """Predictions of a saved model bundle, aligned with the unshifted gold of ``frames``."""
+    return bundle["regressor"].predict(represent(bundle["normaliser"], bundle["kernel"], frames), frames.groups)
+
+
+def run_train(pipeline: Pipeline, artifact) -> dict:
+    """Search the grid on devel and save one model per modality and dimension."""
+    table, _ = load_data(pipeline.ensure("data"))
+    for partition in ("train", "devel"):
+        if not (table[table.partition == partition].labelled).any():
+            raise CorpusError(f"the train stage needs labelled {partition} recordings; the corpus has none. "
+                              "Check the partitions (corpus.partitions_csv)")
+    cfg = pipeline.config.train
+    jobs = [(pipeline, m, w) for m in cfg.modalities for w in modality_windows(pipeline.config, m)]
+    grid = pd.DataFrame([row for rows in pipeline.map(search_window, jobs, desc="train: W x D x C")
+                         for row in rows])
+    write_table(artifact.file("grid.csv"), grid)
+    selected = select(grid)
+    write_table(artifact.file("selected.csv"), selected)
+    for row in selected.itertuples():
+        bundle = fit_final(pipeline, row.modality, row.dimension, row.W, row.D, row.C)
+        with atomic_path(artifact.file(f"model_{row.modality}_{row.dimension}.joblib")) as tmp:
+            joblib.dump(bundle, tmp)
+        log.info("train: %s %s: W=%g s, D=%.1f s, C=%g, devel CCC %.3f", row.modality, row.dimension,
+                 row.W, row.D, row.C, row.ccc_devel)
+    return {"grid_points": len(grid), "kernel": cfg.kernel, "normalisation": cfg.normalisation,
+            "selected": selected.to_dict("records")}
+
+
+register(Stage(
+    name="train", kind="models", sections=("train",),
+    upstream=lambda cfg: ["data", *sorted({MODALITY_STAGES[m] for m in cfg.train.modalities})],
+    libraries=("numpy", "scikit-learn", "pandas"), run=run_train,
+))
