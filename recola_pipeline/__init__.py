@@ -7,6 +7,7 @@ from . import data_stage  # noqa: F401  (registers the demo and data stages)
 from . import audio_stage  # noqa: F401,I001  (registers the audio stage, after data)
 from . import train_stage  # noqa: F401,I001  (registers the train stage)
 from . import evaluate_stage  # noqa: F401,I001  (registers the evaluate stage)
+from . import report  # noqa: F401,I001  (registers the report stage)
 from .config import Config, ConfigError, load_config
 from .labels import gold_standard, shift_back, shift_forward
 from .metrics import ccc, mean_per_recording, pearson, pooled, rmse

@@ -90,19 +90,37 @@ def search_window(args) -> list[dict]:
     Z_devel = represent(normaliser, kernel, devel)
     rows = []
     for dim in pipeline.config.corpus.dimensions:
-        best, stale = -np.inf, 0
-        for delay in delays_s(cfg):
-            n = delay_frames(delay)
-            coefs = path.coefs(shift_groups(train.gold[dim], train.groups, n, "back"), cfg.c_grid)
-            pred = shift_groups(path.predict(Z_devel, coefs), devel.groups, n, "forward")
-            scores = [ccc(devel.gold[dim], pred[:, j]) for j in range(pred.shape[1])]
-            rows += [{"modality": modality, "dimension": dim, "W": window_s, "D": delay, "C": c, "ccc_devel": s}
-                     for c, s in zip(cfg.c_grid, scores)]
-            top = np.nanmax(scores)
-            best, stale = (top, 0) if top > best else (best, stale + 1)
-            if cfg.delay_early_stop and stale >= 3:
-                break
+        scores = delay_c_scores(path, train.gold[dim], train.groups, Z_devel, devel.gold[dim], devel.groups,
+                                delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
+        rows += [{"modality": modality, "dimension": dim, "W": window_s, "D": delay, "C": c, "ccc_devel": score}
+                 for delay, per_c in scores.items() for c, score in zip(cfg.c_grid, per_c)]
     return rows
+
+
+def delay_c_scores(path: RidgePath, y_train, groups_train, Z_devel, y_devel, groups_devel, delays, Cs, *,
+                   early_stop: bool = False) -> dict[float, list[float]]:
+    """Devel CCC of the exact L2-loss SVR for every delay and C, sharing one factorisation.
+
+    For delay D the train gold is shifted back by D (features at t learn gold at t + D) and the
+    devel predictions are shifted forward by D before being scored against the unshifted devel
+    gold. With ``early_stop`` the delays stop after 3 in a row that do not beat the best (AVEC).
+
+    Returns
+    -------
+    dict
+        delay (s) -> list of devel CCCs, one per C.
+    """
+    scores, best, stale = {}, -np.inf, 0
+    for delay in delays:
+        n = delay_frames(delay)
+        coefs = path.coefs(shift_groups(y_train, groups_train, n, "back"), Cs)
+        pred = shift_groups(path.predict(Z_devel, coefs), groups_devel, n, "forward")
+        scores[delay] = [ccc(y_devel, pred[:, j]) for j in range(pred.shape[1])]
+        top = np.nanmax(scores[delay])
+        best, stale = (top, 0) if top > best else (best, stale + 1)
+        if early_stop and stale >= 3:
+            break
+    return scores
 
 
 def select(grid: pd.DataFrame) -> pd.DataFrame:

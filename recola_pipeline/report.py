@@ -1,0 +1,119 @@
+"""The ``report`` stage: plots and a short Markdown summary of the evaluation.
+
+``report`` artifact (``models/report/<hash>/``): ``results.csv`` (copy of the evaluate table),
+``summary.md`` (best system per dimension, settings, features and weights), and PNG plots:
+``plots/traces_<recording>.png`` (gold vs prediction per devel recording),
+``plots/ccc_vs_delay.png`` (devel CCC against the annotation delay, per modality and dimension, at
+the selected W and the best C per delay) and ``plots/ccc_bars.png`` (CCC by modality and fusion).
+"""
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .cache import read_table, write_bytes, write_table, write_text  # noqa: E402
+from .stages import Pipeline, Stage, register  # noqa: E402
+
+
+def _save(artifact, name: str, figure) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    write_bytes(artifact.file(name), buffer.getvalue())
+
+
+def plot_traces(artifact, recording: str, frame: pd.DataFrame, systems: list[str], dimensions) -> None:
+    """Gold vs prediction of every system for one recording."""
+    figure, axes = plt.subplots(len(dimensions), 1, figsize=(10, 2.6 * len(dimensions)), sharex=True, squeeze=False)
+    for ax, dim in zip(axes[:, 0], dimensions):
+        if f"gold_{dim}" in frame:
+            ax.plot(frame["time"], frame[f"gold_{dim}"], color="black", lw=1.4, label="gold standard")
+        for system in systems:
+            if system.endswith(f"_{dim}") and system in frame:
+                ax.plot(frame["time"], frame[system], lw=1.0, label=system.removesuffix(f"_{dim}"))
+        ax.set_ylabel(dim)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
+    figure.suptitle(f"{recording}: gold standard and predictions")
+    _save(artifact, f"plots/traces_{recording}.png", figure)
+
+
+def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> None:
+    """Devel CCC against delay at the selected W (best C per delay)."""
+    figure, ax = plt.subplots(figsize=(7, 4))
+    for sel in selected.itertuples():
+        rows = grid[(grid.modality == sel.modality) & (grid.dimension == sel.dimension) & (grid.W == sel.W)]
+        curve = rows.groupby("D")["ccc_devel"].max()
+        ax.plot(curve.index, curve.values, marker=".", label=f"{sel.modality} {sel.dimension} (W={sel.W:g} s)")
+        ax.axvline(sel.D, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
+    ax.set_xlabel("annotation delay D (s)")
+    ax.set_ylabel("devel CCC")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(artifact, "plots/ccc_vs_delay.png", figure)
+
+
+def plot_ccc_bars(artifact, results: pd.DataFrame) -> None:
+    """Pooled CCC by system (modality + fusion), dimension and partition."""
+    scored = results[results.partition.isin(["devel", "test"])].copy()
+    scored["system"] = [m if f == "none" else f"{f} fusion" for m, f in zip(scored.modality, scored.fusion)]
+    table = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc")
+    figure, ax = plt.subplots(figsize=(max(5, 1.2 * len(table)), 4))
+    table.plot.bar(ax=ax)
+    ax.set_ylabel("CCC (pooled)")
+    ax.set_xlabel("")
+    ax.grid(axis="y", alpha=0.3)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    _save(artifact, "plots/ccc_bars.png", figure)
+
+
+def summary_markdown(results: pd.DataFrame, data_info: dict) -> str:
+    """Best system per dimension (on devel) with its devel and test scores and settings."""
+    lines = ["# recola-pipeline results", "",
+             f"Corpus: {data_info.get('corpus')} ({data_info.get('recordings')} recordings, "
+             f"partitions {data_info.get('partitions')}), gold standard: {data_info.get('gold_standard')}.", "",
+             "CCC is pooled over the recordings of a partition; devel scores of post-processing come from "
+             "leave-one-recording-out inside devel.", "",
+             "| dimension | best system | devel CCC | test CCC | W (s) | D (s) | C | post-processing | features | weights |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    devel = results[results.partition == "devel"]
+    for dim, rows in devel.groupby("dimension", sort=False):
+        best = rows.loc[rows.ccc.idxmax()]
+        test = results[(results.partition == "test") & (results.dimension == dim) & (results.modality == best.modality)
+                       & (results.fusion == best.fusion)]
+        test_ccc = f"{test.ccc.iloc[0]:.3f}" if len(test) else "no labels"
+        system = best.modality + ("" if best.fusion == "none" else f" ({best.fusion} fusion)")
+        lines.append(f"| {dim} | {system} | {best.ccc:.3f} | {test_ccc} | {best.W:g} | {best.D:g} | {best.C:g} | "
+                     f"{best.postprocessing} | {best.features} | {best.weights} |")
+    lines += ["", "Plots: `plots/ccc_bars.png`, `plots/ccc_vs_delay.png`, `plots/traces_<recording>.png`.", ""]
+    return "\n".join(lines)
+
+
+def run_report(pipeline: Pipeline, artifact) -> dict:
+    """Write the summary, the results table and the plots."""
+    evaluate = pipeline.ensure("evaluate")
+    train = pipeline.ensure("train")
+    results = read_table(evaluate.file("results.csv"))
+    write_table(artifact.file("results.csv"), results)
+    data = pipeline.ensure("data")
+    write_text(artifact.file("summary.md"), summary_markdown(results, data.manifest()["info"]))
+    plot_ccc_bars(artifact, results)
+    plot_ccc_vs_delay(artifact, read_table(train.file("grid.csv")), read_table(train.file("selected.csv")))
+    recordings = read_table(data.file("recordings.csv"))
+    dims = pipeline.config.corpus.dimensions
+    for rec in recordings[recordings.partition == "devel"].recording:
+        frame = read_table(evaluate.file(f"predictions/{rec}.parquet"))
+        systems = [c for c in frame.columns if c != "time" and not c.startswith("gold_")]
+        plot_traces(artifact, rec, frame, systems, dims)
+    return {"summary": "summary.md", "plots": sorted(f for f in artifact.files() if f.endswith(".png"))}
+
+
+register(Stage(
+    name="report", kind="models", sections=(), upstream=lambda cfg: ["evaluate"],
+    libraries=("matplotlib",), run=run_report,
+))
