@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import io
 import json
@@ -180,6 +181,21 @@ class Artifact:
                 raise ArtifactError(f"{path} is listed in {MANIFEST} but missing")
             if file_sha256(path) != digest:
                 raise ArtifactError(f"{path} changed since it was written (checksum mismatch)")
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold an exclusive lock on this artifact (a ``<hash>.lock`` file beside its folder).
+
+        Two runs that need the same artifact build it one after the other; the second then finds
+        it complete. The lock is released when the process ends, even by a crash.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.parent / f"{self.path.name}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def clear(self) -> None:
         """Remove the whole folder (used by --force and to rebuild a damaged artifact)."""

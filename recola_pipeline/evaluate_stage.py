@@ -29,7 +29,7 @@ from .metrics import ccc, mean_per_recording, pearson, pooled, rmse
 from .models import PostProcessor
 from .models.delay import segments
 from .stages import Pipeline, Stage, register
-from .train_stage import MODALITY_STAGES, partition_frames, predict_bundle
+from .train_stage import partition_frames, predict_bundle
 
 PARTITION_ORDER = ("train", "devel", "test")
 
@@ -48,7 +48,7 @@ def score(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> dict:
 def leave_one_recording_out(make, pred: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Post-process each recording with a PostProcessor fitted on the other recordings."""
     out = np.empty_like(pred, dtype=float)
-    recordings = [seg for seg in segments(groups)]
+    recordings = segments(groups)
     if len(recordings) < 2:
         return make().fit(pred, gold, groups).transform(pred, groups)
     for held in recordings:
@@ -59,12 +59,12 @@ def leave_one_recording_out(make, pred: np.ndarray, gold: np.ndarray, groups: np
     return out
 
 
-def weights_used(pipeline: Pipeline, modality: str) -> str:
-    """Which features/weights produced a modality's predictions (recorded in every table)."""
+def provenance(pipeline: Pipeline, modality: str) -> dict:
+    """Which features and which pretrained weights produced a modality's predictions."""
     if modality == "audio":
-        cfg = pipeline.config.audio
-        return f"openSMILE {cfg.feature_set} (no learned weights)"
-    raise KeyError(modality)
+        feature_set = pipeline.config.audio.feature_set
+        return {"features": f"audio:{feature_set}", "weights": f"openSMILE {feature_set} (no learned weights)"}
+    raise KeyError(f"no provenance known for modality {modality!r}")
 
 
 def run_evaluate(pipeline: Pipeline, artifact) -> dict:
@@ -103,8 +103,7 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
                          **score(f.gold[sel.dimension], scored, f.groups), "W": sel.W, "D": sel.D, "C": sel.C,
                          "postprocessing": "+".join(post.steps_) or "none",
                          "ccc_raw": pooled(ccc, _pairs(f.gold[sel.dimension], raw[p], f.groups)),
-                         "features": MODALITY_STAGES[sel.modality] + ":" + pipeline.config.audio.feature_set,
-                         "weights": weights_used(pipeline, sel.modality)})
+                         **provenance(pipeline, sel.modality)})
     for rec, frame in predictions.items():
         write_table(artifact.file(f"predictions/{rec}.parquet"), frame)
     results = pd.DataFrame(rows)

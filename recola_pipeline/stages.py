@@ -179,21 +179,22 @@ class Pipeline:
         for up in REGISTRY[name].upstream(self.config):
             self.ensure(up)
         artifact = self.artifact(name)
-        if artifact.complete and name not in self.force:
-            try:
-                artifact.verify()
-                log.info("%s: reusing %s", name, artifact.path)
-                self._ready[name] = artifact
-                return artifact
-            except ArtifactError as exc:
-                log.warning("%s: %s; rebuilding it", name, exc)
+        with artifact.lock():
+            if artifact.complete and name not in self.force:
+                try:
+                    artifact.verify()
+                    log.info("%s: reusing %s", name, artifact.path)
+                    self._ready[name] = artifact
+                    return artifact
+                except ArtifactError as exc:
+                    log.warning("%s: %s; rebuilding it", name, exc)
+                    artifact.clear()
+            elif name in self.force:
                 artifact.clear()
-        elif name in self.force:
-            artifact.clear()
-        log.info("%s: building %s", name, artifact.path)
-        artifact.start()
-        info = REGISTRY[name].run(self, artifact)
-        artifact.finish(info)
+            log.info("%s: building %s", name, artifact.path)
+            artifact.start()
+            info = REGISTRY[name].run(self, artifact)
+            artifact.finish(info)
         self._ready[name] = artifact
         return artifact
 

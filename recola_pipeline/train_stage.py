@@ -36,7 +36,7 @@ from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
 
-#: modality -> (feature stage, config path of its window lengths)
+#: modality -> the feature stage that extracts it (its config section of the same name has ``windows_s``)
 MODALITY_STAGES = {"audio": "audio"}
 
 

@@ -1,10 +1,14 @@
 """Stage runner on the built-in demo corpus: end to end, reuse, --force, dry run, crash and resume."""
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from recola_pipeline import cli
 from recola_pipeline.cache import read_table
+from recola_pipeline.config import load_config
 from recola_pipeline.corpora import demo
 from recola_pipeline.data_stage import load_data
 from recola_pipeline.metrics import pearson, pooled
@@ -115,3 +119,19 @@ def test_cli_reports_input_errors_with_exit_code_2(tmp_path, caplog):
     assert "missing does not exist" in caplog.text
     assert cli.main(["--set", "corpus.gold_standart=mean", "--quiet"]) == 2
     assert "did you mean 'gold_standard'" in caplog.text
+
+
+def test_two_runs_at_once_share_the_store(tmp_path):
+    root = tmp_path / "shared_store"
+    command = [sys.executable, "-m", "recola_pipeline.cli", "--stage", "data", "--quiet", "--jobs", "1",
+               "--artifact-root", str(root), "--set", "demo.duration_s=20.0",
+               "--set", "demo.recordings_per_partition=1"]
+    runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0], [run.stderr.read() for run in runs]
+    pipeline = Pipeline(load_config(None, overrides=[f'run.artifact_root="{root}"', "demo.duration_s=20.0",
+                                                     "demo.recordings_per_partition=1"]))
+    for stage in ("demo", "data"):
+        artifact = pipeline.artifact(stage)
+        artifact.verify()  # both runs finished and the manifest matches every file
+        assert len(list(artifact.path.parent.iterdir())) == 2  # the folder and its lock file, nothing else
+
