@@ -1,8 +1,12 @@
-"""The ``audio`` stage: eGeMAPS functionals over W-second windows, one row per 40 ms label frame.
+"""The ``audio`` stage: functionals over W-second windows, one row per 40 ms label frame.
+
+Feature sets (``audio.feature_set``): ``egemaps`` (openSMILE's 88 eGeMAPS v02 functionals,
+:mod:`~recola_pipeline.features.egemaps`) and ``librosa`` (mean and std of MFCC, log-mel and
+spectral descriptors, :mod:`~recola_pipeline.features.librosa_set`).
 
 ``audio`` artifact (``features/audio/<hash>/``): ``w<W>/<recording>.parquet`` for every window
-length W, with a ``time`` column (the label frames of the data stage) and the 88 eGeMAPS v02
-functionals (float32). Audio is mixed down to mono and resampled to ``audio.sample_rate``;
+length W, with a ``time`` column (the label frames of the data stage) and the feature set's
+columns (float32). Audio is mixed down to mono and resampled to ``audio.sample_rate``;
 audio longer than the label span is cut at the last label frame plus half the longest window
 (so the last frames keep full windows where the audio has them); audio shorter than the label
 span is accepted with a warning and its last full window is repeated forwards. NaN and
@@ -22,13 +26,16 @@ import soxr
 from .cache import write_table
 from .corpora import CorpusError
 from .data_stage import load_data
-from .features import egemaps
+from .features import egemaps, librosa_set
 from .features.windows import align_to_labels
 from .labels import LABEL_HOP_S
 from .matrices import window_name
 from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
+
+#: feature set -> module with ``windowed_functionals(signal, rate, windows)`` and ``feature_names()``
+FEATURE_SETS = {"egemaps": egemaps, "librosa": librosa_set}
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:
@@ -62,10 +69,11 @@ def extract_recording(args) -> dict:
     if duration < min(windows):
         raise CorpusError(f"{row['audio']}: {duration:.2f} s of audio is shorter than the shortest window "
                           f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
+    extractor = FEATURE_SETS[cfg.feature_set]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        per_window = egemaps.windowed_functionals(signal, cfg.sample_rate, windows)
-    names = egemaps.feature_names()
+        per_window = extractor.windowed_functionals(signal, cfg.sample_rate, windows)
+    names = extractor.feature_names()
     time = np.round(np.arange(n_frames) * LABEL_HOP_S, 2)
     nonfinite = {}
     for w, values in per_window.items():
@@ -92,12 +100,12 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
         raise CorpusError("no recording of this corpus has audio; the audio stage has nothing to do")
     todo = [(artifact, r, cfg) for r in rows
             if not all(artifact.has(f"{window_name(w)}/{r['recording']}.parquet") for w in cfg.windows_s)]
-    results = pipeline.map(extract_recording, todo, desc="audio: eGeMAPS")
+    results = pipeline.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}")
     for result in results:
         if result["padded"]:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
                         result["recording"], result["audio_s"])
-    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(egemaps.feature_names()),
+    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(FEATURE_SETS[cfg.feature_set].feature_names()),
             "recordings": len(rows), "extracted_now": len(todo),
             "padded": sorted(r["recording"] for r in results if r["padded"]),
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
@@ -105,7 +113,7 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
 
 register(Stage(
     name="audio", kind="features", sections=("audio",), upstream=lambda cfg: ["data"],
-    libraries=("opensmile", "soxr", "soundfile", "numpy"), run=run_audio,
+    libraries=("opensmile", "librosa", "soxr", "soundfile", "numpy"), run=run_audio,
 ))
 
 

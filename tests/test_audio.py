@@ -82,16 +82,17 @@ def run_audio(small_config, root, *overrides):
     return pipeline, pipeline.ensure("audio")
 
 
+@pytest.mark.parametrize("feature_set, column", [("egemaps", "loudness_sma3_amean"), ("librosa", "rms_mean")])
 @pytest.mark.parametrize("burst", [1.0, 15.0, 29.0])
-def test_loudness_peak_is_centred_on_the_burst(small_config, tmp_path, burst):
+def test_loudness_peak_is_centred_on_the_burst(small_config, tmp_path, burst, feature_set, column):
     """A loud burst at a known time: the windows containing it form a plateau of maximal mean
     loudness centred on the burst (clipped at the recording's start and end)."""
     w, seconds = 4.0, 30.0
     root = audio_corpus(tmp_path / "c", {"B": (RATE, speechlike(seconds, np.random.default_rng(1), [burst]))},
                         n_frames=int(seconds / 0.04) + 1)
-    _, artifact = run_audio(small_config, root, "audio.windows_s=[4.0]")
+    _, artifact = run_audio(small_config, root, "audio.windows_s=[4.0]", f"audio.feature_set={feature_set}")
     table = load_audio_features(artifact, w, "B")
-    loud = table["loudness_sma3_amean"].to_numpy()
+    loud = table[column].to_numpy()
     plateau = np.flatnonzero(loud > loud.max() - 0.25 * (loud.max() - np.median(loud)))
     t = table["time"].to_numpy()
     expected_start = max(burst - w / 2, 0.0)
@@ -185,3 +186,24 @@ def test_real_clip_windows_match_isolated_opensmile(shared_dir):
             deviations.append(np.abs(ours[k] - ref) / np.maximum(np.abs(ref), 1e-3))
     deviations = np.concatenate(deviations)
     assert np.median(deviations) < 0.01 and np.percentile(deviations, 90) < 0.08
+
+
+def test_librosa_window_statistics_match_a_direct_loop():
+    from recola_pipeline.features.librosa_set import window_mean_std
+    frames = np.random.default_rng(6).normal(5.0, 2.0, (1000, 3))
+    ours = window_mean_std(frames, window_frames=400, step_frames=4)
+    starts = range(0, 1000 - 400 + 1, 4)
+    direct = np.array([np.ravel(np.c_[frames[s:s + 400].mean(axis=0), frames[s:s + 400].std(axis=0)])
+                       for s in starts])
+    assert ours.shape == direct.shape == (151, 6)
+    np.testing.assert_allclose(ours, direct, atol=1e-9)
+
+
+def test_librosa_set_shapes_and_names():
+    from recola_pipeline.features import librosa_set
+    values = librosa_set.windowed_functionals(speechlike(6.0, np.random.default_rng(7)), RATE, [4.0])[4.0]
+    # 598 frames of 25 ms at a 10 ms hop in 6 s; 4 s windows every 40 ms: (598 - 400) // 4 + 1
+    assert values.shape == (50, len(librosa_set.feature_names())) == (50, 118)
+    assert np.isfinite(values).all()
+    f0 = values[:, librosa_set.feature_names().index("f0_yin_mean")]
+    assert 120 < np.median(f0) < 200  # the test signal's pitch is 140 +- 20 Hz

@@ -40,7 +40,7 @@ def test_demo_report_files(demo_run):
     assert {"summary.md", "results.csv", "plots/ccc_bars.png", "plots/ccc_vs_delay.png"} <= set(files)
     assert sum(f.startswith("plots/traces_") for f in files) == 2  # one per devel recording
     summary = report.file("summary.md").read_text()
-    assert "| arousal | audio |" in summary and "openSMILE egemaps" in summary
+    assert "| arousal | audio |" in summary and "openSMILE eGeMAPS v02 (no learned weights)" in summary
     predictions = read_table(demo_run.artifact("evaluate").file("predictions/D03.parquet"))
     assert {"time", "gold_arousal", "audio_arousal", "audio_valence"} <= set(predictions.columns)
 
