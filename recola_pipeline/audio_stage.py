@@ -1,8 +1,9 @@
 """The ``audio`` stage: functionals over W-second windows, one row per 40 ms label frame.
 
-Feature sets (``audio.feature_set``): ``egemaps`` (openSMILE's 88 eGeMAPS v02 functionals,
-:mod:`~recola_pipeline.features.egemaps`) and ``librosa`` (mean and std of MFCC, log-mel and
-spectral descriptors, :mod:`~recola_pipeline.features.librosa_set`).
+Feature sets (``audio.feature_set``): ``egemaps`` (openSMILE's 88 eGeMAPS v02 functionals) and
+``compare`` (its 6373 ComParE 2016 functionals), both from
+:mod:`~recola_pipeline.features.opensmile_windows`, and ``librosa`` (mean and std of MFCC,
+log-mel and spectral descriptors, :mod:`~recola_pipeline.features.librosa_set`).
 
 ``audio`` artifact (``features/audio/<hash>/``): ``w<W>/<recording>.parquet`` for every window
 length W, with a ``time`` column (the label frames of the data stage) and the feature set's
@@ -26,7 +27,8 @@ import soxr
 from .cache import write_table
 from .corpora import CorpusError
 from .data_stage import load_data
-from .features import egemaps, librosa_set
+from .features import librosa_set
+from .features.opensmile_windows import OpenSmileSet
 from .features.windows import align_to_labels
 from .labels import LABEL_HOP_S
 from .matrices import window_name
@@ -34,8 +36,8 @@ from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
 
-#: feature set -> module with ``windowed_functionals(signal, rate, windows)`` and ``feature_names()``
-FEATURE_SETS = {"egemaps": egemaps, "librosa": librosa_set}
+#: feature set -> object with ``windowed_functionals(signal, rate, windows)`` and ``feature_names()``
+FEATURE_SETS = {"egemaps": OpenSmileSet("egemaps"), "compare": OpenSmileSet("compare"), "librosa": librosa_set}
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:

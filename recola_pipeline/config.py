@@ -22,7 +22,7 @@ from pathlib import Path
 DIMENSIONS = ("arousal", "valence")
 GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 CORPORA = ("demo", "recola", "avec2016", "manifest")
-AUDIO_FEATURE_SETS = ("egemaps", "librosa")
+AUDIO_FEATURE_SETS = ("egemaps", "compare", "librosa")
 MODALITIES = ("audio",)
 
 

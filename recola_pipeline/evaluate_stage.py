@@ -63,7 +63,8 @@ def provenance(pipeline: Pipeline, modality: str) -> dict:
     """Which features and which pretrained weights produced a modality's predictions."""
     if modality == "audio":
         feature_set = pipeline.config.audio.feature_set
-        source = {"egemaps": "openSMILE eGeMAPS v02", "librosa": "librosa descriptors"}[feature_set]
+        source = {"egemaps": "openSMILE eGeMAPS v02", "compare": "openSMILE ComParE 2016",
+                  "librosa": "librosa descriptors"}[feature_set]
         return {"features": f"audio:{feature_set}", "weights": f"{source} (no learned weights)"}
     raise KeyError(f"no provenance known for modality {modality!r}")
 

@@ -11,11 +11,12 @@ from conftest import write_ratings
 from recola_pipeline.audio_stage import load_audio_features
 from recola_pipeline.corpora import CorpusError, recola
 from recola_pipeline.data_stage import load_data
-from recola_pipeline.features import egemaps
+from recola_pipeline.features.opensmile_windows import OpenSmileSet
 from recola_pipeline.features.windows import align_to_labels, centre_offset
 from recola_pipeline.stages import Pipeline
 
 RATE = 16000
+EGEMAPS = OpenSmileSet("egemaps")
 
 
 def speechlike(seconds, rng, burst_at=()):
@@ -30,21 +31,26 @@ def speechlike(seconds, rng, burst_at=()):
     return np.clip(x, -1, 1)
 
 
-def windowed_reference(signal, window_s, tmp_path):
+def windowed_reference(signal, window_s, tmp_path, feature_set):
     """opensmile-python's own functionals with a fixed-window frame mode (one LLD pass per W)."""
     frame_mode = tmp_path / f"fixed{window_s}.inc"
     frame_mode.write_text(f"frameMode = fixed\nframeSize = {window_s}\nframeStep = 0.04\nframeCenterSpecial = left\n")
-    smile = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.Functionals,
+    smile = opensmile.Smile(feature_set, opensmile.FeatureLevel.Functionals,
                             options={"frameModeFunctionalsConf": str(frame_mode)})
     return smile.process_signal(signal, RATE)
 
 
-def test_one_pass_equals_opensmile_fixed_windows(tmp_path):
-    signal = speechlike(12.0, np.random.default_rng(0))
-    ours = egemaps.windowed_functionals(signal, RATE, [4.0, 6.0])
+@pytest.mark.parametrize("name, feature_set, seconds", [
+    ("egemaps", opensmile.FeatureSet.eGeMAPSv02, 12.0),
+    ("compare", opensmile.FeatureSet.ComParE_2016, 6.5),
+])
+def test_one_pass_equals_opensmile_fixed_windows(tmp_path, name, feature_set, seconds):
+    signal = speechlike(seconds, np.random.default_rng(0))
+    extractor = OpenSmileSet(name)
+    ours = extractor.windowed_functionals(signal, RATE, [4.0, 6.0])
     for w in (4.0, 6.0):
-        ref = windowed_reference(signal, w, tmp_path)
-        assert list(ref.columns) == egemaps.feature_names()
+        ref = windowed_reference(signal, w, tmp_path, feature_set)
+        assert list(ref.columns) == extractor.feature_names()
         n = len(ours[w])
         assert n >= len(ref) - 1 and n > 0
         np.testing.assert_array_equal(ours[w], ref.to_numpy()[:n])
@@ -179,7 +185,7 @@ def test_real_clip_windows_match_isolated_opensmile(shared_dir):
     for path in files:
         x, rate = sf.read(path)
         x = np.concatenate([x, x])
-        ours = egemaps.windowed_functionals(x, rate, [4.0])[4.0]
+        ours = EGEMAPS.windowed_functionals(x, rate, [4.0])[4.0]
         for k in (0, 20, 40):
             start = int(round(k * 0.04 * rate))
             ref = smile.process_signal(x[start:start + 4 * rate], rate).to_numpy()[0]
