@@ -143,8 +143,11 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
             raise CorpusError(f"{present[short]}: ratings end at {covered:.2f} s but the audio {rec.audio} "
                               f"lasts {audio_s:.2f} s; the ratings file looks truncated. Restore it, or set "
                               f"corpus.max_seconds to {covered:.2f} to use only the rated part")
-    else:
+    elif rec.audio is not None:
         n_frames = min(int(np.floor(audio_s / LABEL_HOP_S + 1e-6)) + 1, max_frames)
+    else:
+        raise CorpusError(f"recording {rec.id} has neither audio nor ratings, so its length is unknown; "
+                          "add its audio file or its ratings")
     gold = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2)})
     row = {"recording": rec.id, "partition": rec.partition,
            "audio": str(rec.audio or ""), "video": str(rec.video or ""),
