@@ -13,9 +13,15 @@ from recola_pipeline.stages import Pipeline, public_stages
 DEMO = ("demo.recordings_per_partition=2", "demo.duration_s=40.0", "audio.windows_s=[4.0, 8.0]")
 
 
-@pytest.fixture
-def demo_run(small_config):
-    pipeline = Pipeline(small_config(*DEMO))
+def demo_config(root, *overrides):
+    return load_config(None, overrides=[f'run.artifact_root="{root}"', "run.jobs=1", "run.progress=false",
+                                        *DEMO, *overrides])
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """Every stage once on a 6-recording, 40 s demo (shared by this module's tests)."""
+    pipeline = Pipeline(demo_config(tmp_path_factory.mktemp("demo_run")))
     for stage in public_stages():
         pipeline.ensure(stage)
     return pipeline
@@ -45,12 +51,12 @@ def test_demo_report_files(demo_run):
     assert {"time", "gold_arousal", "audio_arousal", "audio_valence"} <= set(predictions.columns)
 
 
-def test_evaluate_reuses_fitted_models(demo_run, small_config):
+def test_evaluate_reuses_fitted_models(demo_run):
     train = demo_run.artifact("train")
     stamp = train.manifest()["created"]
     model = joblib.load(train.file("model_audio_arousal.joblib"))
     assert model["window_s"] in (4.0, 8.0) and model["regressor"].delay_frames_ >= 0
-    other = Pipeline(small_config(*DEMO, "evaluate.postprocess=false"))
+    other = Pipeline(demo_config(demo_run.store.root, "evaluate.postprocess=false"))
     evaluated = other.ensure("evaluate")
     assert other.artifact("train").path == train.path and train.manifest()["created"] == stamp
     results = read_table(evaluated.file("results.csv"))

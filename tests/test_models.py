@@ -10,7 +10,7 @@ from recola_pipeline.models.delay import shift_groups
 from recola_pipeline.train_stage import delay_c_scores
 
 
-def regression_data(seed=0, n=1500, f=12):
+def regression_data(seed=0, n=600, f=12):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, f))
     return X, X @ rng.normal(size=f) + 0.7 + rng.normal(0, 0.5, n)
