@@ -23,6 +23,8 @@ SHORTHANDS = {
     "manifest": "corpus.manifest",
     "partitions": "corpus.partitions_csv",
     "jobs": "run.jobs",
+    "backend": "run.backend",
+    "scheduler": "run.scheduler",
     "artifact_root": "run.artifact_root",
 }
 
@@ -45,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value (TOML syntax), e.g. --set corpus.gold_standard=mean")
     parser.add_argument("--jobs", type=int, help="parallel workers (-1: all cores)")
+    parser.add_argument("--backend", choices=["loky", "threading", "dask"],
+                        help="joblib backend for the per-recording and grid loops (default: loky)")
+    parser.add_argument("--scheduler", help="for --backend dask: local:N (a LocalCluster of N workers) "
+                                            "or tcp://host:8786 (a running scheduler)")
     parser.add_argument("--force", action="store_true", help="recompute the requested stage even when cached")
     parser.add_argument("--dry-run", action="store_true", help="print which artifacts would be reused or built")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")

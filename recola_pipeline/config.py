@@ -36,6 +36,8 @@ class RunConfig:
 
     artifact_root: str = "."
     jobs: int = -1
+    backend: str = "loky"
+    scheduler: str = ""
     progress: bool = True
 
 
@@ -191,6 +193,10 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.train.c_grid) and min(cfg.train.c_grid) > 0, "train.c_grid must be positive values"),
         (cfg.train.delay_max_s >= 0 and cfg.train.delay_step_s > 0,
          "train.delay_max_s must be >= 0 and train.delay_step_s > 0"),
+        (cfg.run.backend in ("loky", "threading", "dask"),
+         f"run.backend must be 'loky', 'threading' or 'dask', got {cfg.run.backend!r}"),
+        (not cfg.run.scheduler or cfg.run.scheduler.startswith(("local:", "tcp://", "tls://")),
+         f"run.scheduler must be 'local:N' or a scheduler address such as tcp://host:8786, got {cfg.run.scheduler!r}"),
         (cfg.run.jobs != 0, "run.jobs must be a positive count or -1 for all cores"),
     ]
     for ok, message in checks:

@@ -4,6 +4,7 @@
 
 ``recordings.csv``
     One row per recording: ``recording, partition, audio, video, n_frames, audio_s, labelled``
+    (media paths absolute, or relative to the artifact root for media inside the store)
     and, per dimension, the mean pairwise rater CCC (``agreement_<dimension>``).
 ``gold/<recording>.parquet``
     ``time`` (0.00, 0.04, ...) and one gold-standard column per dimension (absent for an
@@ -149,8 +150,7 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         raise CorpusError(f"recording {rec.id} has neither audio nor ratings, so its length is unknown; "
                           "add its audio file or its ratings")
     gold = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2)})
-    row = {"recording": rec.id, "partition": rec.partition,
-           "audio": str(rec.audio or ""), "video": str(rec.video or ""),
+    row = {"recording": rec.id, "partition": rec.partition, "audio": rec.audio, "video": rec.video,
            "n_frames": n_frames, "audio_s": round(audio_s, 3), "labelled": bool(ratings)}
     for d in dimensions:
         matrix = ratings[d].to_numpy()[:n_frames] if d in ratings else None
@@ -179,6 +179,9 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
         if not artifact.has(name):
             write_table(artifact.file(name), item.gold)
     table = pd.DataFrame([p.row for p in prepared])
+    store = pipeline.store.root.resolve()
+    for column in ("audio", "video"):
+        table[column] = [_portable(path, store) for path in table[column]]
     write_table(artifact.file("recordings.csv"), table)
     partitions = table.groupby("partition")["recording"].count().to_dict()
     log.info("data: %d recordings %s, %d label frames", len(table), partitions, table["n_frames"].sum())
@@ -194,8 +197,24 @@ register(Stage(
 ))
 
 
+def _portable(path: Path | None, store: Path) -> str:
+    """A media path as stored in recordings.csv: relative to the artifact root when inside it."""
+    if path is None:
+        return ""
+    path = Path(path).resolve()
+    return path.relative_to(store).as_posix() if path.is_relative_to(store) else str(path)
+
+
 def load_data(artifact) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """The recordings table and the gold-standard table of every recording of a data artifact."""
+    """The recordings table (media paths absolute) and the gold standard of every recording.
+
+    Media inside the artifact store (the demo corpus) are stored relative to the store's root, so
+    a store gives identical files wherever it lives; they are resolved here.
+    """
     table = read_table(artifact.file("recordings.csv"))
+    store = artifact.path.parents[2]  # <root>/features/data/<hash>
+    for column in ("audio", "video"):
+        table[column] = [str(store / p) if isinstance(p, str) and p and not Path(p).is_absolute() else
+                         (p if isinstance(p, str) else "") for p in table[column]]
     gold = {rec: read_table(artifact.file(f"gold/{rec}.parquet")) for rec in table["recording"]}
     return table, gold

@@ -13,11 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-import joblib
-from tqdm.auto import tqdm
-
 from .cache import Artifact, ArtifactError, ArtifactStore
 from .config import Config
+from .parallel import parallel_map
 
 log = logging.getLogger(__name__)
 
@@ -82,36 +80,6 @@ def library_versions(names) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "missing"
     return versions
-
-
-def parallel_map(function, items, *, jobs: int, desc: str, progress: bool = True):
-    """Apply ``function`` to ``items`` with joblib, showing a progress bar; results in input order.
-
-    Parameters
-    ----------
-    function : callable
-        Picklable function of one item.
-    items : sequence
-    jobs : int
-        joblib ``n_jobs`` (-1: all cores).
-    desc : str
-        Progress-bar label.
-    progress : bool
-    """
-    items = list(items)
-    if not items:
-        return []
-    n_jobs = 1 if len(items) == 1 else jobs
-    tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
-    results = [None] * len(items)
-    runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    for i, result in tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=False):
-        results[i] = result
-    return results
-
-
-def _indexed(i, function, item):
-    return i, function(item)
 
 
 class Pipeline:
@@ -199,6 +167,7 @@ class Pipeline:
         return artifact
 
     def map(self, function, items, desc: str):
-        """:func:`parallel_map` with this run's ``jobs`` and ``progress`` settings."""
-        return parallel_map(function, items, jobs=self.config.run.jobs, desc=desc,
-                            progress=self.config.run.progress)
+        """:func:`~recola_pipeline.parallel.parallel_map` with this run's parallel settings."""
+        run = self.config.run
+        return parallel_map(function, items, jobs=run.jobs, backend=run.backend, scheduler=run.scheduler, desc=desc,
+                            progress=run.progress)

@@ -135,3 +135,15 @@ def test_two_runs_at_once_share_the_store(tmp_path):
         artifact.verify()  # both runs finished and the manifest matches every file
         assert len(list(artifact.path.parent.iterdir())) == 2  # the folder and its lock file, nothing else
 
+
+
+def test_dask_backend_gives_the_same_artifacts_as_loky(small_config, tmp_path):
+    pytest.importorskip("distributed")
+    overrides = ("audio.windows_s=[4.0]",)
+    loky = Pipeline(small_config(*overrides, f'run.artifact_root="{tmp_path / "loky"}"', "run.jobs=2"))
+    dask = Pipeline(small_config(*overrides, f'run.artifact_root="{tmp_path / "dask"}"', "run.backend=dask",
+                                 'run.scheduler="local:2"'))
+    for stage in ("demo", "data", "audio", "train", "evaluate"):
+        a, b = loky.ensure(stage), dask.ensure(stage)
+        assert a.hash == b.hash, stage
+        assert checksums(a) == checksums(b), stage
