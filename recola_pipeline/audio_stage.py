@@ -7,7 +7,7 @@ log-mel and spectral descriptors, :mod:`~recola_pipeline.features.librosa_set`).
 
 ``audio`` artifact (``features/audio/<hash>/``): ``w<W>/<recording>.parquet`` for every window
 length W, with a ``time`` column (the label frames of the data stage) and the feature set's
-columns (float32). Audio is mixed down to mono and resampled to ``audio.sample_rate``;
+columns (float32), and ``info/<recording>.json`` (audio length, padding, NaN/inf counts). Audio is mixed down to mono and resampled to ``audio.sample_rate``;
 audio longer than the label span is cut at the last label frame plus half the longest window
 (so the last frames keep full windows where the audio has them); audio shorter than the label
 span is accepted with a warning and its last full window is repeated forwards. NaN and
@@ -16,6 +16,7 @@ to 0 after normalisation.
 """
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 
@@ -24,7 +25,7 @@ import pandas as pd
 import soundfile as sf
 import soxr
 
-from .cache import write_table
+from .cache import write_json, write_table
 from .corpora import CorpusError
 from .data_stage import load_data
 from .features import librosa_set
@@ -59,8 +60,16 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
 
 
 def extract_recording(args) -> dict:
-    """Compute and write one recording's windowed features for every W; returns manifest counts."""
+    """Compute and write one recording's windowed features for every W; returns its summary.
+
+    The summary (``info/<recording>.json``) is written last, after every feature file, and marks
+    the recording as finished: a task run again (a resumed run, or dask recomputing the lost
+    results of a killed worker) returns it without recomputing.
+    """
     artifact, row, cfg = args
+    info_name = f"info/{row['recording']}.json"
+    if artifact.has(info_name):
+        return json.loads(artifact.file(info_name).read_text())
     windows = [float(w) for w in cfg.windows_s]
     n_frames = int(row["n_frames"])
     signal = load_audio(row["audio"], cfg.sample_rate)
@@ -89,8 +98,10 @@ def extract_recording(args) -> dict:
         table = pd.DataFrame(aligned, columns=names)
         table.insert(0, "time", time)
         write_table(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), table)
-    return {"recording": row["recording"], "audio_s": round(duration, 3), "padded": bool(short),
+    info = {"recording": row["recording"], "audio_s": round(duration, 3), "padded": bool(short),
             "nonfinite": nonfinite}
+    write_json(artifact.file(info_name), info)
+    return info
 
 
 def run_audio(pipeline: Pipeline, artifact) -> dict:
@@ -100,13 +111,12 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
     rows = [r for r in table.to_dict("records") if isinstance(r["audio"], str) and r["audio"]]
     if not rows:
         raise CorpusError("no recording of this corpus has audio; the audio stage has nothing to do")
-    todo = [(artifact, r, cfg) for r in rows
-            if not all(artifact.has(f"{window_name(w)}/{r['recording']}.parquet") for w in cfg.windows_s)]
-    results = pipeline.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}")
-    for result in results:
+    todo = [(artifact, r, cfg) for r in rows if not artifact.has(f"info/{r['recording']}.json")]
+    for result in pipeline.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}"):
         if result["padded"]:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
                         result["recording"], result["audio_s"])
+    results = [json.loads(artifact.file(f"info/{r['recording']}.json").read_text()) for r in rows]
     return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(FEATURE_SETS[cfg.feature_set].feature_names()),
             "recordings": len(rows), "extracted_now": len(todo),
             "padded": sorted(r["recording"] for r in results if r["padded"]),

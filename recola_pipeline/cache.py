@@ -176,7 +176,7 @@ class Artifact:
     def verify(self) -> None:
         """Check every file against the manifest checksums; raise ArtifactError naming the first mismatch."""
         for name, digest in self.manifest()["files"].items():
-            path = self.path / name
+            path = self.file(name)  # a name leading outside the artifact folder is refused
             if not path.is_file():
                 raise ArtifactError(f"{path} is listed in {MANIFEST} but missing")
             if file_sha256(path) != digest:

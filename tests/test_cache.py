@@ -48,3 +48,17 @@ def test_start_removes_temporary_leftovers(tmp_path):
     (artifact.path / "done.csv").write_text("kept")
     artifact.start()
     assert artifact.files() == ["done.csv"]
+
+
+def test_manifest_pointing_outside_the_artifact_is_refused(tmp_path):
+    import json
+    artifact = ArtifactStore(tmp_path / "store").artifact("features", "data", {})
+    artifact.start()
+    write_text(artifact.file("a.txt"), "x")
+    artifact.finish({})
+    (tmp_path / "secret.txt").write_text("not ours")
+    manifest = json.loads(artifact.file("manifest.json").read_text())
+    manifest["files"]["../../../../secret.txt"] = "0" * 64
+    artifact.file("manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="outside the artifact folder"):
+        artifact.verify()
