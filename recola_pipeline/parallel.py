@@ -30,7 +30,7 @@ def dask_client(scheduler: str):
     if scheduler.startswith("local:"):
         workers = int(scheduler.split(":", 1)[1])
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
+                               dashboard_address="127.0.0.1:0")  # loopback only, any free port
         client = Client(cluster)
         atexit.register(cluster.close)
     else:
@@ -67,12 +67,11 @@ def parallel_map(function, items, *, jobs: int = -1, backend: str = "loky", sche
     items = list(items)
     if not items:
         return []
-    if backend == "dask":
-        dask_client(scheduler or "local:2")
+    backend_params = {"client": dask_client(scheduler or "local:2")} if backend == "dask" else {}
     n_jobs = 1 if len(items) == 1 and backend != "dask" else jobs
     results = [None] * len(items)
     tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
-    with joblib.parallel_config(backend=backend):
+    with joblib.parallel_config(backend=backend, **backend_params):
         runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         for i, result in tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=False):
             results[i] = result
