@@ -90,6 +90,10 @@ def main(argv=None) -> int:
     except (ConfigError, CorpusError, ArtifactError) as exc:
         log.error("%s", exc)
         return 2
+    except OSError as exc:  # disk full, read-only store, permissions: the file and the reason
+        log.error("cannot access %s: %s. Free space or fix permissions there (or pick another --artifact-root) "
+                  "and run again: finished work is kept", exc.filename or "a file", exc.strerror or exc)
+        return 2
     return 0
 
 

@@ -78,3 +78,27 @@ def test_killed_worker_keeps_finished_recordings(tmp_path, backend):
         assert (rerun.path / "w12" / name).stat().st_mtime_ns == stamp
     reference = Pipeline(config(tmp_path / "reference")).ensure("audio")
     assert rerun.manifest()["files"] == reference.manifest()["files"]
+
+
+def test_disk_write_failing_halfway_leaves_no_half_file(tmp_path, monkeypatch):
+    import recola_pipeline.cache as cache
+    reference = Pipeline(config(tmp_path / "reference", "run.jobs=1", "demo.duration_s=20.0")).ensure("demo")
+    real_replace, calls = os.replace, []
+
+    def disk_full_on_third_file(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(cache.os, "replace", disk_full_on_third_file)
+    pipeline = Pipeline(config(tmp_path / "store", "run.jobs=1", "demo.duration_s=20.0"))
+    with pytest.raises(OSError, match="No space left"):
+        pipeline.ensure("demo")
+    artifact = pipeline.artifact("demo")
+    assert not artifact.complete
+    assert not list(artifact.path.rglob(".tmp-*"))  # the temporary file of the failed write is gone
+    assert len(artifact.files()) == 2  # the two files renamed before the failure, whole
+    monkeypatch.setattr(cache.os, "replace", real_replace)
+    resumed = Pipeline(config(tmp_path / "store", "run.jobs=1", "demo.duration_s=20.0")).ensure("demo")
+    assert resumed.manifest()["files"] == reference.manifest()["files"]
