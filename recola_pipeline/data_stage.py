@@ -104,14 +104,28 @@ def _check_wav_complete(path: Path) -> None:
 
 
 def audio_duration(path: Path) -> float:
-    """Duration in seconds from the audio header; CorpusError naming the file when unreadable, cut or empty."""
+    """Check an audio file end to end and return its duration in seconds.
+
+    Raises
+    ------
+    CorpusError
+        Naming the file: unreadable, truncated, empty, non-finite or digitally silent audio
+        (checked here, before any feature is extracted, so bad input never leaves partial artifacts).
+    """
     try:
         info = sf.info(str(path))
+        _check_wav_complete(Path(path))
+        if info.frames == 0:
+            raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+        peak = 0.0
+        for block in sf.blocks(str(path), blocksize=1 << 18, dtype="float32", always_2d=True):
+            if not np.isfinite(block).all():
+                raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
-    _check_wav_complete(Path(path))
-    if info.frames == 0:
-        raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+    if peak == 0.0:
+        raise CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
     return info.frames / info.samplerate
 
 

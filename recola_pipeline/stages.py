@@ -161,7 +161,12 @@ class Pipeline:
                 artifact.clear()
             log.info("%s: building %s", name, artifact.path)
             artifact.start()
-            info = REGISTRY[name].run(self, artifact)
+            try:
+                info = REGISTRY[name].run(self, artifact)
+            except BaseException:
+                if not artifact.files():  # nothing finished to resume from: leave no trace
+                    artifact.clear()
+                raise
             artifact.finish(info)
         self._ready[name] = artifact
         return artifact

@@ -1,0 +1,168 @@
+"""The bad-input matrix: each broken input gets a clear error naming the file and the fix (or a
+documented repair), and the artifact store is left exactly as it was."""
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import write_ratings
+from recola_pipeline.cache import ArtifactError
+from recola_pipeline.config import ConfigError, load_config
+from recola_pipeline.corpora import CorpusError, recola
+from recola_pipeline.stages import Pipeline
+
+RATE = 16000
+
+
+def tone(seconds, rate=RATE, channels=1):
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.1 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A valid RECOLA-layout corpus (P16 train, P19 devel, 8 s each) and a store already holding its
+    data and audio artifacts."""
+    root = tmp_path / "RECOLA"
+    (root / recola.AUDIO_DIR).mkdir(parents=True)
+    for rec in ("P16", "P19"):
+        sf.write(root / recola.AUDIO_DIR / f"{rec}.wav", tone(8.0), RATE)
+        for dim in ("arousal", "valence"):
+            write_ratings(root / recola.ANNOTATION_DIR / dim / f"{rec}.csv", 201)
+    return root
+
+
+def overrides(tmp_path, root, *extra):
+    return ["corpus.name=recola", f'corpus.data_root="{root}"', f'run.artifact_root="{tmp_path / "store"}"',
+            "run.jobs=1", "run.progress=false", "audio.windows_s=[4.0]", *extra]
+
+
+def snapshot(store, manifests=True):
+    """Every file of the store (lock files aside) with its SHA-256."""
+    return {str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(store.rglob("*"))
+            if p.is_file() and p.suffix != ".lock" and (manifests or p.name != "manifest.json")}
+
+
+@pytest.fixture
+def built(tmp_path, corpus):
+    Pipeline(load_config(None, overrides=overrides(tmp_path, corpus))).ensure("audio")
+    return tmp_path / "store"
+
+
+def run(tmp_path, corpus, *extra):
+    return Pipeline(load_config(None, overrides=overrides(tmp_path, corpus, *extra))).ensure("audio")
+
+
+def break_wav(corpus, how):
+    wav = corpus / recola.AUDIO_DIR / "P19.wav"
+    if how == "empty":
+        sf.write(wav, np.zeros(0), RATE)
+    elif how == "corrupt header":
+        wav.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + wav.read_bytes()[44:])
+    elif how == "truncated":
+        wav.write_bytes(wav.read_bytes()[:len(wav.read_bytes()) // 2])
+    elif how == "silent":
+        sf.write(wav, np.zeros(8 * RATE), RATE)
+    return wav
+
+
+def break_ratings(corpus, how):
+    path = corpus / recola.ANNOTATION_DIR / "arousal" / "P19.csv"
+    lines = path.read_text().splitlines()
+    if how == "missing rater column":
+        write_ratings(path, 201, raters=("FM1", "FM2", "FM3", "FF1", "FF2"))
+    elif how == "NaN rating":
+        lines[7] = lines[7].rsplit(";", 1)[0] + ";NaN"
+        path.write_text("\n".join(lines) + "\n")
+    elif how == "non-numeric rating":
+        lines[7] = lines[7].rsplit(";", 1)[0] + ";high"
+        path.write_text("\n".join(lines) + "\n")
+    elif how == "ratings shorter than audio":
+        write_ratings(path, 120)
+    elif how == "missing ratings file":
+        path.unlink()
+    return path
+
+
+ERRORS = [
+    # (case, how to break it, fragments every message must hold)
+    ("empty wav", lambda c, t: break_wav(c, "empty"), ["P19.wav", "empty", "replace"]),
+    ("corrupt wav header", lambda c, t: break_wav(c, "corrupt header"), ["P19.wav", "cannot read audio"]),
+    ("truncated wav", lambda c, t: break_wav(c, "truncated"), ["P19.wav", "truncated", "copy the file again"]),
+    ("silent wav", lambda c, t: break_wav(c, "silent"), ["P19.wav", "digital silence"]),
+    ("missing rater column", lambda c, t: break_ratings(c, "missing rater column"), ["P19.csv", "FF3", "missing"]),
+    ("NaN rating", lambda c, t: break_ratings(c, "NaN rating"), ["P19.csv", "NaN", "row 7"]),
+    ("non-numeric rating", lambda c, t: break_ratings(c, "non-numeric rating"), ["P19.csv", "'high'", "repair"]),
+    ("ratings shorter than audio", lambda c, t: break_ratings(c, "ratings shorter than audio"),
+     ["P19.csv", "truncated", "max_seconds"]),
+    ("missing ratings file", lambda c, t: break_ratings(c, "missing ratings file"), ["P19", "arousal", "P19.csv"]),
+]
+
+
+@pytest.mark.parametrize("case, breaker, fragments", ERRORS, ids=[e[0] for e in ERRORS])
+def test_input_error_names_file_and_fix_and_leaves_store_unchanged(tmp_path, corpus, built, case, breaker,
+                                                                   fragments):
+    before = snapshot(built)
+    breaker(corpus, tmp_path)
+    with pytest.raises(CorpusError) as err:
+        run(tmp_path, corpus)
+    for fragment in fragments:
+        assert fragment in str(err.value), (case, str(err.value))
+    assert snapshot(built) == before
+
+
+@pytest.mark.parametrize("case, extra, error, fragments", [
+    ("unknown partition", "partitions", CorpusError, ["parts.csv", "'validation'", "train, devel, test"]),
+    ("unknown config key", "audio.window_s=[4.0]", ConfigError, ["audio.window_s", "windows_s"]),
+    ("missing data root", "root", CorpusError, ["does not exist", "--data-root"]),
+], ids=["unknown partition", "unknown config key", "missing data root"])
+def test_setup_errors_leave_store_unchanged(tmp_path, corpus, built, case, extra, error, fragments):
+    before = snapshot(built)
+    if extra == "partitions":
+        (tmp_path / "parts.csv").write_text("recording,partition\nP16,train\nP19,validation\n")
+        extra = f'corpus.partitions_csv="{tmp_path / "parts.csv"}"'
+    elif extra == "root":
+        extra = f'corpus.data_root="{tmp_path / "nowhere"}"'
+    with pytest.raises(error) as err:
+        run(tmp_path, corpus, extra)
+    for fragment in fragments:
+        assert fragment in str(err.value), (case, str(err.value))
+    assert snapshot(built) == before
+
+
+@pytest.mark.parametrize("case", ["8 kHz wav", "stereo wav"])
+def test_repairs_are_documented_and_applied(tmp_path, corpus, case):
+    """README, "Audio features": audio is mixed to mono and resampled to audio.sample_rate."""
+    wav = corpus / recola.AUDIO_DIR / "P19.wav"
+    if case == "8 kHz wav":
+        sf.write(wav, tone(8.0, 8000), 8000)
+    else:
+        sf.write(wav, tone(8.0, channels=2), RATE)
+    artifact = run(tmp_path, corpus)
+    table = pd.read_parquet(artifact.file("w4/P19.parquet"))
+    assert len(table) == 201 and np.isfinite(table.iloc[:, 1:].to_numpy()).mean() > 0.9
+
+
+def test_hand_edited_artifact_is_detected_and_rebuilt(tmp_path, corpus, built):
+    before = snapshot(built, manifests=False)  # a rebuilt manifest has a new creation time
+    edited = next(p for p in built.rglob("w4/P16.parquet"))
+    edited.write_bytes(edited.read_bytes()[:-10] + b"0123456789")
+    artifact = run(tmp_path, corpus)
+    assert artifact.file("w4/P16.parquet") == edited
+    assert snapshot(built, manifests=False) == before  # rebuilt to the very same bytes
+
+
+def test_manifest_naming_a_file_outside_is_refused_and_rebuilt(tmp_path, corpus, built):
+    manifest_path = next(built.rglob("features/audio/*/manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["../../../escape.parquet"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    artifact = run(tmp_path, corpus)  # refused as an artifact, so rebuilt
+    assert "../../../escape.parquet" not in artifact.manifest()["files"]
+    with pytest.raises(ArtifactError, match="outside"):
+        artifact.file("../../../escape.parquet")
