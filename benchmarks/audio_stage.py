@@ -16,8 +16,6 @@ another machine.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,10 +24,10 @@ import joblib
 import opensmile
 import soundfile as sf
 
+from sessions import real_speech_sessions
+
 from recola_pipeline.config import load_config
 from recola_pipeline.stages import Pipeline
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def bare_llds(path: str) -> int:
@@ -53,12 +51,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=Path, help="existing sessions (RECOLA layout); built when absent")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_audio_"))
-    sessions = args.sessions
-    if sessions is None:
-        sessions = work / "sessions"
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_sessions.py"), "--clips",
-                        str(SHARED / "data" / "ravdess_speech_16k"), "--out", str(sessions)],
-                       check=True, capture_output=True)
+    sessions = real_speech_sessions(args.sessions)
     wavs = sorted(str(p) for p in (sessions / "RECOLA-Audio-recordings").glob("*.wav"))
     minutes = sum(sf.info(p).duration for p in wavs) / 60
     print(f"{len(wavs)} recordings, {minutes:.1f} min of audio, {args.jobs} workers")

@@ -16,16 +16,14 @@ loky with the same number of processes.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from sessions import real_speech_sessions
+
 from recola_pipeline.config import load_config
 from recola_pipeline.stages import Pipeline
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def timed_audio(sessions: Path, root: Path, *parallel: str) -> float:
@@ -43,11 +41,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
-    sessions = args.sessions or work / "sessions"
-    if args.sessions is None:
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_sessions.py"), "--clips",
-                        str(SHARED / "data" / "ravdess_speech_16k"), "--out", str(sessions)],
-                       check=True, capture_output=True)
+    sessions = real_speech_sessions(args.sessions)
     one = timed_audio(sessions, work / "dask1", "run.backend=dask", 'run.scheduler="local:1"')
     two = timed_audio(sessions, work / "dask2", "run.backend=dask", 'run.scheduler="local:2"')
     loky = timed_audio(sessions, work / "loky2", "run.backend=loky", "run.jobs=2")

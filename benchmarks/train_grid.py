@@ -17,8 +17,6 @@ and prints their ratio. Target: the full grid in <= 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -27,13 +25,14 @@ from pathlib import Path
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVR
 
+from sessions import real_speech_sessions
+
 from recola_pipeline.config import load_config
 from recola_pipeline.labels import delay_frames
 from recola_pipeline.models.delay import shift_groups
 from recola_pipeline.stages import Pipeline
 from recola_pipeline.train_stage import fit_representation, partition_frames, represent
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WINDOWS = [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
 
 
@@ -44,11 +43,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    sessions = args.sessions or work / "sessions"
-    if args.sessions is None:
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_sessions.py"), "--clips",
-                        str(SHARED / "data" / "ravdess_speech_16k"), "--out", str(sessions)],
-                       check=True, capture_output=True)
+    sessions = real_speech_sessions(args.sessions)
     overrides = ["corpus.name=recola", f'corpus.data_root="{sessions}"',
                  f'run.artifact_root="{args.artifact_root or work / "art"}"', f"run.jobs={args.jobs}",
                  "run.progress=false", f"audio.windows_s={WINDOWS}", "train.normalisation=recording"]
