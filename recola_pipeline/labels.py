@@ -85,18 +85,18 @@ def delay_frames(delay_s: float, hop_s: float = LABEL_HOP_S) -> int:
 
 
 def shift_back(gold: np.ndarray, n: int) -> np.ndarray:
-    """Gold at ``t + n`` placed at ``t``; the last value is repeated to keep the length."""
+    """Gold at ``t + n`` placed at ``t`` (along axis 0); the last value is repeated to keep the length."""
     gold = np.asarray(gold)
-    if n == 0 or gold.size == 0:
+    n = min(n, len(gold) - 1)
+    if n <= 0:
         return gold.copy()
-    n = min(n, gold.size - 1)
-    return np.concatenate([gold[n:], np.repeat(gold[-1:], n)])
+    return np.concatenate([gold[n:], np.repeat(gold[-1:], n, axis=0)])
 
 
 def shift_forward(pred: np.ndarray, n: int) -> np.ndarray:
-    """Prediction at ``t`` placed at ``t + n``; the first value is repeated to keep the length."""
+    """Prediction at ``t`` placed at ``t + n`` (along axis 0); the first value is repeated to keep the length."""
     pred = np.asarray(pred)
-    if n == 0 or pred.size == 0:
+    n = min(n, len(pred) - 1)
+    if n <= 0:
         return pred.copy()
-    n = min(n, pred.size - 1)
-    return np.concatenate([np.repeat(pred[:1], n), pred[:-n]])
+    return np.concatenate([np.repeat(pred[:1], n, axis=0), pred[:-n]])

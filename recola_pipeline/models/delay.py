@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ..labels import delay_frames
+from ..labels import delay_frames, shift_back, shift_forward
 
 
 def segments(groups: np.ndarray) -> list[slice]:
@@ -29,21 +29,15 @@ def shift_groups(values: np.ndarray, groups: np.ndarray, n: int, direction: str)
     ``direction='back'``: value at t + n placed at t, last value repeated (gold for training).
     ``direction='forward'``: value at t placed at t + n, first value repeated (predictions).
     """
+    shift = {"back": shift_back, "forward": shift_forward}.get(direction)
+    if shift is None:
+        raise ValueError(f"direction must be 'back' or 'forward', got {direction!r}")
     values = np.asarray(values)
     out = values.copy()
     if n == 0:
         return out
     for seg in segments(groups):
-        block = values[seg]
-        k = min(n, len(block) - 1)
-        if k <= 0:
-            continue
-        if direction == "back":
-            out[seg] = np.concatenate([block[k:], np.repeat(block[-1:], k, axis=0)])
-        elif direction == "forward":
-            out[seg] = np.concatenate([np.repeat(block[:1], k, axis=0), block[:-k]])
-        else:
-            raise ValueError(f"direction must be 'back' or 'forward', got {direction!r}")
+        out[seg] = shift(values[seg], n)
     return out
 
 
