@@ -5,6 +5,7 @@ and the stage runner. Importing the package registers every stage.
 """
 from . import data_stage  # noqa: F401  (registers the demo and data stages)
 from . import audio_stage  # noqa: F401,I001  (registers the audio stage, after data)
+from . import video_stage  # noqa: F401,I001  (registers the faces and video stages)
 from . import train_stage  # noqa: F401,I001  (registers the train stage)
 from . import evaluate_stage  # noqa: F401,I001  (registers the evaluate stage)
 from . import report  # noqa: F401,I001  (registers the report stage)

@@ -13,6 +13,7 @@ from .cache import ArtifactError
 from .config import ConfigError, load_config
 from .corpora import CorpusError
 from .stages import Pipeline, public_stages
+from .train_stage import MODALITY_STAGES
 
 log = logging.getLogger("recola_pipeline")
 
@@ -26,6 +27,7 @@ SHORTHANDS = {
     "backend": "run.backend",
     "scheduler": "run.scheduler",
     "artifact_root": "run.artifact_root",
+    "weights": "video.weights",
 }
 
 
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-root", help="folder of a RECOLA or AVEC 2016 copy")
     parser.add_argument("--manifest", help="manifest CSV for --corpus manifest")
     parser.add_argument("--partitions", help="recording,partition CSV overriding the default partitions")
+    parser.add_argument("--weights", help="video backbone weights: a local .safetensors/.pth (timm) or .hdf5 "
+                                           "(fer2013) file, 'pretrained' or 'random' (default: pretrained)")
     parser.add_argument("--artifact-root", help="folder holding features/ and models/ (default: .)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value (TOML syntax), e.g. --set corpus.gold_standard=mean")
@@ -55,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="print which artifacts would be reused or built")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return parser
+
+
+def stages_to_run(stage: str, config) -> list[str]:
+    """``[stage]``, or for ``all`` every public stage except the feature stages of modalities
+    that ``train.modalities`` leaves out (an audio-only corpus runs no video stage)."""
+    if stage != "all":
+        return [stage]
+    unused = {MODALITY_STAGES[m] for m in MODALITY_STAGES if m not in config.train.modalities}
+    return [name for name in public_stages() if name not in unused]
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
@@ -78,7 +91,7 @@ def main(argv=None) -> int:
         if config.corpus.name == "demo" and config.corpus.data_root:
             raise ConfigError("a data root was given but the corpus is the built-in demo; "
                               "add --corpus recola (or avec2016) to read it")
-        stages = public_stages() if args.stage == "all" else [args.stage]
+        stages = stages_to_run(args.stage, config)
         pipeline = Pipeline(config, force=stages if args.force else ())
         if args.dry_run:
             for name, action, folder in pipeline.plan(stages):

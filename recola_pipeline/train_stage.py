@@ -1,19 +1,23 @@
 """The ``train`` stage: search window W, delay D and C on devel, then fit one model per
-modality and dimension on train.
+system (each modality alone, and early fusion) and dimension on train.
 
 For every modality and window length the train features are normalised (train statistics or
 per recording, NaN -> 0), optionally mapped through a Nystroem RBF kernel approximation, and
 factorised once (:class:`~recola_pipeline.models.RidgePath`); every delay then only changes the
 shifted targets and every C only the shrinkage, so the full AVEC grid (W x D x C) costs about
 one fit per W. Devel predictions are shifted forward by D and scored by pooled CCC against the
-unshifted gold. The best (W, D, C) per modality and dimension is refitted on train as a
+unshifted gold. With two or more modalities, early fusion concatenates the features of each
+modality at the window selected for it (per dimension) and searches D and C the same way.
+The best point per system and dimension is refitted on train as a
 :class:`~recola_pipeline.models.DelayedRegressor` around an
-:class:`~recola_pipeline.models.L2LinearSVR` and saved with joblib.
+:class:`~recola_pipeline.models.L2LinearSVR` and saved with joblib. Late fusion is fitted on
+devel predictions, so it lives in the evaluate stage.
 
-``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (modality, dimension, W, D, C,
-ccc_devel for every point searched), ``selected.csv`` (the chosen point per modality and
-dimension) and ``model_<modality>_<dimension>.joblib`` (a dict: ``normaliser``, ``kernel``
-(None or a fitted Nystroem), ``regressor``, ``window_s``, ``features``).
+``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (system, modality, fusion, dimension,
+W, windows, D, C, ccc_devel for every point searched; W is empty for early fusion, whose
+``windows`` reads e.g. ``audio=8 video=6``), ``selected.csv`` (the chosen point per system and
+dimension) and ``model_<system>_<dimension>.joblib`` (a dict: ``normaliser``, ``kernel`` (None
+or a fitted Nystroem), ``regressor``, ``windows``, ``features``).
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from .stages import Pipeline, Stage, register
 log = logging.getLogger(__name__)
 
 #: modality -> the feature stage that extracts it (its config section of the same name has ``windows_s``)
-MODALITY_STAGES = {"audio": "audio"}
+MODALITY_STAGES = {"audio": "audio", "video": "video"}
 
 
 def modality_windows(config, modality: str) -> list[float]:
@@ -60,6 +64,31 @@ def partition_frames(pipeline: Pipeline, modality: str, window_s: float, partiti
         rows = rows[rows.labelled]
     return load_frames(pipeline.ensure(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
                        pipeline.config.corpus.dimensions)
+
+
+def system_frames(pipeline: Pipeline, windows: dict[str, float], partition: str, *, labelled_only=True
+                  ) -> FrameMatrix:
+    """Frames of a system: one modality's, or (early fusion) several modalities' side by side.
+
+    ``windows`` maps each modality to its window length; fused columns are prefixed with the
+    modality (``audio:F0semitoneFrom27.5Hz_sma3nz_amean``).
+    """
+    parts = {m: partition_frames(pipeline, m, w, partition, labelled_only=labelled_only) for m, w in windows.items()}
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    first = next(iter(parts.values()))
+    for modality, frames in parts.items():
+        if not (np.array_equal(frames.groups, first.groups) and np.array_equal(frames.time, first.time)):
+            raise CorpusError(f"early fusion needs every modality for every {partition} recording; {modality} "
+                              "covers other recordings or frames. Give every recording all modalities, or drop "
+                              "the modality from train.modalities")
+    return FrameMatrix(np.hstack([f.X for f in parts.values()]), first.gold, first.groups, first.time,
+                       [f"{m}:{c}" for m, f in parts.items() for c in f.columns])
+
+
+def windows_label(windows: dict[str, float]) -> str:
+    """``audio=8 video=6``: the window length of each modality of a system."""
+    return " ".join(f"{m}={w:g}" for m, w in windows.items())
 
 
 def fit_representation(cfg, train: FrameMatrix):
@@ -92,9 +121,25 @@ def search_window(args) -> list[dict]:
     for dim in pipeline.config.corpus.dimensions:
         scores = delay_c_scores(path, train.gold[dim], train.groups, Z_devel, devel.gold[dim], devel.groups,
                                 delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
-        rows += [{"modality": modality, "dimension": dim, "W": window_s, "D": delay, "C": c, "ccc_devel": score}
+        rows += [{"system": modality, "modality": modality, "fusion": "none", "dimension": dim, "W": window_s,
+                  "windows": windows_label({modality: window_s}), "D": delay, "C": c, "ccc_devel": score}
                  for delay, per_c in scores.items() for c, score in zip(cfg.c_grid, per_c)]
     return rows
+
+
+def search_early(args) -> list[dict]:
+    """Every (D, C) of early fusion for one dimension, on the modalities' selected windows."""
+    pipeline, dim, windows = args
+    cfg = pipeline.config.train
+    train = system_frames(pipeline, windows, "train")
+    devel = system_frames(pipeline, windows, "devel")
+    normaliser, kernel = fit_representation(cfg, train)
+    path = RidgePath(represent(normaliser, kernel, train))
+    scores = delay_c_scores(path, train.gold[dim], train.groups, represent(normaliser, kernel, devel),
+                            devel.gold[dim], devel.groups, delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
+    return [{"system": "early", "modality": "+".join(windows), "fusion": "early", "dimension": dim, "W": np.nan,
+             "windows": windows_label(windows), "D": delay, "C": c, "ccc_devel": score}
+            for delay, per_c in scores.items() for c, score in zip(cfg.c_grid, per_c)]
 
 
 def delay_c_scores(path: RidgePath, y_train, groups_train, Z_devel, y_devel, groups_devel, delays, Cs, *,
@@ -124,21 +169,26 @@ def delay_c_scores(path: RidgePath, y_train, groups_train, Z_devel, y_devel, gro
 
 
 def select(grid: pd.DataFrame) -> pd.DataFrame:
-    """The best (W, D, C) per modality and dimension (highest devel CCC; first of ties)."""
-    ranked = grid.dropna(subset=["ccc_devel"]).sort_values(["modality", "dimension", "ccc_devel"],
+    """The best point per system and dimension (highest devel CCC; first of ties)."""
+    ranked = grid.dropna(subset=["ccc_devel"]).sort_values(["system", "dimension", "ccc_devel"],
                                                            ascending=[True, True, False], kind="stable")
-    return ranked.groupby(["modality", "dimension"], sort=False).head(1).reset_index(drop=True)
+    return ranked.groupby(["system", "dimension"], sort=False).head(1).reset_index(drop=True)
 
 
-def fit_final(pipeline: Pipeline, modality: str, dim: str, window_s: float, delay: float, c: float) -> dict:
-    """Refit the selected model on train; returns the bundle saved with joblib."""
+def parse_windows(label: str) -> dict[str, float]:
+    """Inverse of :func:`windows_label`."""
+    return {m: float(w) for m, w in (part.split("=") for part in label.split())}
+
+
+def fit_final(pipeline: Pipeline, system: str, dim: str, windows: dict[str, float], delay: float, c: float) -> dict:
+    """Refit the selected model of a system on train; returns the bundle saved with joblib."""
     cfg = pipeline.config.train
-    train = partition_frames(pipeline, modality, window_s, "train")
+    train = system_frames(pipeline, windows, "train")
     normaliser, kernel = fit_representation(cfg, train)
     regressor = DelayedRegressor(L2LinearSVR(C=c), delay_s=delay).fit(
         represent(normaliser, kernel, train), train.gold[dim], train.groups)
-    return {"normaliser": normaliser, "kernel": kernel, "regressor": regressor, "window_s": window_s,
-            "features": train.columns, "modality": modality, "dimension": dim}
+    return {"normaliser": normaliser, "kernel": kernel, "regressor": regressor, "windows": windows,
+            "features": train.columns, "system": system, "dimension": dim}
 
 
 def predict_bundle(bundle: dict, frames: FrameMatrix) -> np.ndarray:
@@ -157,15 +207,22 @@ def run_train(pipeline: Pipeline, artifact) -> dict:
     jobs = [(pipeline, m, w) for m in cfg.modalities for w in modality_windows(pipeline.config, m)]
     grid = pd.DataFrame([row for rows in pipeline.map(search_window, jobs, desc="train: W x D x C")
                          for row in rows])
+    if len(cfg.modalities) > 1:  # early fusion on each modality's selected window
+        unimodal = select(grid)
+        jobs = [(pipeline, dim, {m: float(unimodal[(unimodal.system == m) & (unimodal.dimension == dim)].W.iloc[0])
+                                 for m in cfg.modalities})
+                for dim in pipeline.config.corpus.dimensions]
+        grid = pd.concat([grid, pd.DataFrame([row for rows in pipeline.map(search_early, jobs, desc="train: early fusion")
+                                              for row in rows])], ignore_index=True)
     write_table(artifact.file("grid.csv"), grid)
     selected = select(grid)
     write_table(artifact.file("selected.csv"), selected)
     for row in selected.itertuples():
-        bundle = fit_final(pipeline, row.modality, row.dimension, row.W, row.D, row.C)
-        with atomic_path(artifact.file(f"model_{row.modality}_{row.dimension}.joblib")) as tmp:
+        bundle = fit_final(pipeline, row.system, row.dimension, parse_windows(row.windows), row.D, row.C)
+        with atomic_path(artifact.file(f"model_{row.system}_{row.dimension}.joblib")) as tmp:
             joblib.dump(bundle, tmp)
-        log.info("train: %s %s: W=%g s, D=%.1f s, C=%g, devel CCC %.3f", row.modality, row.dimension,
-                 row.W, row.D, row.C, row.ccc_devel)
+        log.info("train: %s %s: %s s, D=%.1f s, C=%g, devel CCC %.3f", row.system, row.dimension,
+                 row.windows, row.D, row.C, row.ccc_devel)
     return {"grid_points": len(grid), "kernel": cfg.kernel, "normalisation": cfg.normalisation,
             "selected": selected.to_dict("records")}
 

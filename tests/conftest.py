@@ -60,3 +60,5 @@ def recola_root(tmp_path) -> Path:
         for k, dim in enumerate(("arousal", "valence")):
             write_ratings(root / "RECOLA-Annotation" / "emotional_behaviour" / dim / f"{rec}.csv", 201, seed=k)
     return root
+
+collect_ignore_glob = ["fixtures/*.py"]  # one-off generators that need tools the suite does not (Keras)

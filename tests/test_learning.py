@@ -10,7 +10,9 @@ from recola_pipeline.cache import read_table
 from recola_pipeline.config import load_config
 from recola_pipeline.stages import Pipeline, public_stages
 
-DEMO = ("demo.recordings_per_partition=2", "demo.duration_s=40.0", "audio.windows_s=[4.0, 8.0]")
+DEMO = ("demo.recordings_per_partition=2", "demo.duration_s=40.0", "audio.windows_s=[4.0, 8.0]",
+        "video.windows_s=[4.0, 8.0]")
+SYSTEMS = {("audio", "none"), ("video", "none"), ("audio+video", "early"), ("audio+video", "late")}
 
 
 def demo_config(root, *overrides):
@@ -30,14 +32,23 @@ def demo_run(tmp_path_factory):
 def test_demo_results_table(demo_run):
     results = read_table(demo_run.artifact("evaluate").file("results.csv"))
     assert set(results.partition) == {"train", "devel", "test"}
-    assert set(results.dimension) == {"arousal", "valence"} and set(results.modality) == {"audio"}
-    expected = {"ccc", "ccc_mean_per_recording", "pearson", "rmse", "n_frames", "W", "D", "C", "postprocessing",
-                "ccc_raw", "features", "weights"}
+    assert set(results.dimension) == {"arousal", "valence"}
+    assert set(zip(results.modality, results.fusion)) == SYSTEMS
+    assert len(results) == len(SYSTEMS) * 2 * 3  # systems x dimensions x partitions
+    expected = {"ccc", "ccc_mean_per_recording", "pearson", "rmse", "n_frames", "W", "windows", "D", "C",
+                "fusion_weights", "postprocessing", "ccc_raw", "features", "weights"}
     assert expected <= set(results.columns)
-    devel = results[results.partition == "devel"].set_index("dimension")
-    assert devel.loc["arousal", "ccc"] > 0.5
-    assert set(devel.W) <= {4.0, 8.0} and (devel.D >= 0).all() and (devel.D <= 8).all()
-    assert (results.weights.str.contains("openSMILE")).all()
+    devel = results[results.partition == "devel"]
+    assert (devel[devel.dimension == "arousal"].ccc > 0.5).all()  # every system, well above 0
+    unimodal = devel[devel.fusion == "none"]
+    assert set(unimodal.W) <= {4.0, 8.0} and (unimodal.D >= 0).all() and (unimodal.D <= 8).all()
+    early = devel[devel.fusion == "early"]
+    assert early.windows.str.fullmatch(r"audio=[48] video=[48]").all() and early.W.isna().all()
+    late = devel[devel.fusion == "late"]
+    assert late.fusion_weights.str.contains("audio=").all() and late.D.isna().all()
+    assert results[results.modality.str.contains("audio")].weights.str.contains("openSMILE").all()
+    video_weights = results[results.modality.str.contains("video")].weights
+    assert video_weights.str.contains("video fer2013: file: .*emotion_model.hdf5 sha256", regex=True).all()
 
 
 def test_demo_report_files(demo_run):
@@ -46,16 +57,19 @@ def test_demo_report_files(demo_run):
     assert {"summary.md", "results.csv", "plots/ccc_bars.png", "plots/ccc_vs_delay.png"} <= set(files)
     assert sum(f.startswith("plots/traces_") for f in files) == 2  # one per devel recording
     summary = report.file("summary.md").read_text()
-    assert "| arousal | audio |" in summary and "openSMILE eGeMAPS v02 (no learned weights)" in summary
+    assert "| arousal | " in summary and "openSMILE eGeMAPS v02 (no learned weights)" in summary
     predictions = read_table(demo_run.artifact("evaluate").file("predictions/D03.parquet"))
-    assert {"time", "gold_arousal", "audio_arousal", "audio_valence"} <= set(predictions.columns)
+    assert {"time", "gold_arousal", *(f"{s}_{d}" for s in ("audio", "video", "early", "late")
+                                      for d in ("arousal", "valence"))} <= set(predictions.columns)
 
 
 def test_evaluate_reuses_fitted_models(demo_run):
     train = demo_run.artifact("train")
     stamp = train.manifest()["created"]
     model = joblib.load(train.file("model_audio_arousal.joblib"))
-    assert model["window_s"] in (4.0, 8.0) and model["regressor"].delay_frames_ >= 0
+    assert model["windows"]["audio"] in (4.0, 8.0) and model["regressor"].delay_frames_ >= 0
+    early = joblib.load(train.file("model_early_arousal.joblib"))
+    assert set(early["windows"]) == {"audio", "video"} and early["features"][0].startswith("audio:")
     other = Pipeline(demo_config(demo_run.store.root, "evaluate.postprocess=false"))
     evaluated = other.ensure("evaluate")
     assert other.artifact("train").path == train.path and train.manifest()["created"] == stamp

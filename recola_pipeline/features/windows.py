@@ -39,3 +39,52 @@ def align_to_labels(values: np.ndarray, window_s: float, n_frames: int, hop_s: f
         raise ValueError(f"no full {window_s} s window: the recording is shorter than the window")
     index = np.clip(np.arange(n_frames) - centre_offset(window_s, hop_s), 0, len(values) - 1)
     return values[index]
+
+
+def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_HOP_S
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and standard deviation over centred W-second windows of a per-label-frame sequence.
+
+    Rows that contain NaN (frames without a face) are left out of their windows; a window without
+    any finite row gives NaN. Windows follow the DESIGN §3 convention of
+    :func:`align_to_labels` (the full window of ``W / hop`` frames whose centre is the label
+    frame, first/last full window repeated).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_frames, n_features)
+    window_s : float
+
+    Returns
+    -------
+    mean, std : ndarray, shape (n_frames, n_features)
+        Population standard deviation.
+    fraction : ndarray, shape (n_frames,)
+        Share of each window's frames that are finite.
+
+    Examples
+    --------
+    >>> x = np.array([[0.], [2.], [np.nan], [4.], [6.], [8.]])
+    >>> mean, std, fraction = windowed_mean_std(x, 0.16, 0.04)
+    >>> mean[:, 0].tolist(), fraction.tolist()
+    ([2.0, 2.0, 2.0, 4.0, 6.0, 6.0], [0.75, 0.75, 0.75, 0.75, 0.75, 0.75])
+    """
+    values = np.asarray(values, dtype=float)
+    n_frames = len(values)
+    length = 2 * centre_offset(window_s, hop_s)
+    if n_frames < length:
+        raise ValueError(f"no full {window_s} s window: {n_frames} frames are fewer than {length}")
+    finite = np.isfinite(values).all(axis=1)
+    clean = np.where(finite[:, None], values, 0.0)
+    zero = np.zeros((1, values.shape[1]))
+    sums = np.concatenate([zero, np.cumsum(clean, axis=0)])
+    squares = np.concatenate([zero, np.cumsum(clean ** 2, axis=0)])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    n = (counts[length:] - counts[:-length]).astype(float)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (sums[length:] - sums[:-length]) / n
+        var = (squares[length:] - squares[:-length]) / n - mean ** 2
+    std = np.sqrt(np.clip(var, 0.0, None))
+    fraction = n[:, 0] / length
+    return (align_to_labels(mean, window_s, n_frames, hop_s), align_to_labels(std, window_s, n_frames, hop_s),
+            align_to_labels(fraction, window_s, n_frames, hop_s))

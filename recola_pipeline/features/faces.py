@@ -1,0 +1,125 @@
+"""Face detection, tracking of the main face, and square crops.
+
+Detection uses OpenCV's bundled Haar cascade (frontal face, default model) on a grey frame
+downscaled to ``detect_width`` pixels, on every ``every``-th decoded frame. The main face is the
+largest box on the first detection and afterwards the box overlapping the previous one most
+(the largest again when none overlaps). Boxes are kept as (centre x, centre y, side) and
+tracked by :func:`track`:
+
+1. a running median over ``smoothing`` consecutive detections removes single-frame outliers;
+2. between two detections at most ``max_gap`` frames apart the box is interpolated linearly;
+3. in a longer gap a detection's box is held until the detector's next run (``every`` - 1
+   frames) and the frames after that have no face (NaN box); frames before the first or after
+   the last detection hold its box for ``max_gap`` frames and have no face beyond.
+
+Because boxes are only measured every ``every`` frames and interpolated in between, the box
+moves by at most (difference of two smoothed detections) / ``every`` per frame.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+def haar_detector() -> cv2.CascadeClassifier:
+    """OpenCV's frontal-face Haar cascade, from the wheel's own data folder."""
+    path = cv2.data.haarcascades + CASCADE
+    detector = cv2.CascadeClassifier(path)
+    if detector.empty():
+        raise RuntimeError(f"OpenCV's Haar cascade {path} is missing (OpenCV 5 wheels ship none); "
+                           "install opencv-python-headless==4.14.0.94")
+    return detector
+
+
+def detect(detector: cv2.CascadeClassifier, frame_bgr: np.ndarray, detect_width: int) -> np.ndarray:
+    """Faces in one frame as rows (centre x, centre y, side) in full-frame pixels."""
+    height, width = frame_bgr.shape[:2]
+    scale = min(1.0, detect_width / width)
+    grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    if scale < 1.0:
+        grey = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    grey = cv2.equalizeHist(grey)
+    min_side = max(20, int(0.08 * min(grey.shape)))
+    boxes = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+    if len(boxes) == 0:
+        return np.empty((0, 3))
+    boxes = np.asarray(boxes, dtype=float) / scale
+    return np.column_stack([boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2, boxes[:, 2]])
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (cx, cy, side) squares."""
+    lo = np.maximum(a[:2] - a[2] / 2, b[:2] - b[2] / 2)
+    hi = np.minimum(a[:2] + a[2] / 2, b[:2] + b[2] / 2)
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    return inter / (a[2] ** 2 + b[2] ** 2 - inter)
+
+
+def main_face(boxes: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
+    """The box to follow: most overlap with ``previous``, else the largest; None when no box."""
+    if len(boxes) == 0:
+        return None
+    if previous is not None:
+        overlaps = np.array([_overlap(b, previous) for b in boxes])
+        if overlaps.max() > 0.1:
+            return boxes[int(overlaps.argmax())]
+    return boxes[int(boxes[:, 2].argmax())]
+
+
+def track(detections: dict[int, np.ndarray | None], n_frames: int, *, every: int, max_gap: int,
+          smoothing: int = 5) -> np.ndarray:
+    """Boxes for every frame from detections on some frames (see the module docstring).
+
+    Parameters
+    ----------
+    detections : dict
+        Frame index -> (cx, cy, side) or None (detector ran, found nothing).
+    n_frames : int
+    every : int
+        Frames between two runs of the detector.
+    max_gap : int
+        Longest run of frames (between two detections) that is interpolated.
+    smoothing : int
+        Odd number of consecutive detections in the running median (1: none).
+
+    Returns
+    -------
+    ndarray, shape (n_frames, 3)
+        NaN rows for frames without a face.
+    """
+    found = sorted(i for i, box in detections.items() if box is not None)
+    boxes = np.full((n_frames, 3), np.nan)
+    if not found:
+        return boxes
+    raw = np.array([detections[i] for i in found], dtype=float)
+    half = smoothing // 2
+    smooth = np.array([np.median(raw[max(0, j - half):j + half + 1], axis=0) for j in range(len(found))])
+    for (i, a), (k, b) in zip(zip(found, smooth), zip(found[1:], smooth[1:])):
+        if k - i <= max_gap:
+            weights = (np.arange(i, k) - i)[:, None] / (k - i)
+            boxes[i:k] = a + weights * (b - a)
+        else:
+            boxes[i:i + every] = a
+    boxes[found[-1]] = smooth[-1]
+    boxes[max(0, found[0] - max_gap):found[0]] = smooth[0]
+    boxes[found[-1] + 1:min(n_frames, found[-1] + max_gap + 1)] = smooth[-1]
+    return boxes
+
+
+def crop(frame_bgr: np.ndarray, box: np.ndarray, *, margin: float, size: int, grey: bool) -> np.ndarray:
+    """A square crop around ``box`` enlarged by ``margin`` (fraction of the side on each side),
+    padded by edge replication where it leaves the frame, resized to ``size`` x ``size``."""
+    cx, cy, side = box
+    half = side * (0.5 + margin)
+    x0, y0 = int(round(cx - half)), int(round(cy - half))
+    x1, y1 = int(round(cx + half)), int(round(cy + half))
+    height, width = frame_bgr.shape[:2]
+    pad = max(0, -x0, -y0, x1 - width, y1 - height)
+    if pad:
+        frame_bgr = cv2.copyMakeBorder(frame_bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    patch = frame_bgr[y0 + pad:y1 + pad, x0 + pad:x1 + pad]
+    if grey:
+        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)

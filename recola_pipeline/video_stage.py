@@ -1,0 +1,250 @@
+"""The ``faces`` and ``video`` stages: face crops embedded by a CNN, one vector per 40 ms frame.
+
+``faces`` (internal, ``features/faces/<hash>/``), per recording with video, in parallel:
+
+1. decode (OpenCV, PyAV fallback) up to ``corpus.max_seconds``; each label frame takes the
+   decoded frame on screen at its time (:func:`~recola_pipeline.features.video_decode.label_frame_sources`);
+2. detect faces every ``video.detect_every`` frames on a frame downscaled to
+   ``video.detect_width`` pixels, follow the main face and interpolate gaps up to
+   ``video.max_gap_s`` (:mod:`~recola_pipeline.features.faces`);
+3. crop a square around the face (``video.margin``), resize to the backbone's input and embed
+   in batches of ``video.batch_size``; a reader thread decodes and crops while the network runs.
+
+It writes ``frames/<recording>.parquet``: ``time`` (label frames), ``face`` (1 when the frame has
+a face box, detected or interpolated), ``detected``, the box ``cx, cy, side`` (pixels), and the
+embedding columns (NaN on frames without a face or after the video ends), and
+``info/<recording>.json`` (frame counts, detection rate, gaps, largest frame-to-frame box move),
+written last as the recording's completion marker.
+
+``video`` (``features/video/<hash>/``): a PCA fitted on the train partition's face frames keeps
+``video.pca_variance`` of the variance (AVEC 2016 kept 98 %); then, for every W in
+``video.windows_s``, the mean and standard deviation of each component over the centred window,
+aligned to the label frames like the audio (:func:`~recola_pipeline.features.windows.align_to_labels`),
+plus ``face_fraction`` (share of the window's frames with a face). A window without any face
+frame is NaN, which the train stage maps to 0 after normalisation (the train mean).
+Files: ``pca.joblib``, ``w<W>/<recording>.parquet``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import PCA
+
+from .cache import atomic_path, read_table, write_json, write_table
+from .config import VIDEO_EMBEDDING_KEYS
+from .corpora import CorpusError
+from .data_stage import load_data
+from .features import faces, video_decode
+from .features.backbones import BackboneError, load_backbone, weights_identity
+from .features.windows import windowed_mean_std
+from .labels import LABEL_HOP_S
+from .matrices import window_name
+from .stages import Pipeline, Stage, register
+
+log = logging.getLogger(__name__)
+
+_SENTINEL = None
+
+
+def _detect_pass(row, cfg, detector, max_seconds):
+    """Pass 1: decode every frame, detect every ``detect_every``-th; times and detections."""
+    times, detections, previous = [], {}, None
+    for index, (time_s, frame) in enumerate(video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds)):
+        times.append(time_s)
+        if index % cfg.detect_every == 0:
+            box = faces.main_face(faces.detect(detector, frame, cfg.detect_width), previous)
+            detections[index] = box
+            previous = box if box is not None else previous
+    return np.asarray(times), detections
+
+
+def _crop_reader(row, cfg, boxes, wanted, size, grey, max_seconds, out: queue.Queue):
+    """Pass 2 (reader thread): crops of the wanted frames, in batches, onto ``out``."""
+    try:
+        batch, indices = [], []
+        for index, (_, frame) in enumerate(video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds)):
+            if index >= len(boxes):
+                break
+            if wanted[index]:
+                batch.append(faces.crop(frame, boxes[index], margin=cfg.margin, size=size, grey=grey))
+                indices.append(index)
+                if len(batch) == cfg.batch_size:
+                    out.put((indices, np.stack(batch)))
+                    batch, indices = [], []
+        if batch:
+            out.put((indices, np.stack(batch)))
+        out.put(_SENTINEL)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        out.put(exc)
+
+
+def embed_recording(args) -> dict:
+    """Decode, detect, track, crop and embed one recording; returns its summary."""
+    artifact, row, cfg, max_seconds, threads = args
+    info_name = f"info/{row['recording']}.json"
+    if artifact.has(info_name):
+        return json.loads(artifact.file(info_name).read_text())
+    torch.set_num_threads(threads)
+    backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)
+    n_frames = int(row["n_frames"])
+    times, detections = _detect_pass(row, cfg, faces.haar_detector(), max_seconds)
+    if times.size == 0:
+        raise CorpusError(f"{row['video']}: no frame could be decoded; the file is corrupt or truncated: "
+                          f"{video_decode.DECODE_HINT}")
+    fps = 1.0 / float(np.median(np.diff(times))) if times.size > 1 else 25.0
+    boxes = faces.track(detections, len(times), every=cfg.detect_every,
+                        max_gap=max(1, int(round(cfg.max_gap_s * fps))), smoothing=cfg.smoothing)
+    sources = video_decode.label_frame_sources(times, n_frames, LABEL_HOP_S)
+    has_face = (sources >= 0) & np.isfinite(boxes[np.maximum(sources, 0), 0])
+    wanted = np.zeros(len(times), dtype=bool)
+    wanted[sources[has_face]] = True
+
+    embeddings = np.full((len(times), len(backbone.feature_names)), np.nan, dtype=np.float32)
+    batches: queue.Queue = queue.Queue(maxsize=4)
+    reader = threading.Thread(target=_crop_reader, daemon=True,
+                              args=(row, cfg, boxes, wanted, backbone.input_size, backbone.grey, max_seconds, batches))
+    reader.start()
+    while (item := batches.get()) is not _SENTINEL:
+        if isinstance(item, BaseException):
+            raise item
+        indices, crops = item
+        embeddings[indices] = backbone.embed(crops)
+    reader.join()
+
+    safe = np.maximum(sources, 0)
+    table = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2),
+                          "face": has_face.astype(np.int8),
+                          "detected": [s >= 0 and detections.get(int(s)) is not None for s in sources]})
+    for k, column in enumerate(("cx", "cy", "side")):
+        table[column] = np.where(sources >= 0, boxes[safe, k], np.nan).astype(np.float32)
+    values = np.where(has_face[:, None], embeddings[safe], np.nan).astype(np.float32)
+    table = pd.concat([table, pd.DataFrame(values, columns=backbone.feature_names)], axis=1)
+    write_table(artifact.file(f"frames/{row['recording']}.parquet"), table)
+
+    found = sum(box is not None for box in detections.values())
+    centre = boxes[:, :2]
+    steps = np.abs(np.diff(centre, axis=0)).max(axis=1) / boxes[1:, 2]
+    covered = (len(times) - 1) / fps + 1 / fps
+    info = {"recording": row["recording"], "decoder": row["decoder"], "fps": round(fps, 3),
+            "decoded_frames": int(len(times)), "video_s": round(covered, 3),
+            "detector_runs": len(detections), "detection_rate": round(found / max(1, len(detections)), 4),
+            "label_frames": n_frames, "face_frames": int(has_face.sum()),
+            "no_face_frames": int(((sources >= 0) & ~has_face).sum()), "after_video_end": int((sources < 0).sum()),
+            "max_box_step": round(float(np.nanmax(steps)) if np.isfinite(steps).any() else 0.0, 4),
+            "backbone": backbone.name, "weights": backbone.weights}
+    write_json(artifact.file(f"info/{row['recording']}.json"), info)
+    return info
+
+
+def _video_rows(pipeline: Pipeline) -> list[dict]:
+    table, _ = load_data(pipeline.ensure("data"))
+    rows = [r for r in table.to_dict("records") if isinstance(r["video"], str) and r["video"]]
+    if not rows:
+        raise CorpusError("no recording of this corpus has video; drop 'video' from train.modalities "
+                          "(or add the videos to the corpus)")
+    return rows
+
+
+def run_faces(pipeline: Pipeline, artifact) -> dict:
+    """Embed every recording with video not already in the (possibly partial) artifact."""
+    cfg = pipeline.config.video
+    backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
+    rows = _video_rows(pipeline)
+    for row in rows:
+        row["decoder"] = video_decode.probe(row["video"]).decoder
+    todo = [row for row in rows if not artifact.has(f"info/{row['recording']}.json")]
+    jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
+    threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo))))
+    args = [(artifact, row, cfg, pipeline.config.corpus.max_seconds, threads) for row in todo]
+    for info in pipeline.map(embed_recording, args, desc=f"faces: {cfg.backbone}"):
+        if info["video_s"] < info["label_frames"] * LABEL_HOP_S - 1.0:
+            log.warning("video: %s lasts %.2f s, less than its ratings; %d label frames after its end have no face",
+                        info["recording"], info["video_s"], info["after_video_end"])
+    infos = [json.loads(artifact.file(f"info/{r['recording']}.json").read_text()) for r in rows]
+    low = [i["recording"] for i in infos if i["face_frames"] < 0.5 * i["label_frames"]]
+    if low:
+        log.warning("video: a face was found in fewer than half the frames of %s; check the videos "
+                    "(lighting, profile views) or lower video.detect_width's downscaling", ", ".join(low))
+    return {"backbone": backbone.name, "weights": backbone.weights, "input_size": backbone.input_size,
+            "n_features": len(backbone.feature_names), "recordings": len(rows), "embedded_now": len(todo),
+            "face_frames": sum(i["face_frames"] for i in infos),
+            "no_face_frames": sum(i["no_face_frames"] for i in infos),
+            "after_video_end": sum(i["after_video_end"] for i in infos),
+            "per_recording": {i["recording"]: {k: i[k] for k in ("detection_rate", "face_frames", "no_face_frames",
+                                                                 "after_video_end", "max_box_step")} for i in infos}}
+
+
+def _faces_identity(pipeline: Pipeline) -> dict:
+    """The embedding keys of ``[video]`` and, for a local weights file, its SHA-256."""
+    video = pipeline.config.section("video")
+    try:
+        weights = weights_identity(pipeline.config.video.weights)
+    except BackboneError as exc:
+        raise CorpusError(str(exc)) from None
+    return {"video_embedding": {key: video[key] for key in VIDEO_EMBEDDING_KEYS}, **weights}
+
+
+register(Stage(
+    name="faces", kind="features", sections=(), upstream=lambda cfg: ["data"],
+    libraries=("torch", "timm", "opencv-python-headless", "av", "h5py", "fer", "numpy"), run=run_faces,
+    extra_identity=_faces_identity, public=False,
+))
+
+
+def load_face_frames(artifact, recording: str) -> pd.DataFrame:
+    """One recording's per-label-frame face table (``time``, ``face``, box, embedding)."""
+    return read_table(artifact.file(f"frames/{recording}.parquet"))
+
+
+def _embedding(table: pd.DataFrame) -> np.ndarray:
+    columns = [c for c in table.columns if c not in ("time", "face", "detected", "cx", "cy", "side")]
+    return table[columns].to_numpy(dtype=np.float64)
+
+
+def run_video(pipeline: Pipeline, artifact) -> dict:
+    """PCA on the train partition's face frames, then windowed mean/std per W."""
+    cfg = pipeline.config.video
+    face_artifact = pipeline.ensure("faces")
+    rows = _video_rows(pipeline)
+    tables = {r["recording"]: load_face_frames(face_artifact, r["recording"]) for r in rows}
+    train = [_embedding(tables[r["recording"]]) for r in rows if r["partition"] == "train"]
+    train = np.vstack(train) if train else np.empty((0, 0))
+    train = train[np.isfinite(train).all(axis=1)] if train.size else train
+    if len(train) < 2:
+        raise CorpusError("video: the train partition has fewer than two frames with a face, so no PCA can be "
+                          "fitted; check the train videos (the faces stage's info/ says how many faces were found)")
+    pca = PCA(n_components=cfg.pca_variance if cfg.pca_variance < 1 else None, svd_solver="full").fit(train)
+    with atomic_path(artifact.file("pca.joblib")) as tmp:
+        joblib.dump(pca, tmp)
+    names = [f"pc{i + 1:03d}" for i in range(pca.n_components_)]
+    columns = [f"{n}_mean" for n in names] + [f"{n}_std" for n in names] + ["face_fraction"]
+    for rec, table in tables.items():
+        embedding = _embedding(table)
+        face = np.isfinite(embedding).all(axis=1)
+        projected = np.full((len(table), pca.n_components_), np.nan)
+        if face.any():
+            projected[face] = pca.transform(embedding[face])
+        for w in cfg.windows_s:
+            mean, std, fraction = windowed_mean_std(projected, w, LABEL_HOP_S)
+            values = np.column_stack([mean, std, fraction]).astype(np.float32)
+            out = pd.DataFrame(values, columns=columns)
+            out.insert(0, "time", table["time"].to_numpy())
+            write_table(artifact.file(f"{window_name(w)}/{rec}.parquet"), out)
+    return {"backbone": cfg.backbone, "weights": face_artifact.manifest()["info"]["weights"],
+            "pca_components": int(pca.n_components_),
+            "pca_variance_kept": round(float(pca.explained_variance_ratio_.sum()), 4),
+            "train_face_frames": int(len(train)), "windows_s": cfg.windows_s, "recordings": len(tables)}
+
+
+register(Stage(
+    name="video", kind="features", sections=("video",), upstream=lambda cfg: ["data", "faces"],
+    libraries=("scikit-learn", "numpy"), run=run_video,
+))
