@@ -28,6 +28,7 @@ import soundfile as sf
 from .cache import read_table, write_table
 from .corpora import Corpus, CorpusError, Recording, load_corpus
 from .corpora import demo
+from .features import video_decode
 from .labels import LABEL_HOP_S, gold_standard, rater_agreement
 from .stages import Pipeline, Stage, register
 
@@ -136,8 +137,8 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
     Raises
     ------
     CorpusError
-        Missing ratings (outside the test partition), unreadable ratings or audio, ratings
-        that end before the audio.
+        Missing ratings (outside the test partition), unreadable ratings or audio, a video
+        that cannot be opened or decoded, ratings that end before the audio.
     """
     present = {d: rec.labels[d] for d in dimensions if rec.labels.get(d) is not None and rec.labels[d].is_file()}
     absent = [d for d in dimensions if d not in present]
@@ -147,6 +148,7 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         raise CorpusError(f"recording {rec.id} ({rec.partition}) has no {absent[0]} ratings: {where}. "
                           "Add the file, or move the recording to the test partition if its labels are withheld")
     audio_s = audio_duration(rec.audio) if rec.audio is not None else float("nan")
+    video = video_decode.probe(rec.video) if rec.video is not None else None  # a corrupt file fails here
     max_frames = int(np.floor(max_seconds / LABEL_HOP_S + 1e-6)) + 1
     ratings = {d: read_ratings(path) for d, path in present.items()}
     if ratings:
@@ -158,8 +160,9 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
             raise CorpusError(f"{present[short]}: ratings end at {covered:.2f} s but the audio {rec.audio} "
                               f"lasts {audio_s:.2f} s; the ratings file looks truncated. Restore it, or set "
                               f"corpus.max_seconds to {covered:.2f} to use only the rated part")
-    elif rec.audio is not None:
-        n_frames = min(int(np.floor(audio_s / LABEL_HOP_S + 1e-6)) + 1, max_frames)
+    elif rec.audio is not None or (video is not None and video.duration_s > 0):
+        media_s = audio_s if rec.audio is not None else video.duration_s
+        n_frames = min(int(np.floor(media_s / LABEL_HOP_S + 1e-6)) + 1, max_frames)
     else:
         raise CorpusError(f"recording {rec.id} has neither audio nor ratings, so its length is unknown; "
                           "add its audio file or its ratings")

@@ -75,7 +75,10 @@ def test_evaluate_reuses_fitted_models(demo_run):
     assert other.artifact("train").path == train.path and train.manifest()["created"] == stamp
     results = read_table(evaluated.file("results.csv"))
     assert (results.postprocessing == "none").all()
-    assert (results.ccc - results.ccc_raw).abs().max() < 1e-12
+    # without post-processing the scored predictions are the raw ones, except late fusion on devel,
+    # whose weights are fitted leave-one-recording-out there
+    in_sample = results[(results.fusion != "late") | (results.partition != "devel")]
+    assert (in_sample.ccc - in_sample.ccc_raw).abs().max() < 1e-12
 
 
 def test_devel_postprocessing_is_scored_leave_one_recording_out(demo_run):

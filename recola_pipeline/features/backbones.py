@@ -154,6 +154,25 @@ def _cached_hub_file(hub_id: str) -> str | None:
     return None
 
 
+def _backbone_state(path: Path, model: torch.nn.Module) -> dict:
+    """A checkpoint's weights without the classifier head (loaded strictly afterwards, so a file
+    that misses any backbone weight is an error, never a silently random layer)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("state_dict", "model", "model_state_dict"):
+            state = state.get(key, state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise ValueError("the file holds no state dict")
+    head = model.pretrained_cfg.get("classifier") or ""
+    heads = (head,) if isinstance(head, str) else tuple(head)
+    return {k.removeprefix("module."): v for k, v in state.items()
+            if not any(h and k.removeprefix("module.").startswith(f"{h}.") for h in heads)}
+
+
 def _timm(name: str, weights: str, input_size: int) -> Backbone:
     import timm
 
@@ -182,8 +201,9 @@ def _timm(name: str, weights: str, input_size: int) -> Backbone:
         path = Path(weights)
         if not path.is_file():
             raise BackboneError(f"video.weights: {path} does not exist; {local_hint}")
+        model = timm.create_model(name, pretrained=False, num_classes=0)
         try:
-            model = timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)})
+            model.load_state_dict(_backbone_state(path, model), strict=True)
         except (RuntimeError, KeyError, ValueError, OSError) as exc:
             raise BackboneError(f"{path}: not a checkpoint of {name} ({str(exc)[:300]}); {local_hint}") from None
         source = f"file: {path} sha256 {file_digest(path)[:16]}"

@@ -30,6 +30,11 @@ class VideoInfo:
     declared_frames: int
     decoder: str
 
+    @property
+    def duration_s(self) -> float:
+        """Declared length (frames / fps), 0 when the container does not say."""
+        return self.declared_frames / self.fps if self.fps > 0 and self.declared_frames > 0 else 0.0
+
 
 def _opencv_open(path: Path):
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)

@@ -8,6 +8,7 @@ the last one (repeated forwards).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..labels import LABEL_HOP_S
 
@@ -46,7 +47,8 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
     """Mean and standard deviation over centred W-second windows of a per-label-frame sequence.
 
     Rows that contain NaN (frames without a face) are left out of their windows; a window without
-    any finite row gives NaN. Windows follow the DESIGN §3 convention of
+    any finite row gives NaN. pandas' rolling moments do the sums (numerically stable online
+    updates, so a constant window has a standard deviation of exactly 0). Windows follow the DESIGN §3 convention of
     :func:`align_to_labels` (the full window of ``W / hop`` frames whose centre is the label
     frame, first/last full window repeated).
 
@@ -75,16 +77,11 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
     if n_frames < length:
         raise ValueError(f"no full {window_s} s window: {n_frames} frames are fewer than {length}")
     finite = np.isfinite(values).all(axis=1)
-    clean = np.where(finite[:, None], values, 0.0)
-    zero = np.zeros((1, values.shape[1]))
-    sums = np.concatenate([zero, np.cumsum(clean, axis=0)])
-    squares = np.concatenate([zero, np.cumsum(clean ** 2, axis=0)])
-    counts = np.concatenate([[0], np.cumsum(finite)])
-    n = (counts[length:] - counts[:-length]).astype(float)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (sums[length:] - sums[:-length]) / n
-        var = (squares[length:] - squares[:-length]) / n - mean ** 2
-    std = np.sqrt(np.clip(var, 0.0, None))
-    fraction = n[:, 0] / length
+    frame = pd.DataFrame(np.where(finite[:, None], values, np.nan))
+    rolling = frame.rolling(length, min_periods=1)  # row i: the window of frames i - length + 1 ... i
+    full = slice(length - 1, None)  # windows that lie inside the recording, by start frame
+    mean = rolling.mean().to_numpy()[full]
+    std = rolling.std(ddof=0).to_numpy()[full]
+    fraction = pd.Series(finite.astype(float)).rolling(length).mean().to_numpy()[full]
     return (align_to_labels(mean, window_s, n_frames, hop_s), align_to_labels(std, window_s, n_frames, hop_s),
             align_to_labels(fraction, window_s, n_frames, hop_s))

