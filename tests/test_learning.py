@@ -83,10 +83,13 @@ def test_evaluate_reuses_fitted_models(demo_run):
 
 def test_devel_postprocessing_is_scored_leave_one_recording_out(demo_run):
     results = read_table(demo_run.artifact("evaluate").file("results.csv"))
-    devel = results[results.partition == "devel"]
+    devel = results[(results.partition == "devel") & (results.fusion == "none")].set_index(["modality", "dimension"])
     # fitted on devel, the steps would never lower devel CCC; scored on held-out recordings they may
-    post = joblib.load(demo_run.artifact("evaluate").file("postprocess_audio_arousal.joblib"))
-    assert post.fit_ccc_ >= devel.set_index("dimension").loc["arousal", "ccc_raw"] - 1e-12
+    for modality in ("audio", "video"):
+        post = joblib.load(demo_run.artifact("evaluate").file(f"postprocess_{modality}_arousal.joblib"))
+        assert post.fit_ccc_ >= devel.loc[(modality, "arousal"), "ccc_raw"] - 1e-12
+    late = joblib.load(demo_run.artifact("evaluate").file("late_fusion_arousal.joblib"))
+    assert late.linear_.coef_.shape == (2,) and late.postprocessor_.fit_ccc_ > 0
 
 
 @pytest.mark.slow

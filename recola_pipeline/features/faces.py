@@ -6,11 +6,12 @@ largest box on the first detection and afterwards the box overlapping the previo
 (the largest again when none overlaps). Boxes are kept as (centre x, centre y, side) and
 tracked by :func:`track`:
 
-1. a running median over ``smoothing`` consecutive detections removes single-frame outliers;
+1. a running median over ``smoothing`` consecutive detector runs removes single false
+   detections;
 2. between two detections at most ``max_gap`` frames apart the box is interpolated linearly;
-3. in a longer gap a detection's box is held until the detector's next run (``every`` - 1
-   frames) and the frames after that have no face (NaN box); frames before the first or after
-   the last detection hold its box for ``max_gap`` frames and have no face beyond.
+3. across a longer gap, and before the first / after the last detection, a detection's box is
+   held for the ``every`` - 1 frames between detector runs; the frames beyond have no face
+   (NaN box).
 
 Because boxes are only measured every ``every`` frames and interpolated in between, the box
 moves by at most (difference of two smoothed detections) / ``every`` per frame.
@@ -70,42 +71,56 @@ def main_face(boxes: np.ndarray, previous: np.ndarray | None) -> np.ndarray | No
 
 def track(detections: dict[int, np.ndarray | None], n_frames: int, *, every: int, max_gap: int,
           smoothing: int = 5) -> np.ndarray:
-    """Boxes for every frame from detections on some frames (see the module docstring).
+    """Boxes for every frame from detections on every ``every``-th frame (see the module docstring).
+
+    The box of frame i depends only on detector runs within ``max_gap + (smoothing // 2 + 1) *
+    every`` frames of i (:func:`track_horizon`), so a prefix of the detections gives the final
+    boxes of all frames that far before its end; the video stage relies on this to crop while
+    detection is still running.
 
     Parameters
     ----------
     detections : dict
-        Frame index -> (cx, cy, side) or None (detector ran, found nothing).
+        Frame index of each detector run (multiples of ``every``) -> (cx, cy, side), or None
+        when it found no face.
     n_frames : int
     every : int
         Frames between two runs of the detector.
     max_gap : int
-        Longest run of frames (between two detections) that is interpolated.
+        Longest distance (frames) between two detections that is interpolated; at least ``every``.
     smoothing : int
-        Odd number of consecutive detections in the running median (1: none).
+        Odd number of consecutive detector runs in the running median (1: none); runs without a
+        face are left out of it.
 
     Returns
     -------
     ndarray, shape (n_frames, 3)
         NaN rows for frames without a face.
     """
-    found = sorted(i for i, box in detections.items() if box is not None)
     boxes = np.full((n_frames, 3), np.nan)
+    found = sorted(i for i, box in detections.items() if box is not None and i < n_frames)
     if not found:
         return boxes
-    raw = np.array([detections[i] for i in found], dtype=float)
+    max_gap = max(max_gap, every)
     half = smoothing // 2
-    smooth = np.array([np.median(raw[max(0, j - half):j + half + 1], axis=0) for j in range(len(found))])
+    smooth = np.array([np.median([detections[j] for j in range(i - half * every, i + (half + 1) * every, every)
+                                  if detections.get(j) is not None], axis=0) for i in found])
+    hold = every - 1
     for (i, a), (k, b) in zip(zip(found, smooth), zip(found[1:], smooth[1:])):
         if k - i <= max_gap:
             weights = (np.arange(i, k) - i)[:, None] / (k - i)
             boxes[i:k] = a + weights * (b - a)
-        else:
-            boxes[i:i + every] = a
-    boxes[found[-1]] = smooth[-1]
-    boxes[max(0, found[0] - max_gap):found[0]] = smooth[0]
-    boxes[found[-1] + 1:min(n_frames, found[-1] + max_gap + 1)] = smooth[-1]
+        else:  # a long gap: each side keeps its box until the detector's next / after its last run
+            boxes[i:i + hold + 1] = a
+            boxes[k - hold:k] = b
+    boxes[max(0, found[0] - hold):found[0]] = smooth[0]
+    boxes[found[-1]:min(n_frames, found[-1] + hold + 1)] = smooth[-1]
     return boxes
+
+
+def track_horizon(*, every: int, max_gap: int, smoothing: int) -> int:
+    """Frames after frame i whose detections can still change the box of frame i."""
+    return max(max_gap, every) + (smoothing // 2 + 1) * every
 
 
 def crop(frame_bgr: np.ndarray, box: np.ndarray, *, margin: float, size: int, grey: bool) -> np.ndarray:
