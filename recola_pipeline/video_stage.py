@@ -130,7 +130,7 @@ def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: 
             if item is not None:
                 times.append(item[0])
                 if index % cfg.detect_every == 0:
-                    box = faces.main_face(faces.detect(detector, item[1], cfg.detect_width), previous)
+                    box = faces.main_face(faces.detect(detector, item[1], cfg.detect_width, near=previous), previous)
                     detections[index] = box
                     previous = box if box is not None else previous
                 index += 1
