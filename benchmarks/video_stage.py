@@ -101,7 +101,7 @@ def bench(video: Path, backbone_name: str, threads: int, work: Path) -> dict:
            "fps": video_decode.probe(video).fps, "n_frames": n}
     folder = Folder(work / row["recording"])
     info = {}
-    end_to_end = rate(lambda: info.update(embed_recording((folder, row, cfg, 1e9, threads))), n)
+    end_to_end = rate(lambda: info.update(embed_recording((folder, row, cfg, 1e9, threads, None))), n)
     backbone = load_backbone(backbone_name, cfg.weights, input_size=cfg.input_size)
     shape = (cfg.batch_size, backbone.input_size, backbone.input_size) + (() if backbone.grey else (3,))
     crops = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)

@@ -92,13 +92,15 @@ class VideoConfig:
     smoothing: int = 5
     max_gap_s: float = 1.0
     margin: float = 0.2
+    finetune_epochs: int = 0
+    finetune_stride: int = 5
     pca_variance: float = 0.98
     windows_s: list[float] = field(default_factory=lambda: [4.0, 6.0, 8.0, 10.0, 12.0, 14.0])
 
 
 #: the ``video`` keys the (expensive) embedding depends on; the rest only change PCA and windows
 VIDEO_EMBEDDING_KEYS = ("backbone", "weights", "input_size", "detect_every", "detect_width", "smoothing",
-                        "max_gap_s", "margin")
+                        "max_gap_s", "margin", "finetune_epochs", "finetune_stride")
 
 
 def _c_grid() -> list[float]:
@@ -221,6 +223,8 @@ def _validate(cfg: Config, source: str) -> None:
                                            "video.detect_every >= 1, video.detect_width >= 64"),
         (cfg.video.smoothing >= 1 and cfg.video.smoothing % 2 == 1, "video.smoothing must be an odd count >= 1"),
         (cfg.video.max_gap_s >= 0 and 0 <= cfg.video.margin <= 1, "video.max_gap_s must be >= 0 and video.margin in [0, 1]"),
+        (cfg.video.finetune_epochs >= 0 and cfg.video.finetune_stride >= 1,
+         "video.finetune_epochs must be >= 0 (0: no fine-tuning) and video.finetune_stride >= 1"),
         (0 < cfg.video.pca_variance <= 1, "video.pca_variance must be in (0, 1] (1: keep every component)"),
         (bool(cfg.train.modalities) and set(cfg.train.modalities) <= set(MODALITIES),
          f"train.modalities must be a non-empty subset of {MODALITIES}, got {cfg.train.modalities}"),

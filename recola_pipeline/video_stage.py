@@ -14,6 +14,12 @@
    are final), and the network runs on the crops as they come. Each frame is decoded once and
    at most ``horizon + 100`` frames are held in memory.
 
+With ``video.finetune_epochs > 0`` the backbone's last block is first fine-tuned on the train
+partition's crops (every ``video.finetune_stride``-th label frame) to regress the gold standard
+(:mod:`~recola_pipeline.features.finetune`, the seed paper's Fig. 1b), kept in the artifact as
+``finetune/model.pt`` with ``finetune/info.json`` (crops, epochs, training loss), and every
+recording is embedded with the fine-tuned network.
+
 It writes ``frames/<recording>.parquet``: ``time`` (label frames), ``face`` (1 when the frame has
 a face box, detected or interpolated), ``detected``, the box ``cx, cy, side`` (pixels), and the
 embedding columns (NaN on frames without a face or after the video ends), and
@@ -36,6 +42,7 @@ import logging
 import os
 import queue
 import threading
+from dataclasses import dataclass
 
 import joblib
 import numpy as np
@@ -49,6 +56,7 @@ from .corpora import CorpusError
 from .data_stage import load_data
 from .features import faces, video_decode
 from .features.backbones import BackboneError, load_backbone, weights_identity
+from .features.finetune import finetune, load_finetuned
 from .features.windows import windowed_mean_std
 from .labels import LABEL_HOP_S
 from .matrices import window_name
@@ -103,18 +111,19 @@ class _FrameBuffer:
             self.condition.notify_all()
 
 
-def _shown(times: list, index: int, n_frames: int) -> bool:
-    """Whether decoded frame ``index`` is the one on screen at some label frame (see
-    :func:`~recola_pipeline.features.video_decode.label_frame_sources`); the last frame is kept."""
+def _shown(times: list, index: int, n_frames: int, stride: int = 1) -> bool:
+    """Whether decoded frame ``index`` is the one on screen at some label frame k (with k a multiple
+    of ``stride``; see :func:`~recola_pipeline.features.video_decode.label_frame_sources`); the
+    last frame is kept."""
     if index + 1 >= len(times):
         return True
     k = np.arange(max(0, int((times[index] - 0.01) / LABEL_HOP_S)),
                   min(n_frames, int(times[index + 1] / LABEL_HOP_S) + 2))
-    label_times = k * LABEL_HOP_S
+    label_times = k[k % stride == 0] * LABEL_HOP_S
     return bool(np.any((times[index] <= label_times + 1e-3) & (label_times + 1e-3 < times[index + 1])))
 
 
-def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: queue.Queue) -> None:
+def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: queue.Queue, stride: int) -> None:
     """Detect every ``detect_every``-th frame; once the frames a tracking horizon back have final
     boxes (:func:`~recola_pipeline.features.faces.track_horizon`), crop them and queue batches.
     The last item is ``(times, detections, boxes)`` of the whole video."""
@@ -141,7 +150,7 @@ def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: 
                 boxes = np.vstack([boxes, chunk])
                 for offset, box in enumerate(chunk):
                     i = settled + offset
-                    if np.isfinite(box[0]) and _shown(times, i, n_frames):
+                    if np.isfinite(box[0]) and _shown(times, i, n_frames, stride):
                         batch.append(faces.crop(frames.get(i)[1], box, margin=cfg.margin, size=size, grey=grey))
                         indices.append(i)
                         if len(batch) == cfg.batch_size:
@@ -153,44 +162,63 @@ def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: 
                 break
         if batch:
             out.put((indices, np.stack(batch)))
-        out.put((times, detections, boxes))
+        out.put(Track(np.asarray(times), detections, boxes))
         out.put(_DONE)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         out.put(exc)
 
 
-def embed_recording(args) -> dict:
-    """Decode, detect, track, crop and embed one recording; returns its summary.
+@dataclass
+class Track:
+    """A video's decoded frame times, detector results and tracked boxes (cx, cy, side)."""
+
+    times: np.ndarray
+    detections: dict
+    boxes: np.ndarray
+
+
+def crop_batches(row, cfg, size: int, grey: bool, max_seconds: float, *, stride: int = 1):
+    """Yield ``(frame indices, crops)`` batches of one video's face crops, then its :class:`Track`.
 
     Three threads overlap: one decodes into a bounded buffer, one detects faces and crops the
-    frames whose boxes are final, and the caller runs the network on batches of crops.
+    frames whose boxes are final, and the caller consumes the batches (e.g. runs the network).
+    Only frames on screen at a label frame k with k a multiple of ``stride`` are cropped.
     """
-    artifact, row, cfg, max_seconds, threads = args
-    info_name = f"info/{row['recording']}.json"
-    if artifact.has(info_name):
-        return json.loads(artifact.file(info_name).read_text())
-    torch.set_num_threads(threads)
-    backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)
     n_frames = int(row["n_frames"])
     horizon = faces.track_horizon(every=cfg.detect_every, max_gap=max(1, int(round(cfg.max_gap_s * row["fps"]))),
                                   smoothing=cfg.smoothing)
     frames, batches = _FrameBuffer(capacity=horizon + 2 * _CHUNK), queue.Queue(maxsize=4)
     workers = [threading.Thread(target=frames.fill, args=(row, max_seconds), daemon=True),
                threading.Thread(target=_detect_and_crop, daemon=True,
-                                args=(row, cfg, backbone.input_size, backbone.grey, n_frames, frames, batches))]
+                                args=(row, cfg, size, grey, n_frames, frames, batches, stride))]
     for worker in workers:
         worker.start()
-    embedded: dict[int, np.ndarray] = {}
     while (item := batches.get()) is not _DONE:
         if isinstance(item, BaseException):
             raise item
-        if len(item) == 3:
-            times, detections, boxes = item
-            continue
-        indices, crops = item
-        embedded.update(zip(indices, backbone.embed(crops)))
+        yield item
     for worker in workers:
         worker.join()
+
+
+def embed_recording(args) -> dict:
+    """Decode, detect, track, crop and embed one recording (see :func:`crop_batches`); returns
+    its summary."""
+    artifact, row, cfg, max_seconds, threads, finetuned = args
+    info_name = f"info/{row['recording']}.json"
+    if artifact.has(info_name):
+        return json.loads(artifact.file(info_name).read_text())
+    torch.set_num_threads(threads)
+    backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)
+    if finetuned is not None:
+        backbone = load_finetuned(backbone, finetuned)
+    n_frames = int(row["n_frames"])
+    embedded: dict[int, np.ndarray] = {}
+    for item in crop_batches(row, cfg, backbone.input_size, backbone.grey, max_seconds):
+        if isinstance(item, Track):
+            times, detections, boxes = item.times, item.detections, item.boxes
+        else:
+            embedded.update(zip(item[0], backbone.embed(item[1])))
     times = np.asarray(times)
     if times.size == 0:
         raise CorpusError(f"{row['video']}: no frame could be decoded; the file is corrupt or truncated: "
@@ -227,6 +255,55 @@ def embed_recording(args) -> dict:
     return info
 
 
+def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
+    """Face crops of one train recording at every ``finetune_stride``-th label frame, with the
+    gold standard of that frame (rows: crops; columns: dimensions)."""
+    row, cfg, size, grey, max_seconds, gold = args
+    crops, indices = [], []
+    for item in crop_batches(row, cfg, size, grey, max_seconds, stride=cfg.finetune_stride):
+        if isinstance(item, Track):
+            track = item
+        else:
+            indices += list(item[0])
+            crops.append(item[1])
+    sources = video_decode.label_frame_sources(track.times, int(row["n_frames"]), LABEL_HOP_S)
+    label_of = {}
+    for k in range(0, len(sources), cfg.finetune_stride):
+        if sources[k] >= 0:
+            label_of.setdefault(int(sources[k]), k)
+    keep = [j for j, i in enumerate(indices) if i in label_of]
+    if not keep:
+        return np.empty((0,)), np.empty((0, gold.shape[1]))
+    return np.concatenate(crops)[keep], gold[[label_of[indices[j]] for j in keep]]
+
+
+def _finetune(pipeline: Pipeline, artifact, rows: list[dict], backbone) -> str:
+    """Fine-tune the backbone on the train partition once (kept in the artifact); its path."""
+    cfg = pipeline.config.video
+    name = "finetune/model.pt"
+    if artifact.has(name):
+        return str(artifact.file(name))
+    _, gold = load_data(pipeline.ensure("data"))
+    dims = pipeline.config.corpus.dimensions
+    train = [r for r in rows if r["partition"] == "train" and r["labelled"]]
+    args = [(r, cfg, backbone.input_size, backbone.grey, pipeline.config.corpus.max_seconds,
+             gold[r["recording"]][dims].to_numpy(dtype=np.float64)) for r in train]
+    parts = [p for p in pipeline.map(collect_train_crops, args, desc="faces: fine-tuning crops") if len(p[0])]
+    if not parts:
+        raise CorpusError("video.finetune_epochs > 0 but no train recording has a face to fine-tune on")
+    crops, targets = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    torch.set_num_threads(os.cpu_count() or 1)
+    losses = finetune(backbone, crops, targets, epochs=cfg.finetune_epochs, seed=pipeline.config.train.seed,
+                      batch_size=cfg.batch_size)
+    write_json(artifact.file("finetune/info.json"), {"crops": int(len(crops)), "dimensions": dims,
+                                                     "epochs": cfg.finetune_epochs, "train_loss": losses,
+                                                     "trained": type(backbone.tail()).__name__})
+    with atomic_path(artifact.file(name)) as tmp:
+        torch.save(backbone.model.state_dict(), tmp)
+    log.info("faces: fine-tuned on %d train crops, loss %.3f -> %.3f", len(crops), losses[0], losses[-1])
+    return str(artifact.file(name))
+
+
 def _video_rows(pipeline: Pipeline) -> list[dict]:
     table, _ = load_data(pipeline.ensure("data"))
     rows = [r for r in table.to_dict("records") if isinstance(r["video"], str) and r["video"]]
@@ -247,7 +324,8 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
     todo = [row for row in rows if not artifact.has(f"info/{row['recording']}.json")]
     jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo))))
-    args = [(artifact, row, cfg, pipeline.config.corpus.max_seconds, threads) for row in todo]
+    finetuned = _finetune(pipeline, artifact, rows, backbone) if cfg.finetune_epochs > 0 else None
+    args = [(artifact, row, cfg, pipeline.config.corpus.max_seconds, threads, finetuned) for row in todo]
     for info in pipeline.map(embed_recording, args, desc=f"faces: {cfg.backbone}"):
         if info["video_s"] < info["label_frames"] * LABEL_HOP_S - 1.0:
             log.warning("video: %s lasts %.2f s, less than its ratings; %d label frames after its end have no face",
@@ -257,7 +335,8 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
     if low:
         log.warning("video: a face was found in fewer than half the frames of %s; check the videos "
                     "(lighting, profile views) or lower video.detect_width's downscaling", ", ".join(low))
-    return {"backbone": backbone.name, "weights": backbone.weights, "input_size": backbone.input_size,
+    weights = load_finetuned(backbone, finetuned).weights if finetuned else backbone.weights
+    return {"backbone": backbone.name, "weights": weights, "input_size": backbone.input_size,
             "n_features": len(backbone.feature_names), "recordings": len(rows), "embedded_now": len(todo),
             "face_frames": sum(i["face_frames"] for i in infos),
             "no_face_frames": sum(i["no_face_frames"] for i in infos),

@@ -1,6 +1,7 @@
 """Video path: decoding by timestamp, face tracking, crops, backbones, windowed functionals, the stages."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,31 @@ def test_timm_unknown_model_and_wrong_checkpoint(tmp_path):
     torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
     with pytest.raises(BackboneError, match="not a checkpoint of resnet18"):
         load_backbone("resnet18", str(wrong))
+
+
+# --------------------------------------------------------------------------- fine-tuning
+@needs_fer
+def test_finetuning_trains_only_the_last_block_and_lowers_the_loss():
+    import cv2
+
+    from recola_pipeline.corpora.demo import draw_face
+    from recola_pipeline.features.finetune import finetune
+
+    rng = np.random.default_rng(0)
+    targets = rng.uniform(-0.8, 0.8, (96, 2))
+    crops = np.stack([cv2.resize(cv2.cvtColor(draw_face(a, v, 0.0, (0.0, 0.0)), cv2.COLOR_BGR2GRAY), (64, 64),
+                                 interpolation=cv2.INTER_AREA) for a, v in targets])
+    backbone = load_backbone("fer2013", "pretrained")
+    before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    losses = finetune(backbone, crops, targets, epochs=6, batch_size=32, lr=1e-3)
+    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0]
+    tail = {f"blocks.3.{k}" for k in backbone.tail().state_dict()}
+    for name, value in backbone.model.state_dict().items():
+        changed = not torch.equal(value, before[name])
+        if name in tail and not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            continue  # trained (may or may not have moved)
+        assert not changed, name  # frozen layers and batch-norm statistics stay as pre-trained
+    assert any(not torch.equal(backbone.model.state_dict()[n], before[n]) for n in tail)
 
 
 # --------------------------------------------------------------------------- timestamps, tracking, crops
@@ -205,6 +231,14 @@ def test_faces_and_video_stages_on_the_demo(small_config):
     assert (features.face_fraction == 1.0).all()
     kept = video.manifest()["info"]
     assert kept["pca_variance_kept"] >= 0.98 and features.shape[1] == 2 + 2 * kept["pca_components"]
+    # fine-tuning: a new embedding, recorded as such, from the same pipeline
+    tuned = Pipeline(small_config("video.windows_s=[4.0]", "video.finetune_epochs=2"))
+    tuned_info = tuned.ensure("faces").manifest()["info"]
+    assert "fine-tuned on the train partition" in tuned_info["weights"]
+    report = json.loads(tuned.artifact("faces").file("finetune/info.json").read_text())
+    assert report["epochs"] == 2 and report["crops"] >= 90 and len(report["train_loss"]) == 2
+    tuned_frames = read_table(tuned.artifact("faces").file("frames/D01.parquet"))
+    assert not np.allclose(tuned_frames["fer_f000"], frames["fer_f000"])
     # changing only W or the PCA reuses the embeddings
     other = Pipeline(small_config("video.windows_s=[6.0]", "video.pca_variance=0.9"))
     assert other.artifact("faces").path == face_artifact.path and other.artifact("video").path != video.path
@@ -229,7 +263,7 @@ def test_grid_faces_found_smooth_and_centred(shared_dir, small_config, tmp_path)
         probed = video_decode.probe(clip)
         row = {"recording": clip.stem, "video": str(clip), "decoder": probed.decoder, "fps": probed.fps,
                "n_frames": int(round(probed.duration_s / 0.04)) + 1}
-        info = embed_recording((Folder(tmp_path), row, cfg, 300.0, 1))
+        info = embed_recording((Folder(tmp_path), row, cfg, 300.0, 1, None))
         table = read_table(tmp_path / f"frames/{clip.stem}.parquet")
         assert table.face.mean() >= 0.95 and info["face_frames"] == table.face.sum(), clip.name
         boxes = table[["cx", "cy", "side"]].to_numpy()

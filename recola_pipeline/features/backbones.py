@@ -59,17 +59,34 @@ class Backbone:
     std: np.ndarray
     feature_names: list
 
+    def tensor(self, crops: np.ndarray) -> torch.Tensor:
+        """uint8 crops, (n, size, size) grey or (n, size, size, 3) BGR -> the network's input tensor."""
+        if self.grey:
+            return fer2013.preprocess(np.ascontiguousarray(crops))
+        rgb = np.ascontiguousarray(np.asarray(crops)[..., ::-1], dtype=np.float32) / 255.0
+        return torch.from_numpy((rgb - self.mean) / self.std).permute(0, 3, 1, 2).contiguous()
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Globally pooled features of the last block (differentiable; used for fine-tuning)."""
+        return self.model.trunk(x).mean(dim=(2, 3)) if self.grey else self.model(x)
+
+    def tail(self) -> torch.nn.Module:
+        """The last block of the network (what fine-tuning trains): fer2013's last residual module,
+        a timm model's last child module with weights (e.g. resnet18's ``layer4``)."""
+        if self.grey:
+            return self.model.blocks[-1]
+        weighted = [m for m in self.model.children() if any(True for _ in m.parameters())]
+        return weighted[-1]
+
     @torch.inference_mode()
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of uint8 crops, (n, size, size) grey or (n, size, size, 3) BGR -> (n, d) float32."""
         if len(crops) == 0:
             return np.empty((0, len(self.feature_names)), dtype=np.float32)
         if self.grey:
-            penultimate, scores = self.model.features(fer2013.preprocess(crops))
+            penultimate, scores = self.model.features(self.tensor(crops))
             return torch.cat([penultimate, scores], dim=1).numpy().astype(np.float32)
-        rgb = np.ascontiguousarray(np.asarray(crops)[..., ::-1], dtype=np.float32) / 255.0
-        x = torch.from_numpy((rgb - self.mean) / self.std).permute(0, 3, 1, 2).contiguous()
-        return self.model(x).numpy().astype(np.float32)
+        return self.model(self.tensor(crops)).numpy().astype(np.float32)
 
 
 def file_digest(path: Path) -> str:
