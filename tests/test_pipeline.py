@@ -139,11 +139,11 @@ def test_two_runs_at_once_share_the_store(tmp_path):
 
 def test_dask_backend_gives_the_same_artifacts_as_loky(small_config, tmp_path):
     pytest.importorskip("distributed")
-    overrides = ("audio.windows_s=[4.0]",)
+    overrides = ("audio.windows_s=[4.0]", "video.windows_s=[4.0]")
     loky = Pipeline(small_config(*overrides, f'run.artifact_root="{tmp_path / "loky"}"', "run.jobs=2"))
     dask = Pipeline(small_config(*overrides, f'run.artifact_root="{tmp_path / "dask"}"', "run.backend=dask",
                                  'run.scheduler="local:2"'))
-    for stage in ("demo", "data", "audio", "train", "evaluate"):
+    for stage in ("demo", "data", "audio", "faces", "video", "train", "evaluate"):
         a, b = loky.ensure(stage), dask.ensure(stage)
         assert a.hash == b.hash, stage
         assert checksums(a) == checksums(b), stage
