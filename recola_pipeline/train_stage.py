@@ -62,6 +62,11 @@ def partition_frames(pipeline: Pipeline, modality: str, window_s: float, partiti
     rows = table[table.partition == partition]
     if labelled_only:
         rows = rows[rows.labelled]
+    lacking = [r.recording for r in rows.itertuples() if not (isinstance(getattr(r, modality), str)
+                                                              and getattr(r, modality))]
+    if lacking:
+        raise CorpusError(f"{partition} recording(s) {', '.join(lacking)} have no {modality} file, so the {modality} "
+                          f"models cannot use them: add the files, or drop '{modality}' from train.modalities")
     return load_frames(pipeline.ensure(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
                        pipeline.config.corpus.dimensions)
 

