@@ -1,0 +1,138 @@
+"""Multi-modal Residual Perceptron Network (Chang & Skarbek 2021) and its baselines, in torch.
+
+Per modality, a :class:`SequenceBranch` turns a clip's sequence (face frames, spectrogram
+segments, eGeMAPS LLD frames) into one vector: a feature extractor on every time step, then an
+aggregator (LSTM: last hidden state; or Transformer encoder: mean of its outputs). Then:
+
+* ``N1`` (naive end-to-end): the fusion component only: concatenated vectors -> batch norm ->
+  dense -> class scores; loss = CE(fused).
+* ``N2`` (multi-term loss): plus a scoring head per modality on its own vector; loss = CE(fused)
+  + sum over modalities of CE(modality).
+* ``N3`` = MRPN: N2 plus a :class:`ResidualPerceptron` per modality before fusion; the fusion
+  component takes the updated vectors, the side heads the original ones.
+
+At test time (``eval()``) only the fused branch runs. :func:`late_fusion` builds the late-fusion
+baseline from unimodal networks trained alone: their branches frozen, only the fusion component
+trained.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+VARIANTS = ("N1", "N2", "N3")
+
+
+class SequenceBranch(nn.Module):
+    """Extractor per time step, then an aggregator over time: (B, T, ...) -> (B, hidden).
+
+    Parameters
+    ----------
+    extractor : nn.Module
+        Maps (N, ...) inputs to (N, feature_dim).
+    feature_dim, hidden : int
+    aggregator : {'lstm', 'transformer'}
+    """
+
+    def __init__(self, extractor: nn.Module, feature_dim: int, hidden: int = 128, aggregator: str = "lstm"):
+        super().__init__()
+        if aggregator not in ("lstm", "transformer"):
+            raise ValueError(f"aggregator must be 'lstm' or 'transformer', got {aggregator!r}")
+        self.extractor, self.aggregator, self.hidden = extractor, aggregator, hidden
+        if aggregator == "lstm":
+            self.sequence = nn.LSTM(feature_dim, hidden, batch_first=True)
+        else:
+            self.project = nn.Linear(feature_dim, hidden)
+            layer = nn.TransformerEncoderLayer(hidden, nhead=4, dim_feedforward=2 * hidden, batch_first=True)
+            self.sequence = nn.TransformerEncoder(layer, num_layers=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, steps = x.shape[:2]
+        features = self.extractor(x.flatten(0, 1)).reshape(batch, steps, -1)
+        if self.aggregator == "lstm":
+            _, (state, _) = self.sequence(features)
+            return state[-1]
+        return self.sequence(self.project(features)).mean(dim=1)
+
+
+class ResidualPerceptron(nn.Module):
+    """``z = BN(v); z + sigmoid(W z + b)``: the per-modality update of MRPN before fusion."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm, self.dense = nn.BatchNorm1d(dim), nn.Linear(dim, dim)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        z = self.norm(v)
+        return z + torch.sigmoid(self.dense(z))
+
+
+class MultiModalNet(nn.Module):
+    """N1, N2 or N3 (MRPN) over the given modality branches.
+
+    Parameters
+    ----------
+    branches : dict
+        Modality name -> :class:`SequenceBranch` (or any module giving (B, hidden)).
+    n_classes : int
+    variant : {'N1', 'N2', 'N3'}
+
+    ``forward(inputs)`` takes a dict modality -> batch and returns a dict with ``fused`` logits
+    and, in training mode for N2/N3, ``side`` logits per modality.
+    """
+
+    def __init__(self, branches: dict[str, nn.Module], n_classes: int, variant: str = "N3"):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
+        self.branches = nn.ModuleDict(branches)
+        dims = {m: b.hidden for m, b in branches.items()}
+        width = sum(dims.values())
+        self.fusion = nn.Sequential(nn.BatchNorm1d(width), nn.Linear(width, n_classes))
+        self.residual = nn.ModuleDict({m: ResidualPerceptron(d) for m, d in dims.items()}) if variant == "N3" else None
+        self.side = nn.ModuleDict({m: nn.Linear(d, n_classes) for m, d in dims.items()}) if variant != "N1" else None
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict:
+        vectors = {m: branch(inputs[m]) for m, branch in self.branches.items()}
+        fused_in = [self.residual[m](v) if self.residual is not None else v for m, v in vectors.items()]
+        out = {"fused": self.fusion(torch.cat(fused_in, dim=1))}
+        if self.training and self.side is not None:
+            out["side"] = {m: self.side[m](v) for m, v in vectors.items()}
+        return out
+
+    def train(self, mode: bool = True) -> "MultiModalNet":
+        """Like ``nn.Module.train``, but frozen branches (late fusion) stay in eval mode."""
+        super().train(mode)
+        for branch in self.branches.values():
+            if not any(p.requires_grad for p in branch.parameters()):
+                branch.eval()
+        return self
+
+    @staticmethod
+    def loss(outputs: dict, target: torch.Tensor) -> torch.Tensor:
+        """CE(fused) plus, for N2/N3 in training, the sum of the modalities' CE."""
+        loss = F.cross_entropy(outputs["fused"], target)
+        for logits in outputs.get("side", {}).values():
+            loss = loss + F.cross_entropy(logits, target)
+        return loss
+
+
+def late_fusion(unimodal: dict[str, MultiModalNet], n_classes: int) -> MultiModalNet:
+    """The late-fusion baseline: the branches of unimodal networks trained alone, frozen, under
+    a new fusion component (the only part left to train)."""
+    branches = {m: net.branches[m] for m, net in unimodal.items()}
+    for branch in branches.values():
+        for parameter in branch.parameters():
+            parameter.requires_grad_(False)
+    return MultiModalNet(branches, n_classes, variant="N1")
+
+
+def small_cnn(in_chans: int, width: int = 32) -> nn.Sequential:
+    """A 4-layer CNN extractor for the CPU setting: (N, C, H, W) -> (N, width)."""
+    layers, channels = [], in_chans
+    for out in (width // 4, width // 2, width, width):
+        layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = out
+    return nn.Sequential(*layers[:-1], nn.AdaptiveAvgPool2d(1), nn.Flatten())

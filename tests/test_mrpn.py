@@ -1,0 +1,115 @@
+"""MRPN model (Chang & Skarbek 2021): N1, N2, N3 train; only the fused branch runs at test time;
+the residual perceptron changes the fused input but not the side heads' input; late fusion."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from recola_pipeline.models.mrpn import MultiModalNet, ResidualPerceptron, SequenceBranch, late_fusion, small_cnn
+
+CLASSES = 3
+
+
+def tiny_clips(n: int = 48, seed: int = 0):
+    """Both modalities of tiny generated clips: the class sets the spectrogram's bright band and the
+    face's bright quadrant, under noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % CLASSES
+    audio = torch.randn(n, 5, 1, 16, 16, generator=g) * 0.5
+    video = torch.randn(n, 4, 3, 16, 16, generator=g) * 0.5
+    for i, c in enumerate(labels.tolist()):
+        audio[i, :, 0, 5 * c:5 * c + 5, :] += 1.5
+        video[i, :, :, 8 * (c % 2):8 * (c % 2) + 8, 8 * (c // 2):8 * (c // 2) + 8] += 1.5
+    return {"audio": audio, "video": video}, labels
+
+
+def make_net(variant, modalities=("audio", "video"), aggregator="lstm", seed=0):
+    torch.manual_seed(seed)
+    chans = {"audio": 1, "video": 3}
+    branches = {m: SequenceBranch(small_cnn(chans[m], 16), 16, hidden=16, aggregator=aggregator) for m in modalities}
+    return MultiModalNet(branches, CLASSES, variant=variant)
+
+
+def train(net, inputs, labels, steps=40):
+    optimiser = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=3e-3)
+    net.train()
+    losses = []
+    for step in range(steps):
+        index = torch.arange(step * 16, step * 16 + 16) % len(labels)
+        loss = net.loss(net({m: x[index] for m, x in inputs.items()}), labels[index])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("variant, aggregator", [("N1", "lstm"), ("N2", "lstm"), ("N3", "lstm"), ("N3", "transformer")])
+def test_each_variant_learns_the_tiny_clips(variant, aggregator):
+    inputs, labels = tiny_clips()
+    net = make_net(variant, aggregator=aggregator)
+    losses = train(net, inputs, labels)
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5, losses
+    net.eval()
+    with torch.no_grad():
+        accuracy = (net(inputs)["fused"].argmax(1) == labels).float().mean()
+    assert accuracy > 0.8
+
+
+def test_side_heads_add_their_losses_in_training_only():
+    inputs, labels = tiny_clips(8)
+    net = make_net("N2").train()
+    out = net(inputs)
+    assert set(out["side"]) == {"audio", "video"}
+    expected = sum(torch.nn.functional.cross_entropy(o, labels) for o in (out["fused"], *out["side"].values()))
+    assert torch.allclose(net.loss(out, labels), expected)
+    assert "side" not in make_net("N1").train()(inputs)
+
+
+def test_only_the_fused_branch_runs_in_eval_mode():
+    inputs, _ = tiny_clips(8)
+    net = make_net("N3")
+    calls = []
+    for head in net.side.values():
+        head.register_forward_hook(lambda *args: calls.append(1))
+    net.eval()
+    out = net(inputs)
+    assert set(out) == {"fused"} and calls == []
+    net.train()
+    net(inputs)
+    assert len(calls) == 2
+
+
+def test_residual_perceptron_changes_the_fused_input_not_the_side_heads_input():
+    inputs, _ = tiny_clips(8)
+    net = make_net("N3").train()
+    seen = {}
+    net.branches["audio"].register_forward_hook(lambda m, i, o: seen.__setitem__("vector", o.detach()))
+    net.side["audio"].register_forward_hook(lambda m, i, o: seen.__setitem__("side_in", i[0].detach()))
+    net.fusion.register_forward_hook(lambda m, i, o: seen.__setitem__("fusion_in", i[0].detach()))
+    net(inputs)
+    width = net.branches["audio"].hidden
+    assert torch.equal(seen["side_in"], seen["vector"])  # side head: the original vector
+    assert not torch.allclose(seen["fusion_in"][:, :width], seen["vector"])  # fusion: the updated one
+    z = net.residual["audio"].norm(seen["vector"])  # and it is BN(v) + sigmoid(dense(BN(v)))
+    assert torch.allclose(seen["fusion_in"][:, :width], z + torch.sigmoid(net.residual["audio"].dense(z)), atol=1e-6)
+
+
+def test_residual_perceptron_formula():
+    layer = ResidualPerceptron(4).eval()
+    v = torch.randn(3, 4)
+    z = layer.norm(v)
+    assert torch.allclose(layer(v), z + torch.sigmoid(layer.dense(z)))
+
+
+def test_late_fusion_trains_only_the_fusion_component():
+    inputs, labels = tiny_clips()
+    unimodal = {}
+    for m in ("audio", "video"):
+        unimodal[m] = make_net("N1", modalities=(m,), seed=1)
+        train(unimodal[m], {m: inputs[m]}, labels, steps=20)
+    net = late_fusion(unimodal, CLASSES)
+    frozen = {k: v.clone() for k, v in net.branches.state_dict().items()}
+    losses = train(net, inputs, labels, steps=30)
+    assert all(torch.equal(v, frozen[k]) for k, v in net.branches.state_dict().items())  # BN statistics too
+    assert sum(losses[-5:]) < sum(losses[:5])
