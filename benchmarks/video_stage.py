@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import torch
 
+from recola_pipeline.cache import Artifact
 from recola_pipeline.config import load_config
 from recola_pipeline.features import video_decode
 from recola_pipeline.features.backbones import load_backbone
@@ -70,20 +71,6 @@ def synthetic_720p(out: Path, n_frames: int = 1000) -> Path:
     return path
 
 
-class Folder:
-    """The two methods of an artifact that embed_recording uses, on a plain folder."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def file(self, name):
-        (self.path / name).parent.mkdir(parents=True, exist_ok=True)
-        return self.path / name
-
-    def has(self, name):
-        return (self.path / name).is_file()
-
-
 def rate(function, n_frames: int) -> float:
     start = time.perf_counter()
     function()
@@ -99,7 +86,7 @@ def bench(video: Path, backbone_name: str, threads: int, work: Path) -> dict:
     decode = rate(lambda: sum(1 for _ in video_decode.frames(video, decoder)), n)
     row = {"recording": f"{video.stem}_{backbone_name}", "video": str(video), "decoder": decoder,
            "fps": video_decode.probe(video).fps, "n_frames": n}
-    folder = Folder(work / row["recording"])
+    folder = Artifact(work / row["recording"], "faces", {})  # a plain folder as the artifact
     info = {}
     end_to_end = rate(lambda: info.update(embed_recording((folder, row, cfg, 1e9, threads, None))), n)
     backbone = load_backbone(backbone_name, cfg.weights, input_size=cfg.input_size)

@@ -12,6 +12,7 @@ import sys
 from .cache import ArtifactError
 from .config import ConfigError, load_config
 from .corpora import CorpusError
+from .features.backbones import BackboneError
 from .stages import Pipeline, public_stages
 from .train_stage import MODALITY_STAGES
 
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
         for name in stages:
             artifact = pipeline.ensure(name)
             print(f"{name}: {artifact.path}")
-    except (ConfigError, CorpusError, ArtifactError) as exc:
+    except (ConfigError, CorpusError, ArtifactError, BackboneError) as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:  # disk full, read-only store, permissions: the file and the reason

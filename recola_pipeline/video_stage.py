@@ -55,7 +55,7 @@ from .config import VIDEO_EMBEDDING_KEYS
 from .corpora import CorpusError
 from .data_stage import load_data
 from .features import faces, video_decode
-from .features.backbones import BackboneError, load_backbone, weights_identity
+from .features.backbones import load_backbone, weights_identity
 from .features.finetune import finetune, load_finetuned
 from .features.windows import windowed_mean_std
 from .labels import LABEL_HOP_S
@@ -334,9 +334,8 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
     low = [i["recording"] for i in infos if i["face_frames"] < 0.5 * i["label_frames"]]
     if low:
         log.warning("video: a face was found in fewer than half the frames of %s; check the videos "
-                    "(lighting, profile views) or lower video.detect_width's downscaling", ", ".join(low))
-    weights = load_finetuned(backbone, finetuned).weights if finetuned else backbone.weights
-    return {"backbone": backbone.name, "weights": weights, "input_size": backbone.input_size,
+                    "(lighting, profile views) or raise video.detect_width (less downscaling)", ", ".join(low))
+    return {"backbone": backbone.name, "weights": infos[0]["weights"], "input_size": backbone.input_size,
             "n_features": len(backbone.feature_names), "recordings": len(rows), "embedded_now": len(todo),
             "face_frames": sum(i["face_frames"] for i in infos),
             "no_face_frames": sum(i["no_face_frames"] for i in infos),
@@ -348,11 +347,8 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
 def _faces_identity(pipeline: Pipeline) -> dict:
     """The embedding keys of ``[video]`` and, for a local weights file, its SHA-256."""
     video = pipeline.config.section("video")
-    try:
-        weights = weights_identity(pipeline.config.video.weights)
-    except BackboneError as exc:
-        raise CorpusError(str(exc)) from None
-    return {"video_embedding": {key: video[key] for key in VIDEO_EMBEDDING_KEYS}, **weights}
+    return {"video_embedding": {key: video[key] for key in VIDEO_EMBEDDING_KEYS},
+            **weights_identity(pipeline.config.video.weights)}
 
 
 register(Stage(

@@ -121,6 +121,19 @@ def test_cli_reports_input_errors_with_exit_code_2(tmp_path, caplog):
     assert "did you mean 'gold_standard'" in caplog.text
 
 
+def test_cli_reports_missing_video_weights_with_exit_code_2(tmp_path, caplog, monkeypatch):
+    from huggingface_hub import constants
+
+    small = ["--artifact-root", str(tmp_path), "--quiet", "--set", "demo.recordings_per_partition=1",
+             "--set", "demo.duration_s=20.0"]
+    assert cli.main(["--stage", "video", "--weights", str(tmp_path / "missing.pth"), *small]) == 2
+    assert "missing.pth does not exist" in caplog.text
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # as on a machine without the model hub
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_cache"))
+    assert cli.main(["--stage", "video", "--set", "video.backbone=resnet18", *small]) == 2
+    assert "pretrained weights of resnet18 are not cached" in caplog.text and "video.weights" in caplog.text
+
+
 def test_two_runs_at_once_share_the_store(tmp_path):
     root = tmp_path / "shared_store"
     command = [sys.executable, "-m", "recola_pipeline.cli", "--stage", "data", "--quiet", "--jobs", "1",

