@@ -123,13 +123,12 @@ def _shown(times: list, index: int, n_frames: int, stride: int = 1) -> bool:
     return bool(np.any((times[index] <= label_times + 1e-3) & (label_times + 1e-3 < times[index + 1])))
 
 
-def _detect_and_crop(row, cfg, size, grey, n_frames, frames: _FrameBuffer, out: queue.Queue, stride: int) -> None:
+def _detect_and_crop(cfg, settings: dict, size, grey, n_frames, frames: _FrameBuffer, out: queue.Queue,
+                     stride: int) -> None:
     """Detect every ``detect_every``-th frame; once the frames a tracking horizon back have final
-    boxes (:func:`~recola_pipeline.features.faces.track_horizon`), crop them and queue batches.
-    The last item is ``(times, detections, boxes)`` of the whole video."""
+    boxes (:func:`~recola_pipeline.features.faces.track` with ``settings``), crop them and queue
+    batches. The last item is the whole video's :class:`Track`."""
     try:
-        max_gap = max(1, int(round(cfg.max_gap_s * row["fps"])))
-        settings = dict(every=cfg.detect_every, max_gap=max_gap, smoothing=cfg.smoothing)
         horizon = faces.track_horizon(**settings)
         detector, previous = faces.haar_detector(), None
         times, detections, boxes = [], {}, np.empty((0, 3))
@@ -184,13 +183,12 @@ def crop_batches(row, cfg, size: int, grey: bool, max_seconds: float, *, stride:
     frames whose boxes are final, and the caller consumes the batches (e.g. runs the network).
     Only frames on screen at a label frame k with k a multiple of ``stride`` are cropped.
     """
-    n_frames = int(row["n_frames"])
-    horizon = faces.track_horizon(every=cfg.detect_every, max_gap=max(1, int(round(cfg.max_gap_s * row["fps"]))),
-                                  smoothing=cfg.smoothing)
-    frames, batches = _FrameBuffer(capacity=horizon + 2 * _CHUNK), queue.Queue(maxsize=4)
+    settings = dict(every=cfg.detect_every, max_gap=max(1, int(round(cfg.max_gap_s * row["fps"]))),
+                    smoothing=cfg.smoothing)
+    frames, batches = _FrameBuffer(capacity=faces.track_horizon(**settings) + 2 * _CHUNK), queue.Queue(maxsize=4)
     workers = [threading.Thread(target=frames.fill, args=(row, max_seconds), daemon=True),
                threading.Thread(target=_detect_and_crop, daemon=True,
-                                args=(row, cfg, size, grey, n_frames, frames, batches, stride))]
+                                args=(cfg, settings, size, grey, int(row["n_frames"]), frames, batches, stride))]
     for worker in workers:
         worker.start()
     while (item := batches.get()) is not _DONE:
