@@ -35,7 +35,6 @@ import pandas as pd
 from .cache import atomic_path, read_table, write_table
 from .data_stage import load_data
 from .metrics import ccc, mean_per_recording, pearson, pooled, rmse
-from .corpora import CorpusError
 from .models import LateFusion, PostProcessor
 from .models.delay import segments
 from .stages import Pipeline, Stage, register
@@ -110,16 +109,6 @@ def _score_system(make, raw: dict, frames: dict, dim: str) -> tuple[object, dict
     return fitted, final, scored
 
 
-def _same_frames(frames_by_modality: dict, dim: str) -> None:
-    first = next(iter(frames_by_modality.values()))
-    for modality, frames in frames_by_modality.items():
-        for p in PARTITION_ORDER:
-            if not np.array_equal(frames[p].groups, first[p].groups):
-                raise CorpusError(f"late fusion ({dim}) needs every modality for every {p} recording; {modality} "
-                                  "covers other recordings. Give every recording all modalities, or drop the "
-                                  "modality from train.modalities")
-
-
 def run_evaluate(pipeline: Pipeline, artifact) -> dict:
     """Predict, post-process and score every system; fit and score late fusion."""
     cfg = pipeline.config.evaluate
@@ -165,7 +154,6 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
     for dim, systems in unimodal.items():
         if len(systems) < 2:
             continue
-        _same_frames({m: f for m, (f, _, _) in systems.items()}, dim)
         frames = next(iter(systems.values()))[0]
         stacked = {p: np.column_stack([raw[p] for _, raw, _ in systems.values()]) for p in PARTITION_ORDER}
 
