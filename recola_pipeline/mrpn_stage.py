@@ -1,0 +1,264 @@
+"""The ``mrpn`` stage: categorical emotion from clips with MRPN and its baselines, per actor fold.
+
+For every actor-disjoint fold (RAVDESS: the 12 actor pairs; CREMA-D: about 10 % of the actors,
+genders balanced; ``mrpn.folds`` picks some by 1-based number) and every time-augmentation
+setting in ``mrpn.time_augmentation``, the networks of ``mrpn.variants`` are trained:
+
+* ``N1``, ``N2``, ``N3`` (MRPN): :class:`~recola_pipeline.models.mrpn.MultiModalNet`;
+* ``late``: one unimodal network per modality trained alone (reported as variant ``unimodal``),
+  frozen, then only a fusion component trained (:func:`~recola_pipeline.models.mrpn.late_fusion`).
+
+Split: the fold's actors are the test set; the next fold's actors (cyclically) are the
+validation set for early stopping and the learning-rate schedule; the rest train. Every network
+of a fold starts from the same seed. Tasks (one per fold and time-augmentation setting) run in
+parallel through :meth:`~recola_pipeline.stages.Pipeline.map` (joblib or dask), each with its
+share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) run ``--jobs 1``.
+
+``mrpn`` artifact (``models/mrpn/<hash>/``):
+
+* ``mrpn_results.csv``: one row per fold x variant x time augmentation: ``fold``,
+  ``test_actors``, ``valid_actors``, ``variant``, ``modalities``, ``time_augmentation``,
+  ``accuracy``, ``macro_f1``, ``epochs``, ``best_epoch``, ``n_train``, ``n_valid``, ``n_test``,
+  ``initialisation``, ``device``;
+* ``mrpn_summary.csv``: mean and standard deviation of accuracy and macro F1 over folds, and the
+  number of folds where N3 is at least as accurate as N1;
+* ``confusion_<variant>_<aug|noaug>.png`` (and ``.csv``): confusion matrices summed over folds;
+* ``runs/fold<k>_<aug|noaug>.json``: each task's rows and test predictions (a resumed run skips
+  finished tasks).
+"""
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from .cache import Artifact, write_bytes, write_json, write_table  # noqa: E402
+from .clips_stage import READERS, load_clip_inputs, load_clip_table, steps_per_second  # noqa: E402
+from .corpora import CorpusError  # noqa: E402
+from .corpora.clips import Clip  # noqa: E402
+from .features.backbones import weights_identity  # noqa: E402
+from .models.mrpn import MultiModalNet, SequenceBranch, late_fusion  # noqa: E402
+from .models.mrpn_extractors import build_extractor, output_width  # noqa: E402
+from .models.mrpn_training import ClipSet, TrainSettings, fit, predict_scores, scores, standardise  # noqa: E402
+from .stages import Pipeline, Stage, register  # noqa: E402
+
+
+VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "late")
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other names unchanged."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def corpus_folds(table: pd.DataFrame, corpus: str) -> list[tuple[int, ...]]:
+    """The corpus's actor-disjoint folds for the clips in ``table`` (a ``clips.csv``)."""
+    clips = [Clip(r.clip, int(r.actor), r.gender, r.emotion, None, None) for r in table.itertuples()]
+    return READERS[corpus].folds(clips)
+
+
+@functools.lru_cache(maxsize=2)
+def load_clip_set(clips_path: str, modalities: tuple[str, ...], face_stride: int) -> tuple[ClipSet, pd.DataFrame]:
+    """Every clip's inputs (loaded once per process), labels indexed in sorted emotion order."""
+    artifact = Artifact(Path(clips_path), "clips", {})
+    table = load_clip_table(artifact)
+    classes = sorted(table["emotion"].unique())
+    inputs = {m: [] for m in modalities}
+    for clip in table["clip"]:
+        for m, array in load_clip_inputs(artifact, clip, modalities).items():
+            inputs[m].append(array)
+    labels = table["emotion"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    return ClipSet(inputs, labels, steps_per_second(modalities, face_stride)), table
+
+
+def _extractor_choice(cfg, modality: str) -> tuple[str, str]:
+    return {"face": (cfg.face_extractor, cfg.face_weights),
+            "spectrogram": (cfg.spectrogram_extractor, cfg.spectrogram_weights)}.get(modality, ("lld", "random"))
+
+
+def build_net(cfg, clips: ClipSet, modalities, n_classes: int, variant: str) -> tuple[MultiModalNet, str]:
+    """A network over ``modalities`` and a text naming each extractor's initialisation."""
+    branches, initialisation = {}, []
+    for m in modalities:
+        name, weights = _extractor_choice(cfg, m)
+        extractor, source = build_extractor(m, name, weights, cnn_width=cfg.cnn_width,
+                                            n_inputs=int(clips.inputs[m][0].shape[-1]))
+        step = torch.from_numpy(np.asarray(clips.inputs[m][0][0]))
+        width = output_width(extractor, step if step.dtype == torch.uint8 else step.float())
+        branches[m] = SequenceBranch(extractor, width, hidden=cfg.hidden, aggregator=cfg.aggregator)
+        initialisation.append(f"{m}: {name} {source}" if m != "lld" else "lld: dense, random")
+    return MultiModalNet(branches, n_classes, variant=variant), "; ".join(initialisation)
+
+
+def train_fold(args) -> dict:
+    """Train and test every variant on one fold with one time-augmentation setting; the rows and
+    test predictions are written to ``runs/`` (a finished task is returned without training)."""
+    artifact, clips_path, cfg, folds, number, augment, threads, device = args
+    name = f"runs/fold{number:02d}_{'aug' if augment else 'noaug'}.json"
+    if artifact.has(name):
+        return json.loads(artifact.file(name).read_text())
+    torch.set_num_threads(threads)
+    clips, table = load_clip_set(clips_path, tuple(cfg.modalities), cfg.face_stride)
+    test_actors, valid_actors = folds[number - 1], folds[number % len(folds)]
+    actors = table["actor"].to_numpy()
+    split = {"test": np.flatnonzero(np.isin(actors, test_actors)),
+             "valid": np.flatnonzero(np.isin(actors, valid_actors))}
+    split["train"] = np.setdiff1d(np.arange(len(actors)), np.concatenate(list(split.values())))
+    train, valid, test = standardise(*(clips.subset(split[k]) for k in ("train", "valid", "test")))
+    n_classes = int(clips.labels.max()) + 1
+    settings = TrainSettings(max_epochs=cfg.max_epochs, patience=cfg.patience, lr_patience=cfg.lr_patience,
+                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                             batch_size=cfg.batch_size, min_slice_s=cfg.min_slice_s, time_augmentation=augment)
+    seed = cfg.seed * 1000 + number
+
+    def run(variant, net, modalities, initialisation):
+        history = fit(net, train.only(modalities), valid.only(modalities), settings, seed=seed, device=device)
+        predicted = predict_scores(net, test.only(modalities), batch_size=cfg.batch_size, device=device).argmax(axis=1)
+        result = scores(test.labels, predicted, n_classes)
+        rows.append({"fold": number, "test_actors": "+".join(map(str, test_actors)),
+                     "valid_actors": "+".join(map(str, valid_actors)), "variant": variant,
+                     "modalities": "+".join(modalities), "time_augmentation": augment,
+                     "accuracy": round(result["accuracy"], 6), "macro_f1": round(result["macro_f1"], 6),
+                     "epochs": history["epochs"], "best_epoch": history["best_epoch"], "n_train": len(train),
+                     "n_valid": len(valid), "n_test": len(test), "initialisation": initialisation, "device": device})
+        predictions[f"{variant}:{'+'.join(modalities)}"] = predicted.tolist()
+
+    rows, predictions = [], {}
+    for variant in ("N1", "N2", "N3"):
+        if variant in cfg.variants:
+            torch.manual_seed(seed)
+            net, initialisation = build_net(cfg, train, cfg.modalities, n_classes, variant)
+            run(variant, net, cfg.modalities, initialisation)
+    if "late" in cfg.variants:
+        unimodal = {}
+        for m in cfg.modalities:
+            torch.manual_seed(seed)
+            unimodal[m], initialisation = build_net(cfg, train, [m], n_classes, "N1")
+            run("unimodal", unimodal[m], [m], initialisation)
+        torch.manual_seed(seed)
+        fused = late_fusion(unimodal, n_classes)
+        run("late", fused, cfg.modalities, "; ".join(r["initialisation"] for r in rows if r["variant"] == "unimodal"))
+    result = {"rows": rows, "test_clips": table["clip"].to_numpy()[split["test"]].tolist(),
+              "test_labels": test.labels.tolist(), "predictions": predictions}
+    write_json(artifact.file(name), result)
+    return result
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over folds per variant, modalities and time augmentation; for N3 also the
+    number of folds where it is at least as accurate as N1 (same fold, same augmentation)."""
+    keys = ["variant", "modalities", "time_augmentation"]
+    summary = (results.groupby(keys, sort=False)
+               .agg(folds=("fold", "nunique"), accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
+                    macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
+                    epochs_mean=("epochs", "mean"))
+               .reset_index())
+    pairs = results[results.variant.isin(["N1", "N3"])].pivot_table(
+        index=["fold", "time_augmentation"], columns="variant", values="accuracy")
+    summary["folds_n3_ge_n1"] = np.nan
+    if {"N1", "N3"} <= set(pairs.columns):
+        at_least = (pairs["N3"] >= pairs["N1"]).groupby(level="time_augmentation").sum()
+        mask = summary.variant == "N3"
+        summary.loc[mask, "folds_n3_ge_n1"] = summary.loc[mask, "time_augmentation"].map(at_least).to_numpy()
+    return summary.round(6)
+
+
+def plot_confusion(artifact, name: str, matrix: np.ndarray, classes: list[str], title: str) -> None:
+    """A confusion matrix (rows: true class, counts and row percentages) as PNG."""
+    figure, ax = plt.subplots(figsize=(1.1 * len(classes) + 2, 1.0 * len(classes) + 1.5))
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{matrix[i, j]}\n{100 * rates[i, j]:.0f}%", ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    write_bytes(artifact.file(name), buffer.getvalue())
+
+
+def _confusions(artifact, runs: list[tuple[dict, bool]], classes: list[str]) -> list[str]:
+    """Confusion matrices summed over folds, per network and time-augmentation setting."""
+    totals: dict[tuple[str, bool], list] = {}
+    for run, augment in runs:
+        labels = np.asarray(run["test_labels"])
+        for key, predicted in run["predictions"].items():
+            totals.setdefault((key, augment), []).append(scores(labels, np.asarray(predicted), len(classes))["confusion"])
+    names = []
+    for (key, augment), matrices in totals.items():
+        variant, modalities = key.split(":")
+        matrix = np.sum(matrices, axis=0)
+        stem = f"confusion_{variant}{'_' + modalities if variant == 'unimodal' else ''}_{'aug' if augment else 'noaug'}"
+        plot_confusion(artifact, f"{stem}.png", matrix, classes,
+                       f"{variant} ({modalities}), time augmentation {'on' if augment else 'off'}: "
+                       f"accuracy {100 * np.trace(matrix) / matrix.sum():.1f}% over {len(matrices)} folds")
+        write_table(artifact.file(f"{stem}.csv"),
+                    pd.DataFrame(matrix, index=classes, columns=classes).rename_axis("true").reset_index())
+        names.append(f"{stem}.png")
+    return names
+
+
+def run_mrpn(pipeline: Pipeline, artifact) -> dict:
+    """Train and test every fold x time-augmentation task not finished yet; write the tables and plots."""
+    cfg = pipeline.config.mrpn
+    clips_artifact = pipeline.ensure("clips")
+    table = load_clip_table(clips_artifact)
+    folds = corpus_folds(table, cfg.corpus)
+    if len(folds) < 3:
+        raise CorpusError(f"mrpn: {len(folds)} actor folds in {cfg.corpus}; the protocol needs at least 3 "
+                          "(one to test, one to validate, one or more to train)")
+    numbers = cfg.folds or list(range(1, len(folds) + 1))
+    bad = [n for n in numbers if not 1 <= n <= len(folds)]
+    if bad:
+        raise CorpusError(f"mrpn.folds: {bad} out of range; this corpus has folds 1 to {len(folds)}")
+    device = resolve_device(cfg.device)
+    tasks = [(n, augment) for n in numbers for augment in cfg.time_augmentation]
+    jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
+    threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(tasks))))
+    args = [(artifact, str(clips_artifact.path), cfg, folds, n, augment, threads, device) for n, augment in tasks]
+    runs = pipeline.map(train_fold, args, desc=f"mrpn: {len(tasks)} fold tasks on {device}")
+    results = pd.DataFrame([row for run in runs for row in run["rows"]])
+    order = {v: i for i, v in enumerate(VARIANT_ORDER)}
+    results = results.sort_values(["time_augmentation", "fold", "variant", "modalities"],
+                                  key=lambda c: c.map(order) if c.name == "variant" else c,
+                                  ascending=[False, True, True, True]).reset_index(drop=True)
+    write_table(artifact.file("mrpn_results.csv"), results)
+    summary = summarise(results)
+    write_table(artifact.file("mrpn_summary.csv"), summary)
+    classes = sorted(table["emotion"].unique())
+    plots = _confusions(artifact, list(zip(runs, [a for _, a in tasks])), classes)
+    return {"corpus": cfg.corpus, "classes": classes, "folds": [list(f) for f in folds], "folds_run": numbers,
+            "device": device, "initialisation": sorted(results["initialisation"].unique()),
+            "accuracy_mean": {f"{r.variant} {r.modalities} {'aug' if r.time_augmentation else 'noaug'}":
+                              r.accuracy_mean for r in summary.itertuples()},
+            "plots": plots}
+
+
+def _mrpn_identity(pipeline: Pipeline) -> dict:
+    cfg = pipeline.config.mrpn
+    return {"weights": {key: weights_identity(getattr(cfg, key), setting=f"mrpn.{key}")
+                        for key in ("face_weights", "spectrogram_weights")}}
+
+
+register(Stage(
+    name="mrpn", kind="models", sections=("mrpn",), upstream=lambda cfg: ["clips"],
+    libraries=("torch", "timm", "scikit-learn", "numpy"), run=run_mrpn, extra_identity=_mrpn_identity,
+))
