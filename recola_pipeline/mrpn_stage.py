@@ -54,6 +54,8 @@ from .stages import Pipeline, Stage, register  # noqa: E402
 
 
 VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "late")
+RESULT_COLUMNS = ["fold", "test_actors", "valid_actors", "variant", "modalities", "time_augmentation", "accuracy",
+                  "macro_f1", "epochs", "best_epoch", "n_train", "n_valid", "n_test", "initialisation", "device"]
 
 
 def resolve_device(name: str) -> str:
@@ -235,7 +237,7 @@ def run_mrpn(pipeline: Pipeline, artifact) -> dict:
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(tasks))))
     args = [(artifact, str(clips_artifact.path), cfg, folds, n, augment, threads, device) for n, augment in tasks]
     runs = pipeline.map(train_fold, args, desc=f"mrpn: {len(tasks)} fold tasks on {device}")
-    results = pd.DataFrame([row for run in runs for row in run["rows"]])
+    results = pd.DataFrame([row for run in runs for row in run["rows"]], columns=RESULT_COLUMNS)
     order = {v: i for i, v in enumerate(VARIANT_ORDER)}
     results = results.sort_values(["time_augmentation", "fold", "variant", "modalities"],
                                   key=lambda c: c.map(order) if c.name == "variant" else c,

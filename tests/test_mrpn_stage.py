@@ -1,0 +1,146 @@
+"""The mrpn stage end to end: the generated categorical demo set, per-clip inputs, one fold of
+every variant, the results tables and plots, resuming; CREMA-D's audio-video clips through the
+input path; bad clips and settings."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from recola_pipeline import mrpn_stage
+from recola_pipeline.cache import read_table
+from recola_pipeline.clips_stage import load_clip_inputs, load_clip_table, read_clips
+from recola_pipeline.config import ConfigError, load_config
+from recola_pipeline.corpora import CorpusError, demo_clips, ravdess
+from recola_pipeline.models.mrpn_training import TrainSettings, fit, predict_scores
+from recola_pipeline.stages import Pipeline
+
+QUICK = ("mrpn.max_epochs=3", "mrpn.patience=3", "mrpn.folds=[1]")
+
+
+def config(root, *overrides):
+    return load_config(None, overrides=[f'run.artifact_root="{root}"', "run.jobs=1", "run.progress=false",
+                                        *QUICK, *overrides])
+
+
+@pytest.fixture(scope="module")
+def demo_mrpn(tmp_path_factory):
+    """The mrpn stage on the demo set, fold 1 only, 3 epochs (shared by this module's tests)."""
+    pipeline = Pipeline(config(tmp_path_factory.mktemp("mrpn")))
+    pipeline.ensure("mrpn")
+    return pipeline
+
+
+def test_demo_clips_follow_the_ravdess_code(demo_mrpn):
+    clips = read_clips(demo_mrpn)
+    assert len(clips) == len(demo_clips.clip_names()) == 6 * 4 * 4
+    assert {c.emotion for c in clips} == {"neutral", "happy", "sad", "angry"}
+    assert all(c.audio.name.startswith("03-") and c.video.name.startswith("02-") for c in clips)
+    assert ravdess.folds(clips) == [(1, 2), (3, 4), (5, 6)]
+
+
+def test_clip_inputs_shapes(demo_mrpn):
+    artifact = demo_mrpn.artifact("clips")
+    table = load_clip_table(artifact)
+    assert len(table) == 96 and (table.face_missed == 0).mean() > 0.9
+    inputs = load_clip_inputs(artifact, table["clip"][0], ["face", "spectrogram"])
+    assert inputs["spectrogram"].shape == (6, 1, 32, 51) and inputs["spectrogram"].dtype == np.float16  # 2 s clip
+    assert inputs["face"].dtype == np.uint8 and inputs["face"].shape[1:] == (48, 48)
+    assert 8 <= len(inputs["face"]) <= 11  # a face every 0.2 s of a 2 s clip
+    assert table.spectrogram_steps[0] == 6
+
+
+def test_results_table_and_plots(demo_mrpn):
+    artifact = demo_mrpn.artifact("mrpn")
+    results = read_table(artifact.file("mrpn_results.csv"))
+    expected = {("N1", "face+spectrogram"), ("N2", "face+spectrogram"), ("N3", "face+spectrogram"),
+                ("unimodal", "face"), ("unimodal", "spectrogram"), ("late", "face+spectrogram")}
+    for augment in (True, False):
+        rows = results[results.time_augmentation == augment]
+        assert set(zip(rows.variant, rows.modalities)) == expected and len(rows) == 6
+    assert (results.fold == 1).all() and (results.test_actors == "1+2").all() and (results.valid_actors == "3+4").all()
+    assert (results.n_test == 32).all() and (results.n_train == 32).all()
+    assert results.accuracy.between(0, 1).all() and results.macro_f1.between(0, 1).all()
+    assert (results.epochs <= 3).all() and (results.best_epoch <= results.epochs).all()
+    assert results.initialisation[results.variant == "N3"].eq("face: small_cnn random; spectrogram: small_cnn random").all()
+    assert (results.device == "cpu").all()
+    summary = read_table(artifact.file("mrpn_summary.csv"))
+    assert len(summary) == 12 and summary.folds.eq(1).all()
+    assert summary[summary.variant == "N3"].folds_n3_ge_n1.between(0, 1).all()
+    files = artifact.files()
+    assert "confusion_N3_aug.png" in files and "confusion_unimodal_face_noaug.png" in files
+    confusion = read_table(artifact.file("confusion_N3_aug.csv"))
+    assert confusion.drop(columns="true").to_numpy().sum() == 32
+    assert artifact.manifest()["info"]["classes"] == ["angry", "happy", "neutral", "sad"]
+
+
+def test_finished_fold_tasks_are_not_retrained(demo_mrpn, monkeypatch):
+    artifact = demo_mrpn.artifact("mrpn")
+    before = read_table(artifact.file("mrpn_results.csv"))
+    artifact.file("manifest.json").unlink()  # as if the run had crashed after the last fold
+    artifact.file("mrpn_results.csv").unlink()
+    monkeypatch.setattr(mrpn_stage, "fit", lambda *a, **k: pytest.fail("a finished fold task was retrained"))
+    again = Pipeline(demo_mrpn.config)
+    again.ensure("mrpn")
+    assert read_table(again.artifact("mrpn").file("mrpn_results.csv")).equals(before)
+
+
+def test_settings_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="two or more"):
+        config(tmp_path, 'mrpn.modalities=["face"]')
+    with pytest.raises(ConfigError, match="mrpn.data_root"):
+        config(tmp_path, "mrpn.corpus=ravdess")
+    with pytest.raises(ConfigError, match="mrpn.variants"):
+        config(tmp_path, 'mrpn.variants=["N4"]')
+
+
+def write_ravdess(root, actors=(1, 2, 3), silent=None):
+    rng = np.random.default_rng(0)
+    for actor in actors:
+        for emotion in (1, 5):
+            path = root / f"Actor_{actor:02d}" / f"03-01-{emotion:02d}-01-01-01-{actor:02d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            signal = np.zeros(16000) if path.name == silent else rng.normal(0, 0.1, 24000)
+            sf.write(path, signal, 16000)
+
+
+def test_silent_clip_is_named(tmp_path):
+    write_ravdess(tmp_path / "rav", silent="03-01-05-01-01-01-02.wav")
+    pipeline = Pipeline(config(tmp_path / "art", "mrpn.corpus=ravdess", f'mrpn.data_root="{tmp_path / "rav"}"',
+                               'mrpn.modalities=["spectrogram", "lld"]'))
+    with pytest.raises(CorpusError, match=r"03-01-05-01-01-01-02\.wav: the clip is empty or silent"):
+        pipeline.ensure("clips")
+
+
+def test_too_few_actor_folds_and_bad_fold_numbers(tmp_path):
+    write_ravdess(tmp_path / "rav", actors=(1, 2, 3, 4))
+    base = ("mrpn.corpus=ravdess", f'mrpn.data_root="{tmp_path / "rav"}"', 'mrpn.modalities=["spectrogram", "lld"]')
+    with pytest.raises(CorpusError, match="at least 3"):
+        Pipeline(config(tmp_path / "art", *base)).ensure("mrpn")
+    write_ravdess(tmp_path / "rav", actors=(5, 6))
+    with pytest.raises(CorpusError, match=r"mrpn.folds: \[7\] out of range"):
+        Pipeline(config(tmp_path / "art", *base, "mrpn.folds=[7]")).ensure("mrpn")
+
+
+def test_cremad_audio_video_clips_run_through_the_input_path(shared_dir, tmp_path):
+    source = shared_dir / "data" / "cremad_sample" / "data"
+    root = tmp_path / "cremad"
+    root.mkdir()
+    for flv in sorted(source.glob("1001_*.flv")):  # actor 1001: audio and video in one container
+        shutil.copy(flv, root)
+    pipeline = Pipeline(config(tmp_path / "art", "mrpn.corpus=cremad", f'mrpn.data_root="{root}"',
+                               'mrpn.modalities=["face", "spectrogram", "lld"]'))
+    artifact = pipeline.ensure("clips")
+    table = load_clip_table(artifact)
+    assert len(table) == 6 and table.audio.isna().all()  # no audio file: the sound came from the .flv
+    assert (table.face_steps >= 8).all() and (table.spectrogram_steps >= 5).all() and (table.lld_steps >= 50).all()
+    clips, _ = mrpn_stage.load_clip_set(str(artifact.path), ("face", "spectrogram", "lld"), 5)
+    assert sorted(set(clips.labels)) == list(range(6))
+    net, initialisation = mrpn_stage.build_net(pipeline.config.mrpn, clips, ["face", "spectrogram", "lld"], 6, "N3")
+    history = fit(net, clips, clips, TrainSettings(max_epochs=2, batch_size=3), seed=0)
+    assert history["epochs"] == 2 and np.isfinite(history["train_loss"]).all()
+    probabilities = predict_scores(net, clips)
+    assert probabilities.shape == (6, 6) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert "lld: dense, random" in initialisation
