@@ -64,10 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def stages_to_run(stage: str, config) -> list[str]:
     """``[stage]``, or for ``all`` every public stage except the feature stages of modalities
-    that ``train.modalities`` leaves out (an audio-only corpus runs no video stage)."""
+    that ``train.modalities`` leaves out (an audio-only corpus runs no video stage), and except
+    ``mrpn`` when a user corpus runs the continuous path while ``mrpn.corpus`` is still the demo."""
     if stage != "all":
         return [stage]
     unused = {MODALITY_STAGES[m] for m in MODALITY_STAGES if m not in config.train.modalities}
+    if config.corpus.name != "demo" and config.mrpn.corpus == "demo":
+        unused.add("mrpn")
     return [name for name in public_stages() if name not in unused]
 
 

@@ -146,3 +146,15 @@ def test_cremad_audio_video_clips_run_through_the_input_path(shared_dir, tmp_pat
     probabilities = predict_scores(net, clips)
     assert probabilities.shape == (6, 6) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert "lld: dense, random" in initialisation
+
+
+def test_stage_all_runs_mrpn_on_the_demo_or_on_a_named_clip_corpus(tmp_path):
+    from recola_pipeline.cli import stages_to_run
+
+    assert stages_to_run("all", config(tmp_path))[-1] == "mrpn"
+    recola = config(tmp_path, "corpus.name=recola", f'corpus.data_root="{tmp_path}"')
+    assert "mrpn" not in stages_to_run("all", recola)  # a RECOLA run does not train on the demo clips
+    both = config(tmp_path, "corpus.name=recola", f'corpus.data_root="{tmp_path}"', "mrpn.corpus=ravdess",
+                  f'mrpn.data_root="{tmp_path}"')
+    assert stages_to_run("all", both)[-1] == "mrpn"
+    assert stages_to_run("mrpn", recola) == ["mrpn"]
