@@ -112,7 +112,9 @@ def test_fit_learns_and_keeps_the_best_validation_epoch():
     settings = TrainSettings(max_epochs=25, patience=25, batch_size=8, learning_rate=3e-3)
     history = fit(net, train, valid, settings, seed=0)
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
-    best = int(np.argmin(history["valid_loss"])) + 1
+    ranked = sorted(range(len(history["valid_loss"])),  # highest accuracy, then lowest loss, then earliest
+                    key=lambda e: (-history["valid_accuracy"][e], history["valid_loss"][e], e))
+    best = ranked[0] + 1
     assert history["best_epoch"] == best
     probabilities = predict_scores(net, valid)
     kept = -np.log(probabilities[np.arange(len(valid)), valid.labels]).mean()

@@ -10,9 +10,12 @@ Conventions (pinned here, tested in ``tests/test_mrpn_training.py``):
 * Spatial augmentation (training only, always): one random horizontal flip and shift per clip,
   the same for all its face frames.
 * AdamW on the trainable parameters; the learning rate halves when the validation loss has not
-  dropped for ``lr_patience`` epochs; training stops when it has not dropped for ``patience``
-  epochs, and the weights of the best validation epoch are kept. The validation loss is the
-  fused branch's cross-entropy (what the network is used for).
+  dropped for ``lr_patience`` epochs. The best epoch is the one with the highest validation
+  accuracy (ties: the lower validation loss); training stops ``patience`` epochs after it, and
+  its weights are kept. Validation loss and accuracy are the fused branch's (what the network is
+  used for) on whole clips. Selecting on accuracy rather than loss matters for the joint
+  networks: their validation loss starts rising (over-confident scores) epochs before their
+  accuracy stops improving (RAVDESS, fold 1: N1 stopped at epoch 1 on the loss criterion).
 * Seeds: torch and numpy are seeded from ``seed`` before the network is built and trained, so a
   run is repeatable on the same device and library versions.
 """
@@ -150,10 +153,11 @@ def predict_scores(net: MultiModalNet, clips: ClipSet, *, batch_size: int = 16, 
     return np.concatenate(scores)
 
 
-def _validation_loss(net, clips: ClipSet, settings: TrainSettings, device) -> float:
+def _validation(net, clips: ClipSet, settings: TrainSettings, device) -> tuple[float, float]:
+    """Cross-entropy and accuracy of the fused branch on whole validation clips."""
     probabilities = predict_scores(net, clips, batch_size=settings.batch_size, device=device)
     picked = probabilities[np.arange(len(clips)), clips.labels]
-    return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+    return float(-np.log(np.clip(picked, 1e-12, None)).mean()), float(np.mean(probabilities.argmax(1) == clips.labels))
 
 
 def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSettings, *, seed: int = 0,
@@ -163,7 +167,8 @@ def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSetti
     Returns
     -------
     dict
-        ``epochs`` run, ``best_epoch`` (1-based), per-epoch ``train_loss`` and ``valid_loss``.
+        ``epochs`` run, ``best_epoch`` (1-based), per-epoch ``train_loss``, ``valid_loss`` and
+        ``valid_accuracy``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -171,8 +176,8 @@ def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSetti
     parameters = [p for p in net.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=settings.lr_patience)
-    best, best_state, best_epoch, waited = np.inf, None, 0, 0
-    history = {"train_loss": [], "valid_loss": []}
+    best, best_state, best_epoch, waited = (-np.inf, np.inf), None, 0, 0
+    history = {"train_loss": [], "valid_loss": [], "valid_accuracy": []}
     for epoch in range(1, settings.max_epochs + 1):
         net.train()
         losses = []
@@ -186,12 +191,13 @@ def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSetti
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-        valid_loss = _validation_loss(net, valid, settings, device)
+        valid_loss, valid_accuracy = _validation(net, valid, settings, device)
         history["train_loss"].append(float(np.mean(losses)))
         history["valid_loss"].append(valid_loss)
+        history["valid_accuracy"].append(valid_accuracy)
         scheduler.step(valid_loss)
-        if valid_loss < best - 1e-4:
-            best, best_epoch, waited = valid_loss, epoch, 0
+        if valid_accuracy > best[0] or (valid_accuracy == best[0] and valid_loss < best[1]):
+            best, best_epoch, waited = (valid_accuracy, valid_loss), epoch, 0
             best_state = copy.deepcopy(net.state_dict())
         else:
             waited += 1
