@@ -39,7 +39,7 @@ from .features.clip_inputs import LLD_STEP_S, SEGMENT_HOP_S, lld_sequence, spect
 from .labels import LABEL_HOP_S
 from .models.mrpn_extractors import face_is_grey
 from .stages import Pipeline, Stage, register
-from .video_stage import Track, crop_batches
+from .video_stage import strided_crops
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +106,11 @@ def face_sequence(path: str, video_cfg, *, size: int, grey: bool, stride: int) -
     longest = probed.duration_s + 1.0 if probed.duration_s > 0 else MAX_CLIP_S  # label frames past the end: unused
     row = {"video": path, "decoder": probed.decoder, "fps": probed.fps if probed.fps > 0 else 25.0,
            "n_frames": int(longest / LABEL_HOP_S) + 1}
-    crops = {}
-    for item in crop_batches(row, video_cfg, size, grey, float("inf"), stride=stride):
-        if isinstance(item, Track):
-            times, boxes = item.times, item.boxes
-        else:
-            crops.update(zip(item[0], item[1]))
-    sources = video_decode.label_frame_sources(np.asarray(times), row["n_frames"], LABEL_HOP_S)[::stride]
-    shown = [int(s) for s in sources if s >= 0]
-    kept = [crops[s] for s in shown if np.isfinite(boxes[s, 0])]
-    if not kept:
+    _, _, crops, shown = strided_crops(row, video_cfg, size, grey, float("inf"), stride)
+    if not crops:
         raise CorpusError(f"{path}: no face was found in any frame; check the video, raise video.detect_width, "
                           "or move the clip out of the corpus folder")
-    return np.stack(kept), len(shown) - len(kept)
+    return np.stack(crops), shown - len(crops)
 
 
 def prepare_clip(args) -> dict:

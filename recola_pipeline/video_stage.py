@@ -253,26 +253,44 @@ def embed_recording(args) -> dict:
     return info
 
 
-def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
-    """Face crops of one train recording at every ``finetune_stride``-th label frame, with the
-    gold standard of that frame (rows: crops; columns: dimensions)."""
-    row, cfg, size, grey, max_seconds, gold = args
-    crops, indices = [], []
-    for item in crop_batches(row, cfg, size, grey, max_seconds, stride=cfg.finetune_stride):
+def strided_crops(row, cfg, size: int, grey: bool, max_seconds: float, stride: int
+                  ) -> tuple[np.ndarray, np.ndarray, list, int]:
+    """Face crops of the frames on screen at label frames 0, ``stride``, 2 ``stride``, ...
+
+    Returns
+    -------
+    label_frames, source_frames : ndarray of int
+        The label frames k whose frame has a face box, and the decoded frame shown at each.
+    crops : list of ndarray
+        One crop per entry of ``label_frames``.
+    shown : int
+        Strided label frames with a frame on screen (with or without a face).
+    """
+    crops = {}
+    for item in crop_batches(row, cfg, size, grey, max_seconds, stride=stride):
         if isinstance(item, Track):
             track = item
         else:
-            indices += list(item[0])
-            crops.append(item[1])
+            crops.update(zip(item[0], item[1]))
     sources = video_decode.label_frame_sources(track.times, int(row["n_frames"]), LABEL_HOP_S)
-    label_of = {}
-    for k in range(0, len(sources), cfg.finetune_stride):
-        if sources[k] >= 0:
-            label_of.setdefault(int(sources[k]), k)
-    keep = [j for j, i in enumerate(indices) if i in label_of]
-    if not keep:
+    label_frames = np.arange(0, len(sources), stride)
+    label_frames = label_frames[sources[label_frames] >= 0]
+    shown = len(label_frames)
+    label_frames = np.asarray([k for k in label_frames if int(sources[k]) in crops], dtype=int)
+    source_frames = sources[label_frames].astype(int)
+    return label_frames, source_frames, [crops[int(s)] for s in source_frames], shown
+
+
+def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
+    """Face crops of one train recording at every ``finetune_stride``-th label frame (each decoded
+    frame once, with the first such label frame), with the gold standard of that frame (rows:
+    crops; columns: dimensions)."""
+    row, cfg, size, grey, max_seconds, gold = args
+    label_frames, source_frames, crops, _ = strided_crops(row, cfg, size, grey, max_seconds, cfg.finetune_stride)
+    if not crops:
         return np.empty((0,)), np.empty((0, gold.shape[1]))
-    return np.concatenate(crops)[keep], gold[[label_of[indices[j]] for j in keep]]
+    first = np.unique(source_frames, return_index=True)[1]
+    return np.stack(crops)[first], gold[label_frames[first]]
 
 
 def _finetune(pipeline: Pipeline, artifact, rows: list[dict], backbone) -> str:
