@@ -28,6 +28,7 @@ share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) ru
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -120,9 +121,8 @@ def train_fold(args) -> dict:
     split["train"] = np.setdiff1d(np.arange(len(actors)), np.concatenate(list(split.values())))
     train, valid, test = standardise(*(clips.subset(split[k]) for k in ("train", "valid", "test")))
     n_classes = int(clips.labels.max()) + 1
-    settings = TrainSettings(max_epochs=cfg.max_epochs, patience=cfg.patience, lr_patience=cfg.lr_patience,
-                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                             batch_size=cfg.batch_size, min_slice_s=cfg.min_slice_s, time_augmentation=augment)
+    settings = TrainSettings(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainSettings)
+                                if f.name != "time_augmentation"}, time_augmentation=augment)
     seed = cfg.seed * 1000 + number
 
     def run(variant, net, modalities, initialisation):

@@ -67,7 +67,8 @@ class ClipSet:
 
 @dataclass
 class TrainSettings:
-    """Optimisation settings of :func:`fit` (see the module docstring)."""
+    """Optimisation settings of :func:`fit` (see the module docstring); the ``mrpn`` stage fills
+    every field but ``time_augmentation`` from the ``[mrpn]`` keys of the same names."""
 
     max_epochs: int = 40
     patience: int = 12
