@@ -353,9 +353,8 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         value = getattr(getattr(cfg, section), key)
         if value:  # one spelling per folder, so the same data always hashes the same
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
-    if cfg.video.weights not in ("pretrained", "random"):
-        cfg.video.weights = str(Path(cfg.video.weights).expanduser().resolve())
-    for key in ("face_weights", "spectrogram_weights"):
-        if getattr(cfg.mrpn, key) not in ("pretrained", "random"):
-            setattr(cfg.mrpn, key, str(Path(getattr(cfg.mrpn, key)).expanduser().resolve()))
+    for section, key in (("video", "weights"), ("mrpn", "face_weights"), ("mrpn", "spectrogram_weights")):
+        value = getattr(getattr(cfg, section), key)
+        if value not in ("pretrained", "random"):  # a weights file: one spelling, like the folders
+            setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
     return cfg
