@@ -92,7 +92,7 @@ def time_slice(steps_per_s: dict[str, float], lengths: dict[str, int], min_s: fl
     ----------
     steps_per_s : dict
         Modality -> steps per second (spectrogram segments: 1 / 0.2 = 5; face frames: the
-        sampled frame rate; LLD frames: 100).
+        sampled frame rate; LLD steps: 1 / 0.04 = 25).
     lengths : dict
         Modality -> number of steps of this clip.
     min_s : float
