@@ -14,6 +14,8 @@ import functools
 import librosa
 import numpy as np
 
+from .windows import strided_moments
+
 FRAME_HOP_S = 0.01
 FRAME_LENGTH_S = 0.025
 LABEL_HOP_S = 0.04
@@ -63,19 +65,9 @@ def window_mean_std(frames: np.ndarray, window_frames: int, step_frames: int) ->
 
     Returns an array of shape (n_windows, 2 * n_columns) with mean and std interleaved per column.
     """
-    n = len(frames)
-    if n < window_frames:
-        return np.empty((0, 2 * frames.shape[1]))
-    starts = np.arange(0, n - window_frames + 1, step_frames)
-    centred = frames - frames.mean(axis=0)  # better-conditioned sums of squares
-    s1 = np.vstack([np.zeros(frames.shape[1]), np.cumsum(centred, axis=0)])
-    s2 = np.vstack([np.zeros(frames.shape[1]), np.cumsum(centred ** 2, axis=0)])
-    total = s1[starts + window_frames] - s1[starts]
-    squares = s2[starts + window_frames] - s2[starts]
-    mean = total / window_frames
-    std = np.sqrt(np.maximum(squares / window_frames - mean ** 2, 0.0))
-    out = np.empty((len(starts), 2 * frames.shape[1]))
-    out[:, 0::2] = mean + frames.mean(axis=0)
+    _, mean, std = strided_moments(frames, window_frames, step_frames)
+    out = np.empty((len(mean), 2 * frames.shape[1]))
+    out[:, 0::2] = mean
     out[:, 1::2] = std
     return out
 

@@ -85,3 +85,63 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
     fraction = pd.Series(finite.astype(float)).rolling(length).mean().to_numpy()[full]
     return (align_to_labels(mean, window_s, n_frames, hop_s), align_to_labels(std, window_s, n_frames, hop_s),
             align_to_labels(fraction, window_s, n_frames, hop_s))
+
+
+def strided_moments(frames: np.ndarray, window_frames: int, step_frames: int, n_windows: int | None = None,
+                    used: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, mean and population std of the rows of every window of ``window_frames`` rows.
+
+    Window k holds rows ``k * step_frames`` up to (not including) ``k * step_frames + window_frames``,
+    clipped at the end of ``frames``. All windows come at once from cumulative sums of the values
+    centred on their column means (better-conditioned sums of squares), so a window costs the
+    same whatever its length. A window whose variance is below the rounding error of those sums
+    (1e-9 of its column's variance) is constant: its std is exactly 0 and its mean is its value
+    (so, e.g., a window of zeros has mean 0, not a rounding residue).
+
+    Parameters
+    ----------
+    frames : ndarray, shape (n_rows, n_columns)
+    window_frames, step_frames : int
+    n_windows : int, optional
+        Number of windows; default: the windows that lie inside ``frames``.
+    used : ndarray of bool, shape (n_rows, n_columns), optional
+        Values to include (e.g. the non-zero ones); default: all.
+
+    Returns
+    -------
+    count, mean, std : ndarray, shape (n_windows, n_columns)
+        A window without any used value has count 0 and NaN mean and std.
+
+    Examples
+    --------
+    >>> x = np.array([[1.], [0.], [3.], [5.]])
+    >>> count, mean, std = strided_moments(x, 2, 1, used=x != 0)
+    >>> count[:, 0].tolist(), mean[:, 0].tolist(), std[:, 0].tolist()
+    ([1.0, 1.0, 2.0], [1.0, 3.0, 4.0], [0.0, 0.0, 1.0])
+    """
+    frames = np.asarray(frames, dtype=float)
+    n_rows, n_columns = frames.shape
+    if n_windows is None:
+        n_windows = max((n_rows - window_frames) // step_frames + 1, 0)
+    used = np.ones(frames.shape, dtype=bool) if used is None else used
+    counts = used.sum(axis=0)
+    centre = np.where(used, frames, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    centred = np.where(used, frames - centre, 0.0)
+    column_variance = (centred ** 2).sum(axis=0) / np.maximum(counts, 1)
+    starts = np.minimum(np.arange(n_windows) * step_frames, n_rows)
+    ends = np.minimum(starts + window_frames, n_rows)
+
+    def window_sums(values):
+        cumulative = np.vstack([np.zeros(n_columns), np.cumsum(values, axis=0)])
+        return cumulative[ends] - cumulative[starts]
+
+    count = window_sums(used.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = window_sums(centred) / count + centre
+        variance = window_sums(centred ** 2) / count - (mean - centre) ** 2
+    constant = (variance <= 1e-9 * column_variance) & (count > 0)
+    # the last used row before each window's end holds the value of a constant window
+    last_used = np.maximum.accumulate(np.where(used, np.arange(n_rows)[:, None], 0), axis=0)
+    rows, columns = np.nonzero(constant)
+    mean[rows, columns] = frames[last_used[ends[rows] - 1, columns], columns]
+    return count, mean, np.sqrt(np.where(constant, 0.0, variance))
