@@ -110,6 +110,7 @@ def functionals_sections(set_name: str) -> tuple[Section, ...]:
     return tuple(sections)
 
 
+@functools.lru_cache(maxsize=None)
 def moments_component(set_name: str, level: str) -> MomentsComponent:
     """Read the averaging component that writes ``level`` from the shipped config."""
     (section,) = [s for s in functionals_sections(set_name) if s.get("writer.dmLevel") == level]
@@ -154,6 +155,7 @@ blocksize = 1
 """
 
 
+@functools.lru_cache(maxsize=None)
 def lld_inputs(set_name: str) -> tuple[str, ...]:
     """The LLD levels the set's averaging components read (each taken once from openSMILE)."""
     levels = [level for m in SETS[set_name].moment_levels for level in moments_component(set_name, m).inputs]
