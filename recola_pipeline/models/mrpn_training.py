@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
+from ..config import MrpnConfig
 from ..features.clip_inputs import time_slice
 from .mrpn import MultiModalNet
 
@@ -68,15 +69,16 @@ class ClipSet:
 @dataclass
 class TrainSettings:
     """Optimisation settings of :func:`fit` (see the module docstring); the ``mrpn`` stage fills
-    every field but ``time_augmentation`` from the ``[mrpn]`` keys of the same names."""
+    every field but ``time_augmentation`` from the ``[mrpn]`` keys of the same names, whose
+    defaults these are."""
 
-    max_epochs: int = 40
-    patience: int = 12
-    lr_patience: int = 10
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 16
-    min_slice_s: float = 1.0
+    max_epochs: int = MrpnConfig.max_epochs
+    patience: int = MrpnConfig.patience
+    lr_patience: int = MrpnConfig.lr_patience
+    learning_rate: float = MrpnConfig.learning_rate
+    weight_decay: float = MrpnConfig.weight_decay
+    batch_size: int = MrpnConfig.batch_size
+    min_slice_s: float = MrpnConfig.min_slice_s
     time_augmentation: bool = True
 
 
