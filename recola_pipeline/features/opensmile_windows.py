@@ -124,9 +124,10 @@ def moments_component(set_name: str, level: str) -> MomentsComponent:
                             bool(int(section.get("nonZeroFuncts", "0"))))
 
 
-def _window_block(spec: SetSpec, set_name: str, index: int, window_s: float) -> str:
+def _window_block(set_name: str, index: int, window_s: float) -> str:
     """The set's per-window functionals components, renamed with suffix ``_w<index>``, on fixed
     W-second windows (only those the levels outside ``moment_levels`` need)."""
+    spec = SETS[set_name]
     windowed = [level for level in spec.func_levels if level not in spec.moment_levels]
     needed, kept = set(windowed), []
     for section in reversed(functionals_sections(set_name)):
@@ -181,10 +182,10 @@ filename = \\cm[lldfile_{j}{{lld_{j}.htk}}:HTK file for LLD level {j}]
 
 def read_htk(path: str) -> tuple[np.ndarray, float]:
     """Frames (n_frames, n_fields) and frame period (s) of an HTK parameter file (big-endian float32)."""
-    header = np.fromfile(path, dtype=">u4", count=2)
-    width = int(np.fromfile(path, dtype=">u2", count=1, offset=8)[0]) // 4
-    frames = np.fromfile(path, dtype=">f4", offset=12).reshape(-1, width)
-    return frames.astype(float), header[1] * 1e-7
+    data = np.fromfile(path, dtype=np.uint8)
+    period = int(np.frombuffer(data[4:8], dtype=">u4")[0]) * 1e-7  # header: nSamples, period (100 ns), sampSize, kind
+    width = int(np.frombuffer(data[8:10], dtype=">u2")[0]) // 4
+    return np.frombuffer(data[12:], dtype=">f4").reshape(-1, width).astype(float), period
 
 
 @functools.lru_cache(maxsize=None)
@@ -194,7 +195,7 @@ def config_file(set_name: str, windows_s: tuple[float, ...]) -> str:
     includes = "\n".join(f"\\{{{os.path.join(CONFIG_ROOT, p)}}}" for p in
                          ("shared/standard_external_wave_input.conf.inc", *spec.lld_includes))
     text = ("[componentInstances:cComponentManager]\ninstance[dataMemory].type=cDataMemory\nprintLevelStats=0\n"
-            + includes + "\n" + "\n".join(_window_block(spec, set_name, i, w) for i, w in enumerate(windows_s))
+            + includes + "\n" + "\n".join(_window_block(set_name, i, w) for i, w in enumerate(windows_s))
             + _lld_sinks(set_name))
     fd, path = tempfile.mkstemp(prefix=f"recola_{set_name}_", suffix=".conf")
     with os.fdopen(fd, "w") as fh:
