@@ -2,8 +2,9 @@
 
 ``faces`` (internal, ``features/faces/<hash>/``), per recording with video, in parallel:
 
-1. decode (OpenCV, PyAV fallback) up to ``corpus.max_seconds``; each label frame takes the
-   decoded frame on screen at its time (:func:`~recola_pipeline.features.video_decode.label_frame_sources`);
+1. decode (OpenCV, PyAV fallback; for a grey network such as ``fer2013`` only the luma plane,
+   through PyAV) up to ``corpus.max_seconds``; each label frame takes the decoded frame on
+   screen at its time (:func:`~recola_pipeline.features.video_decode.label_frame_sources`);
 2. detect faces every ``video.detect_every`` frames on a frame downscaled to
    ``video.detect_width`` pixels, follow the main face and interpolate gaps up to
    ``video.max_gap_s`` (:mod:`~recola_pipeline.features.faces`);
@@ -79,10 +80,11 @@ class _FrameBuffer:
         self.finished = False
         self.error: BaseException | None = None
 
-    def fill(self, row, max_seconds: float) -> None:
-        """Decode thread body."""
+    def fill(self, row, max_seconds: float, grey: bool) -> None:
+        """Decode thread body (grey: luma frames, see :func:`~recola_pipeline.features.video_decode.frames`)."""
         try:
-            for time_s, frame in video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds):
+            for time_s, frame in video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds,
+                                                     grey=grey):
                 with self.condition:
                     self.condition.wait_for(lambda: len(self.frames) < self.capacity)
                     self.frames.append((time_s, frame))
@@ -123,11 +125,19 @@ def _shown(times: list, index: int, n_frames: int, stride: int = 1) -> bool:
     return bool(np.any((times[index] <= label_times + 1e-3) & (label_times + 1e-3 < times[index + 1])))
 
 
-def _detect_and_crop(cfg, settings: dict, size, grey, n_frames, frames: _FrameBuffer, out: queue.Queue,
+def _detect_and_crop(cfg, settings: dict, size, levels, n_frames, frames: _FrameBuffer, out: queue.Queue,
                      stride: int) -> None:
     """Detect every ``detect_every``-th frame; once the frames a tracking horizon back have final
     boxes (:func:`~recola_pipeline.features.faces.track` with ``settings``), crop them and queue
-    batches. The last item is the whole video's :class:`Track`."""
+    batches. The last item is the whole video's :class:`Track`. ``levels``: for grey frames, the
+    lookup table to 0-255 (:func:`~recola_pipeline.features.video_decode.luma_levels`) applied
+    to the crops; None for BGR frames."""
+    grey = levels is not None
+
+    def queue_batch(indices, batch):
+        crops = np.stack(batch)
+        out.put((indices, levels[crops] if grey else crops))
+
     try:
         horizon = faces.track_horizon(**settings)
         detector, previous = faces.haar_detector(), None
@@ -153,14 +163,14 @@ def _detect_and_crop(cfg, settings: dict, size, grey, n_frames, frames: _FrameBu
                         batch.append(faces.crop(frames.get(i)[1], box, margin=cfg.margin, size=size, grey=grey))
                         indices.append(i)
                         if len(batch) == cfg.batch_size:
-                            out.put((indices, np.stack(batch)))
+                            queue_batch(indices, batch)
                             batch, indices = [], []
                 settled = end
                 frames.drop_until(settled)
             if item is None:
                 break
         if batch:
-            out.put((indices, np.stack(batch)))
+            queue_batch(indices, batch)
         out.put(Track(np.asarray(times), detections, boxes))
         out.put(_DONE)
     except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -186,9 +196,10 @@ def crop_batches(row, cfg, size: int, grey: bool, max_seconds: float, *, stride:
     settings = dict(every=cfg.detect_every, max_gap=max(1, int(round(cfg.max_gap_s * row["fps"]))),
                     smoothing=cfg.smoothing)
     frames, batches = _FrameBuffer(capacity=faces.track_horizon(**settings) + 2 * _CHUNK), queue.Queue(maxsize=4)
-    workers = [threading.Thread(target=frames.fill, args=(row, max_seconds), daemon=True),
+    workers = [threading.Thread(target=frames.fill, args=(row, max_seconds, grey), daemon=True),
                threading.Thread(target=_detect_and_crop, daemon=True,
-                                args=(cfg, settings, size, grey, int(row["n_frames"]), frames, batches, stride))]
+                                args=(cfg, settings, size, video_decode.luma_levels(row["video"]) if grey else None,
+                                      int(row["n_frames"]), frames, batches, stride))]
     for worker in workers:
         worker.start()
     while (item := batches.get()) is not _DONE:
@@ -199,17 +210,35 @@ def crop_batches(row, cfg, size: int, grey: bool, max_seconds: float, *, stride:
         worker.join()
 
 
+# A network needing less than this per crop (the FER-2013 one: 0.02 GFLOP; resnet18 at 224 px:
+# 3.6) costs about what decoding a 720p frame and following the face cost; see network_threads.
+LIGHT_NETWORK_FLOPS = 0.5e9
+
+
+def network_threads(threads: int, backbone) -> int:
+    """Intra-op torch threads for the network while a recording is embedded with ``threads`` cores.
+
+    A light network (< ``LIGHT_NETWORK_FLOPS`` per crop) leaves one core to the decode and
+    detection threads: they then need about a core between them, and torch's threads, which wait
+    for each other after every layer, lose more than they gain on oversubscribed cores
+    (``benchmarks/video_stage.py``, fer2013 on a 720p video with 2 cores: 309 frames/s with one
+    torch thread, 223 with two). A heavier network takes every core, as the network is then
+    nearly all the work. Embeddings do not depend on the thread count (bit-identical).
+    """
+    return max(1, threads - 1) if backbone.flops_per_crop() < LIGHT_NETWORK_FLOPS else threads
+
+
 def embed_recording(args) -> dict:
-    """Decode, detect, track, crop and embed one recording (see :func:`crop_batches`); returns
-    its summary."""
+    """Decode, detect, track, crop and embed one recording (see :func:`crop_batches`) with
+    ``threads`` cores; returns its summary."""
     artifact, row, cfg, max_seconds, threads, finetuned = args
     info_name = f"info/{row['recording']}.json"
     if artifact.has(info_name):
         return json.loads(artifact.file(info_name).read_text())
-    torch.set_num_threads(threads)
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)
     if finetuned is not None:
         backbone = load_finetuned(backbone, finetuned)
+    torch.set_num_threads(network_threads(threads, backbone))
     n_frames = int(row["n_frames"])
     embedded: dict[int, np.ndarray] = {}
     for item in crop_batches(row, cfg, backbone.input_size, backbone.grey, max_seconds):

@@ -136,6 +136,96 @@ def test_label_frames_take_the_frame_on_screen():
     assert video_decode.label_frame_sources(vfr, 12, 0.04).tolist() == [0, 1, 2, 2, 2, 2, 2, 2, 3, 4, -1, -1]
 
 
+def _write_with_pyav(path: Path, frames_bgr, codec: str, pix_fmt: str) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.height, stream.width = frames_bgr[0].shape[:2]
+        stream.pix_fmt = pix_fmt
+        for frame in frames_bgr:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _test_frames():
+    """Drawn faces, plus a grey ramp from black to white (the levels a range mistake moves most)."""
+    from recola_pipeline.corpora.demo import draw_face
+
+    ramp = np.tile(np.linspace(0, 255, 160).astype(np.uint8)[None, :, None], (160, 1, 3))
+    return [ramp] + [draw_face(a, -a, 0.3, (2.0 * a, 0.0)) for a in np.linspace(-1, 1, 11)]
+
+
+@pytest.mark.parametrize("codec, pix_fmt, suffix, full_range", [("mpeg4", "yuv420p", ".mp4", False),
+                                                                 ("mjpeg", "yuvj420p", ".avi", True)])
+def test_grey_frames_are_the_luma_at_full_range(tmp_path, codec, pix_fmt, suffix, full_range):
+    """Grey frames (luma plane + luma_levels) are as close to the source's grey as OpenCV's BGR
+    decode turned grey, or closer (its YUV -> BGR step rounds and clips)."""
+    import cv2
+
+    path = tmp_path / f"clip{suffix}"
+    source = _test_frames()
+    _write_with_pyav(path, source, codec, pix_fmt)
+    decoder = video_decode.probe(path).decoder
+    bgr = list(video_decode.frames(path, decoder))
+    grey = list(video_decode.frames(path, decoder, grey=True))
+    assert len(grey) == len(bgr) == 12
+    np.testing.assert_allclose([t for t, _ in grey], [t for t, _ in bgr], atol=1e-3)  # same times
+    levels = video_decode.luma_levels(path)
+    assert (levels == np.arange(256)).all() == full_range  # a stretch of 16-235 for video-range streams
+    for original, (_, colour), (_, luma) in zip(source, bgr, grey):
+        assert luma.shape == colour.shape[:2] and luma.dtype == np.uint8
+        truth = cv2.cvtColor(original, cv2.COLOR_BGR2GRAY).astype(int)
+        error = np.abs(levels[luma].astype(int) - truth)
+        assert error.mean() <= 2.5 and error.mean() <= np.abs(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY) - truth).mean()
+    ramp = levels[grey[0][1]][80].astype(int)  # black stays black, white white (unstretched: 16 and 235)
+    assert np.abs(ramp - source[0][80, :, 0]).max() <= 4
+
+
+def test_shrink_is_area_averaging():
+    import cv2
+
+    rng = np.random.default_rng(2)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (720, 1280), dtype=np.uint8), (0, 0), 3)
+    for height, width, size in ((500, 500, 64), (387, 291, 40), (720, 912, 112), (100, 100, 64)):
+        patch = image[:height, :width]
+        shrunk = faces.shrink(patch, size, size)
+        direct = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+        assert shrunk.shape == (size, size)
+        assert np.abs(shrunk.astype(int) - direct).mean() <= 0.5, (height, width, size)
+
+
+def test_detection_near_the_previous_face_and_the_fallback_to_the_whole_frame():
+    import cv2
+
+    from recola_pipeline.corpora.demo import draw_face
+
+    rng = np.random.default_rng(0)  # 1280 x 720: a textured background, the face right of centre
+    frame = cv2.GaussianBlur(rng.integers(40, 200, (720, 1280, 3), dtype=np.uint8), (0, 0), 4)
+    frame[120:600, 700:1180] = cv2.resize(draw_face(0.2, 0.1, 0.0, (0.0, 0.0)), (480, 480))
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    detector = faces.haar_detector()
+    full = faces.main_face(faces.detect(detector, grey, 10_000), None)  # full resolution
+    assert full is not None and 700 < full[0] < 1180 and 120 < full[1] < 600
+    near = faces.main_face(faces.detect(detector, grey, 320, near=full + [8.0, -6.0, 10.0]), full)
+    np.testing.assert_allclose(near[:2], full[:2], atol=0.05 * full[2])
+    assert abs(near[2] / full[2] - 1) <= 0.15
+    lost = faces.main_face(faces.detect(detector, grey, 320, near=np.array([150.0, 150.0, 100.0])), None)
+    np.testing.assert_allclose(lost[:2], full[:2], atol=0.1 * full[2])  # found again on the whole frame
+
+
+def test_light_networks_leave_a_core_to_decoding():
+    from recola_pipeline.video_stage import network_threads
+
+    fer = load_backbone("fer2013", "random")
+    resnet = load_backbone("resnet18", "random")
+    assert fer.flops_per_crop() < 0.1e9 < 1e9 < resnet.flops_per_crop()
+    assert [network_threads(n, fer) for n in (1, 2, 4)] == [1, 1, 3]
+    assert [network_threads(n, resnet) for n in (1, 2, 4)] == [1, 2, 4]
+
+
 def test_track_interpolates_short_gaps_and_drops_long_ones():
     detections = {i: np.array([100.0 + i, 50.0, 40.0]) for i in range(0, 30, 5)}
     detections[10] = None  # one missed run: interpolated across (gap 10 <= 12)

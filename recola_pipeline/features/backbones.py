@@ -78,6 +78,15 @@ class Backbone:
         weighted = [m for m in self.model.children() if any(True for _ in m.parameters())]
         return weighted[-1]
 
+    def flops_per_crop(self) -> int:
+        """Floating-point operations of one forward pass on one crop (torch's FLOP counter)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        crop = np.zeros((1, self.input_size, self.input_size) + (() if self.grey else (3,)), dtype=np.uint8)
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            self.model(self.tensor(crop))
+        return int(counter.get_total_flops())
+
     @torch.inference_mode()
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of uint8 crops, (n, size, size) grey or (n, size, size, 3) BGR -> (n, d) float32."""

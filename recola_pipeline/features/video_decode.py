@@ -4,6 +4,15 @@ OpenCV's wheel decodes what its bundled FFmpeg knows (H.264/MPEG-4 ``.mp4``, MPE
 VP6 ``.flv``); PyAV (``pip install av``) is tried for anything it cannot open. Frames carry the
 container's presentation time, so variable frame rates and rates other than 25 fps are mapped
 onto the 40 ms label grid by time (:func:`label_frame_sources`), never by index.
+
+Grey frames (for grey networks such as the FER-2013 one) are the decoder's own luma plane read
+through PyAV, with no colour conversion: Y' is BT.601 grey by definition, and converting every
+frame to BGR only to turn it back into grey was the largest single cost of the video path (about
+half the decode time of a 720p frame). They keep the stream's levels (16 = black, 235 = white
+in almost all video); :func:`luma_levels` stretches them to 0-255, which the video stage does on
+the small face crops only (on a whole 720p frame the lookup costs half a decode). Stretched, they
+are within a few grey levels of ``cv2.cvtColor(frame, COLOR_BGR2GRAY)`` on OpenCV's BGR decode,
+whose YUV -> BGR step rounds and clips.
 """
 from __future__ import annotations
 
@@ -82,14 +91,18 @@ def probe(path: str | Path) -> VideoInfo:
                           f"corrupt or truncated, or its codec is unsupported: {DECODE_HINT}") from None
 
 
-def frames(path: str | Path, decoder: str, *, max_seconds: float = float("inf")) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(time_s, frame_bgr)`` in presentation order up to ``max_seconds``.
+def frames(path: str | Path, decoder: str, *, max_seconds: float = float("inf"),
+           grey: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(time_s, frame)`` in presentation order up to ``max_seconds``.
 
-    Times come from the container; where it gives none (OpenCV reports 0 after the first frame)
-    the frame index over the declared frame rate is used instead.
+    Frames are BGR ``(height, width, 3)``, or with ``grey`` the luma plane ``(height, width)``
+    at the stream's levels (always read through PyAV; :func:`luma_levels` maps it to 0-255). Times come from the container; where
+    it gives none (OpenCV reports 0 after the first frame) the frame index over the declared
+    frame rate is used instead.
     """
-    if decoder == "pyav":
-        yield from _pyav_frames(Path(path), max_seconds)
+    if decoder == "pyav" or grey:
+        for time_s, frame in _pyav_frames(Path(path), max_seconds):
+            yield time_s, _luma(frame) if grey else frame.to_ndarray(format="bgr24")
         return
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -109,15 +122,49 @@ def frames(path: str | Path, decoder: str, *, max_seconds: float = float("inf"))
         capture.release()
 
 
-def _pyav_frames(path: Path, max_seconds: float) -> Iterator[tuple[float, np.ndarray]]:
+# 8-bit pixel formats whose first plane is the luma, one byte per pixel
+_LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
+               "yuv411p", "yuv410p", "yuva420p", "nv12", "nv21"}
+# video-range luma (16 = black, 235 = white) to full range, as FFmpeg's YUV -> RGB conversion does
+_VIDEO_TO_FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def _luma(frame) -> np.ndarray:
+    """A PyAV frame's Y plane (8-bit YUV formats), else its grey image through BGR."""
+    if frame.format.name not in _LUMA_FIRST:
+        return cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2GRAY)
+    plane = frame.planes[0]
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:frame.height, :frame.width].copy()
+
+
+def _full_range(frame) -> bool:
+    return (frame.format.name not in _LUMA_FIRST or frame.format.name.startswith("yuvj")
+            or frame.color_range == 2)  # AVCOL_RANGE_JPEG
+
+
+def luma_levels(path: str | Path) -> np.ndarray:
+    """Lookup table (256 entries, for ``cv2.LUT``) from the grey frames of :func:`frames` to
+    levels 0-255: a stretch of 16-235 for video-range streams, the identity for full-range ones
+    (``yuvj*`` formats, a JPEG colour range, non-YUV formats)."""
+    frame = next(_pyav_frames(Path(path), float("inf")), None)
+    return np.arange(256, dtype=np.uint8) if frame is None or _full_range(frame[1]) else _VIDEO_TO_FULL_RANGE
+
+
+def _pyav_frames(path: Path, max_seconds: float) -> Iterator[tuple[float, object]]:
+    """``(time_s, PyAV frame)`` in presentation order up to ``max_seconds``."""
     import av
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            if frame.time is not None and frame.time > max_seconds:
-                return
-            yield float(frame.time or 0.0), frame.to_ndarray(format="bgr24")
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or 25.0)
+            for index, frame in enumerate(container.decode(stream)):
+                time_s = float(frame.time) if frame.time is not None else index / rate
+                if time_s > max_seconds:
+                    return
+                yield time_s, frame
+    except (av.FFmpegError, IndexError) as exc:
+        raise CorpusError(f"{path}: PyAV cannot decode its video ({exc}); {DECODE_HINT}") from None
 
 
 def audio_track(path: str | Path, rate: int) -> np.ndarray:
