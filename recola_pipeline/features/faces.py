@@ -3,8 +3,9 @@
 Detection uses OpenCV's bundled Haar cascade (frontal face, default model) on every
 ``every``-th decoded frame: near the previous face first (:func:`detect`: a small region at
 low resolution, a narrow range of sizes, about 2 ms), on the whole grey frame downscaled to
-``detect_width`` pixels when that finds nothing. The main face is the largest box on the first detection and afterwards the box overlapping the previous one most
-(the largest again when none overlaps). Boxes are kept as (centre x, centre y, side) and
+about ``detect_width`` pixels when that finds nothing. The main face is the largest box on the
+first detection and afterwards the box overlapping the previous one most (the largest again
+when none overlaps). Boxes are kept as (centre x, centre y, side) and
 tracked by :func:`track`:
 
 1. a running median over ``smoothing`` consecutive detector runs removes single false
@@ -24,10 +25,11 @@ import numpy as np
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # The search near the previous face: the region reaches NEAR_REACH sides beyond its centre, is
-# scaled so that the face is NEAR_FACE_PX pixels, and takes faces NEAR_SIZES times its size. On
-# the GRID clips and a 720p video (213 runs) against full-resolution detection: centre within
-# 1 % of the face size (median; 99th percentile 4 %), size within 2 % (median), 1 run falling
-# back to the whole frame; 1.9 ms a run instead of 6.8 ms with a 64 px face, 2.5 sides, 0.6-1.6.
+# reduced so that the face is about NEAR_FACE_PX pixels, and takes faces NEAR_SIZES times its
+# size. On the GRID clips and a 720p video (213 runs, 2026-11-22) against full-resolution
+# detection: centre within 1.0 % of the face size (median; 99th percentile 3.5 %), size within
+# 2.7 % (median); 2.3 ms a run, whole-frame fallbacks included, instead of 6.8 ms for the earlier
+# search (a 64 px face, 1.25 sides, sizes 0.6-1.6).
 NEAR_REACH = 1.0
 NEAR_FACE_PX = 32.0
 NEAR_SIZES = (0.75, 1.33)
@@ -45,8 +47,9 @@ def haar_detector() -> cv2.CascadeClassifier:
 
 def _haar(detector, grey: np.ndarray, min_side: int, max_side: int = 0, min_neighbours: int = 5) -> np.ndarray:
     grey = cv2.equalizeHist(grey)
+    largest = (max_side, max_side) if max_side else (0, 0)
     boxes = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=min_neighbours, minSize=(min_side, min_side),
-                                      maxSize=(max_side, max_side) if max_side else (0, 0))
+                                      maxSize=largest)
     return np.asarray(boxes, dtype=float).reshape(-1, 4)
 
 
@@ -59,11 +62,11 @@ def _squares(boxes: np.ndarray, scale: float, x0: float = 0.0, y0: float = 0.0) 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize ``image`` to ``width`` x ``height`` by area averaging, fast.
 
-    OpenCV's ``INTER_AREA`` is many times cheaper for whole-number factors than for others (0.09
-    vs 0.48 ms for a 500 px square to 64 px, 0.15 vs 1.4 ms for a 912 x 720 region to 112 px),
-    so a reduction by more than 2 first goes bilinearly to the smallest whole multiple of the
-    target that is at least half the source (a reduction by at most 2, where every source pixel
-    still takes part), then averages whole blocks. Within 0.3 grey levels (mean) of a direct
+    OpenCV's ``INTER_AREA`` is several times cheaper for whole-number factors than for others
+    (0.09 ms for a 512 px square to 64 px, 0.48 ms for 500 px), so a reduction by more than 2
+    first goes bilinearly to the smallest whole multiple of the target that is at least half the
+    source (a reduction by at most 2, where every source pixel still takes part), then averages
+    whole blocks: 0.16 ms for the 500 px square, within 0.5 grey levels (mean) of a direct
     ``INTER_AREA`` on detailed images.
     """
     fx, fy = -(-image.shape[1] // (2 * width)), -(-image.shape[0] // (2 * height))

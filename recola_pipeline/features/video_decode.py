@@ -96,9 +96,9 @@ def frames(path: str | Path, decoder: str, *, max_seconds: float = float("inf"),
     """Yield ``(time_s, frame)`` in presentation order up to ``max_seconds``.
 
     Frames are BGR ``(height, width, 3)``, or with ``grey`` the luma plane ``(height, width)``
-    at the stream's levels (always read through PyAV; :func:`luma_levels` maps it to 0-255). Times come from the container; where
-    it gives none (OpenCV reports 0 after the first frame) the frame index over the declared
-    frame rate is used instead.
+    at the stream's levels (always read through PyAV; :func:`luma_levels` maps it to 0-255).
+    Times come from the container; where it gives none (OpenCV reports 0 after the first frame,
+    PyAV None) the frame index over the declared frame rate is used instead.
     """
     if decoder == "pyav" or grey:
         for time_s, frame in _pyav_frames(Path(path), max_seconds):
