@@ -172,7 +172,8 @@ def run_clips(pipeline: Pipeline, artifact) -> dict:
 
 
 register(Stage(
-    name="clips", kind="features", sections=(), version=1, public=False,
+    name="clips", kind="features", sections=(), public=False,
+    version=2,  # 2: face crops from the video stage's luma decode, near-face search and crop shrinking
     upstream=lambda cfg: ["demo_clips"] if cfg.mrpn.corpus == "demo" else [],
     libraries=("opensmile", "librosa", "soxr", "numpy", "opencv-python-headless"), run=run_clips,
     extra_identity=_clips_identity,

@@ -400,6 +400,7 @@ register(Stage(
     name="faces", kind="features", sections=(), upstream=lambda cfg: ["data"],
     libraries=("torch", "timm", "opencv-python-headless", "av", "h5py", "fer", "numpy"), run=run_faces,
     extra_identity=_faces_identity, public=False,
+    version=2,  # 2: luma decode for grey networks, the near-face search at ~32 px, whole-block crop shrinking
 ))
 
 
