@@ -89,11 +89,12 @@ def bench(video: Path, backbone_name: str, threads: int, repeats: int, work: Pat
                                        f"video.weights={'pretrained' if backbone_name == 'fer2013' else 'random'}"]).video
     torch.set_num_threads(threads)
     backbone = load_backbone(backbone_name, cfg.weights, input_size=cfg.input_size)
-    decoder = video_decode.probe(video).decoder
-    n = sum(1 for _ in video_decode.frames(video, decoder, grey=backbone.grey))
-    decode = best_rate(lambda: sum(1 for _ in video_decode.frames(video, decoder, grey=backbone.grey)), n, repeats)
-    row = {"recording": f"{video.stem}_{backbone_name}", "video": str(video), "decoder": decoder,
-           "fps": video_decode.probe(video).fps, "n_frames": n}
+    probed = video_decode.probe(video)
+    n = sum(1 for _ in video_decode.frames(video, probed.decoder, grey=backbone.grey))
+    decode = best_rate(lambda: sum(1 for _ in video_decode.frames(video, probed.decoder, grey=backbone.grey)), n,
+                       repeats)
+    row = {"recording": f"{video.stem}_{backbone_name}", "video": str(video), "decoder": probed.decoder,
+           "fps": probed.fps, "n_frames": n}
     shape = (cfg.batch_size, backbone.input_size, backbone.input_size) + (() if backbone.grey else (3,))
     crops = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     backbone.embed(crops)  # warm-up

@@ -5,9 +5,9 @@
 1. decode (OpenCV, PyAV fallback; for a grey network such as ``fer2013`` only the luma plane,
    through PyAV) up to ``corpus.max_seconds``; each label frame takes the decoded frame on
    screen at its time (:func:`~recola_pipeline.features.video_decode.label_frame_sources`);
-2. detect faces every ``video.detect_every`` frames on a frame downscaled to
-   ``video.detect_width`` pixels, follow the main face and interpolate gaps up to
-   ``video.max_gap_s`` (:mod:`~recola_pipeline.features.faces`);
+2. detect faces every ``video.detect_every`` frames (near the previous face first, else on the
+   frame downscaled to about ``video.detect_width`` pixels), follow the main face and
+   interpolate gaps up to ``video.max_gap_s`` (:mod:`~recola_pipeline.features.faces`);
 3. crop a square around the face (``video.margin``), resize to the backbone's input and embed
    in batches of ``video.batch_size``. Decoding, detection and the network overlap: a decode
    thread fills a bounded buffer of frames, a second thread detects faces and crops the frames a
