@@ -95,8 +95,9 @@ def main(argv=None) -> int:
         if config.corpus.name == "demo" and config.corpus.data_root:
             raise ConfigError("a data root was given but the corpus is the built-in demo; "
                               "add --corpus recola (or avec2016) to read it")
+        pipeline = Pipeline(config)
         stages = stages_to_run(args.stage, config)
-        pipeline = Pipeline(config, force=stages if args.force else ())
+        pipeline.force = set(stages) if args.force else set()
         if args.dry_run:
             for name, action, folder in pipeline.plan(stages):
                 print(f"{action:5s} {name:8s} {folder}")

@@ -24,6 +24,7 @@ GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 CORPORA = ("demo", "recola", "avec2016", "manifest")
 AUDIO_FEATURE_SETS = ("egemaps", "compare", "librosa")
 MODALITIES = ("audio", "video")
+NORMALISATIONS = ("train", "recording")
 CLIP_CORPORA = ("demo", "ravdess", "cremad")
 CLIP_MODALITIES = ("face", "spectrogram", "lld")
 MRPN_VARIANTS = ("N1", "N2", "N3", "late")
@@ -55,6 +56,7 @@ class CorpusConfig:
     dimensions: list[str] = field(default_factory=lambda: list(DIMENSIONS))
     gold_standard: str = "avec2016"
     max_seconds: float = 300.0
+    max_label_gap_s: float = 1.0
 
 
 @dataclass
@@ -112,10 +114,13 @@ def _c_grid() -> list[float]:
 
 @dataclass
 class TrainConfig:
-    """Delay-shifted linear SVRs searched over window, delay and C on devel."""
+    """Delay-shifted linear SVRs searched over window, delay, C and normalisation on devel.
 
-    modalities: list[str] = field(default_factory=lambda: ["audio", "video"])
-    normalisation: str = "train"
+    ``modalities`` empty (the default) means every modality the corpus has.
+    """
+
+    modalities: list[str] = field(default_factory=list)
+    normalisation: list[str] = field(default_factory=lambda: list(NORMALISATIONS))
     kernel: str = "linear"
     rbf_components: int = 500
     c_grid: list[float] = field(default_factory=_c_grid)
@@ -127,12 +132,19 @@ class TrainConfig:
 
 @dataclass
 class EvaluateConfig:
-    """Post-processing tried on devel predictions (each step kept only if devel CCC improves)."""
+    """Post-processing and late fusion chosen on held-out devel recordings; bootstrap intervals.
+
+    Each post-processing step is kept only if the CCC of devel recordings it was not fitted on
+    improves (leave one recording out, or ``max_folds`` folds of recordings).
+    """
 
     postprocess: bool = True
     median_windows_s: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2])
     centring: bool = True
     scaling: bool = True
+    max_folds: int = 10
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 0
 
 
 @dataclass
@@ -207,6 +219,8 @@ def _check_type(value, annotation, where: str):
     origin = typing.get_origin(annotation)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
+        if isinstance(value, str) and item_type is str:
+            value = [value]  # `normalisation = "recording"` means the list of that one value
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -257,6 +271,8 @@ def _validate(cfg: Config, source: str) -> None:
         (set(cfg.corpus.dimensions) <= set(DIMENSIONS) and cfg.corpus.dimensions,
          f"corpus.dimensions must be a non-empty subset of {DIMENSIONS}, got {cfg.corpus.dimensions}"),
         (cfg.corpus.max_seconds > 0, "corpus.max_seconds must be positive"),
+        (0 <= cfg.corpus.max_label_gap_s < float("inf"),
+         "corpus.max_label_gap_s must be a finite number of seconds >= 0"),
         (cfg.demo.recordings_per_partition >= 1, "demo.recordings_per_partition must be at least 1"),
         (cfg.demo.duration_s >= 20, "demo.duration_s must be at least 20 s"),
         (cfg.audio.feature_set in AUDIO_FEATURE_SETS,
@@ -274,13 +290,18 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.video.finetune_epochs >= 0 and cfg.video.finetune_stride >= 1,
          "video.finetune_epochs must be >= 0 (0: no fine-tuning) and video.finetune_stride >= 1"),
         (0 < cfg.video.pca_variance <= 1, "video.pca_variance must be in (0, 1] (1: keep every component)"),
-        (bool(cfg.train.modalities) and set(cfg.train.modalities) <= set(MODALITIES),
-         f"train.modalities must be a non-empty subset of {MODALITIES}, got {cfg.train.modalities}"),
-        (cfg.train.normalisation in ("train", "recording"), "train.normalisation must be 'train' or 'recording'"),
+        (set(cfg.train.modalities) <= set(MODALITIES) and len(set(cfg.train.modalities)) == len(cfg.train.modalities),
+         f"train.modalities must list distinct names of {MODALITIES} (empty: those the corpus has), "
+         f"got {cfg.train.modalities}"),
+        (bool(cfg.train.normalisation) and set(cfg.train.normalisation) <= set(NORMALISATIONS)
+         and len(set(cfg.train.normalisation)) == len(cfg.train.normalisation),
+         f"train.normalisation must list distinct names of {NORMALISATIONS}, got {cfg.train.normalisation}"),
         (cfg.train.kernel in ("linear", "rbf"), "train.kernel must be 'linear' or 'rbf'"),
         (bool(cfg.train.c_grid) and min(cfg.train.c_grid) > 0, "train.c_grid must be positive values"),
         (cfg.train.delay_max_s >= 0 and cfg.train.delay_step_s > 0,
          "train.delay_max_s must be >= 0 and train.delay_step_s > 0"),
+        (cfg.evaluate.max_folds >= 3, "evaluate.max_folds must be at least 3"),
+        (cfg.evaluate.bootstrap_resamples >= 100, "evaluate.bootstrap_resamples must be at least 100"),
         (cfg.run.backend in ("loky", "threading", "dask"),
          f"run.backend must be 'loky', 'threading' or 'dask', got {cfg.run.backend!r}"),
         (not cfg.run.scheduler or cfg.run.scheduler.startswith(("local:", "tcp://", "tls://")),

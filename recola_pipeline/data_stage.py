@@ -4,16 +4,19 @@
 
 ``recordings.csv``
     One row per recording: ``recording, partition, audio, video, n_frames, audio_s, labelled``
-    (media paths absolute, or relative to the artifact root for media inside the store)
-    and, per dimension, the mean pairwise rater CCC (``agreement_<dimension>``).
+    (media paths absolute, or relative to the artifact root for media inside the store),
+    ``labelled_frames`` (frames with a gold value in every dimension), ``unlabelled_frames``
+    and, per dimension, ``labelled_frames_<dimension>`` and the mean pairwise rater CCC
+    (``agreement_<dimension>``).
 ``gold/<recording>.parquet``
     ``time`` (0.00, 0.04, ...) and one gold-standard column per dimension (absent for an
-    unlabelled test recording).
+    unlabelled test recording; NaN on unlabelled frames).
 
-The number of label frames of a recording is the length of its ratings, cut to
-``corpus.max_seconds`` (RECOLA: 7501 frames, t = 0 ... 300 s). Ratings that stop more than
-two frames before the end of the (cut) audio are an error; audio shorter than the ratings is
-accepted here and padded by the feature stages.
+The label frames of a recording run from t = 0 to the end of its audio (or video, or ratings,
+whichever is longer), cut to ``corpus.max_seconds`` (RECOLA: 7501 frames, t = 0 ... 300 s).
+Frames the ratings do not cover are unlabelled: predicted, never fitted or scored; a recording
+more than 5 % unlabelled gets a warning naming it. Audio shorter than the ratings is accepted
+here and padded by the feature stages.
 """
 from __future__ import annotations
 
@@ -130,15 +133,19 @@ def audio_duration(path: Path) -> float:
     return info.frames / info.samplerate
 
 
-def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, max_seconds: float
-                      ) -> PreparedRecording:
+def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, max_seconds: float,
+                      max_gap_s: float) -> PreparedRecording:
     """Read, check and combine one recording's ratings into its gold standard.
+
+    The recording's label frames run from t = 0 to the end of its audio (else its video, else
+    its ratings), cut to ``max_seconds``. Frames its ratings do not cover are unlabelled: their
+    gold is NaN (DESIGN §3, label coverage).
 
     Raises
     ------
     CorpusError
         Missing ratings (outside the test partition), unreadable ratings or audio, a video
-        that cannot be opened or decoded, ratings that end before the audio.
+        that cannot be opened or decoded.
     """
     present = {d: rec.labels[d] for d in dimensions if rec.labels.get(d) is not None and rec.labels[d].is_file()}
     absent = [d for d in dimensions if d not in present]
@@ -150,31 +157,36 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
     audio_s = audio_duration(rec.audio) if rec.audio is not None else float("nan")
     video = video_decode.probe(rec.video) if rec.video is not None else None  # a corrupt file fails here
     max_frames = int(np.floor(max_seconds / LABEL_HOP_S + 1e-6)) + 1
-    ratings = {d: read_ratings(path) for d, path in present.items()}
-    if ratings:
-        n_frames = min(min(len(r) for r in ratings.values()), max_frames)
-        covered = (n_frames - 1) * LABEL_HOP_S
-        needed = min(audio_s, (max_frames - 1) * LABEL_HOP_S)
-        if covered < needed - 2 * LABEL_HOP_S:
-            short = min(ratings, key=lambda d: len(ratings[d]))
-            raise CorpusError(f"{present[short]}: ratings end at {covered:.2f} s but the audio {rec.audio} "
-                              f"lasts {audio_s:.2f} s; the ratings file looks truncated. Restore it, or set "
-                              f"corpus.max_seconds to {covered:.2f} to use only the rated part")
-    elif rec.audio is not None or (video is not None and video.duration_s > 0):
-        media_s = audio_s if rec.audio is not None else video.duration_s
-        n_frames = min(int(np.floor(media_s / LABEL_HOP_S + 1e-6)) + 1, max_frames)
-    else:
+    ratings = {d: read_ratings(path, max_gap_s=max_gap_s) for d, path in present.items()}
+    media_s = audio_s if rec.audio is not None else (video.duration_s if video is not None else 0.0)
+    if not ratings and not media_s > 0:
         raise CorpusError(f"recording {rec.id} has neither audio nor ratings, so its length is unknown; "
                           "add its audio file or its ratings")
+    media_frames = int(np.floor(media_s / LABEL_HOP_S + 1e-6)) + 1 if media_s > 0 else 0
+    n_frames = min(max([media_frames, *(len(r) for r in ratings.values())]), max_frames)
     gold = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2)})
     row = {"recording": rec.id, "partition": rec.partition, "audio": rec.audio, "video": rec.video,
            "n_frames": n_frames, "audio_s": round(audio_s, 3), "labelled": bool(ratings)}
+    labelled = np.full(n_frames, bool(ratings))
     for d in dimensions:
-        matrix = ratings[d].to_numpy()[:n_frames] if d in ratings else None
+        matrix = ratings[d].reindex(range(n_frames)).to_numpy() if d in ratings else None
         if matrix is not None:
             gold[d] = gold_standard(matrix, method)
+            labelled &= gold[d].notna().to_numpy()
+        row[f"labelled_frames_{d}"] = int(gold[d].notna().sum()) if d in gold else 0
         row[f"agreement_{d}"] = rater_agreement(matrix) if matrix is not None else float("nan")
+    row["labelled_frames"] = int(labelled.sum())
+    row["unlabelled_frames"] = n_frames - int(labelled.sum())
     return PreparedRecording(row, gold)
+
+
+def coverage_warnings(table: pd.DataFrame, limit: float = 0.05) -> list[str]:
+    """One message per rated recording with more than ``limit`` of its label frames unlabelled."""
+    rated = table[table.labelled & (table.unlabelled_frames > limit * table.n_frames)]
+    return [f"recording {r.recording} ({r.partition}): {r.unlabelled_frames} of its {r.n_frames} label frames "
+            f"({r.unlabelled_frames / r.n_frames:.0%}) have no rating; they are predicted but never fitted or "
+            "scored. Check its rating files if they should cover the whole recording"
+            for r in rated.itertuples()]
 
 
 def _prepare(args) -> PreparedRecording:
@@ -188,7 +200,8 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
     corpus = corpus_of(pipeline)
     if not corpus.recordings:
         raise CorpusError(f"corpus '{cfg.name}' lists no recordings")
-    kwargs = dict(dimensions=cfg.dimensions, method=cfg.gold_standard, max_seconds=cfg.max_seconds)
+    kwargs = dict(dimensions=cfg.dimensions, method=cfg.gold_standard, max_seconds=cfg.max_seconds,
+                  max_gap_s=cfg.max_label_gap_s)
     prepared = pipeline.map(_prepare, [(r, corpus.read_ratings, kwargs) for r in corpus.recordings],
                             desc="data: ratings")
     for item in prepared:
@@ -201,14 +214,20 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
         table[column] = [_portable(path, store) for path in table[column]]
     write_table(artifact.file("recordings.csv"), table)
     partitions = table.groupby("partition")["recording"].count().to_dict()
-    log.info("data: %d recordings %s, %d label frames", len(table), partitions, table["n_frames"].sum())
+    log.info("data: %d recordings %s, %d label frames (%d labelled)", len(table), partitions,
+             table["n_frames"].sum(), table["labelled_frames"].sum())
+    for message in coverage_warnings(table):
+        log.warning("%s", message)
     return {"corpus": cfg.name, "recordings": len(table), "partitions": partitions,
-            "frames": int(table["n_frames"].sum()), "gold_standard": cfg.gold_standard,
+            "frames": int(table["n_frames"].sum()), "labelled_frames": int(table["labelled_frames"].sum()),
+            "coverage": {r.recording: {"labelled": int(r.labelled_frames), "unlabelled": int(r.unlabelled_frames)}
+                         for r in table.itertuples()},
+            "gold_standard": cfg.gold_standard,
             "mean_rater_agreement": {d: float(table[f"agreement_{d}"].mean()) for d in cfg.dimensions}}
 
 
 register(Stage(
-    name="data", kind="features", sections=("corpus",),
+    name="data", kind="features", sections=("corpus",), version=2,
     upstream=lambda cfg: ["demo"] if cfg.corpus.name == "demo" else [],
     libraries=("numpy", "pandas", "soundfile"), run=run_data, extra_identity=_fingerprint,
 ))

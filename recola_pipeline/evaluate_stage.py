@@ -1,77 +1,93 @@
 """The ``evaluate`` stage: predict every partition with the saved models, post-process, score.
 
-Post-processing (:class:`~recola_pipeline.models.PostProcessor`) is fitted on the devel
-predictions. Its devel score is honest: each devel recording is post-processed by a
-PostProcessor fitted on the *other* devel recordings (leave one recording out). Train is
-scored with the steps fitted on devel; test is scored with those same steps, and only when
-its labels exist.
+What each number is chosen on and scored on (the README's "Evaluation protocol"):
+
+* W, D, C and the normalisation were chosen by the train stage on devel (the AVEC protocol).
+* Late fusion's weights and each post-processing step (median length, centring, scaling) are
+  chosen on held-out devel recordings (:mod:`~recola_pipeline.models.selection`): a devel
+  recording is transformed only by steps fitted on the other devel recordings, and a step is
+  kept only if the pooled CCC of those held-out predictions improves. The devel score reported
+  is that held-out score, and the devel predictions written are those held-out predictions.
+  With fewer than 3 devel recordings there is nothing to hold out: post-processing and late
+  fusion are skipped, with a warning.
+* Train and test are scored with the chosen steps fitted on all of devel; test only when its
+  labels exist.
+* Only labelled frames are scored; every CCC has a 95 % bootstrap interval over recordings.
 
 ``evaluate`` artifact (``models/evaluate/<hash>/``):
 
 ``results.csv``
     One row per (dimension, modality, fusion, partition): ``modality`` (``audio``, ``video`` or
-    ``audio+video``), ``fusion`` (``none``, ``early``, ``late``), ``ccc`` (pooled),
-    ``ccc_mean_per_recording``, ``pearson``, ``rmse``, ``n_frames``, ``W``, ``windows`` (W per
-    modality), ``D``, ``C`` (empty for late fusion, whose inputs keep their own), ``fusion_weights``
-    (late fusion's linear weights, fitted on devel), ``postprocessing`` (steps kept), ``ccc_raw``
-    (pooled CCC before post-processing and, for late fusion, of the fused predictions), ``features``,
-    ``weights``.
+    ``audio+video``), ``fusion`` (``none``, ``early``, ``late``), ``ccc`` (pooled), ``ccc_ci_low``,
+    ``ccc_ci_high``, ``ccc_mean_per_recording``, ``pearson``, ``rmse``, ``n_frames`` (scored,
+    i.e. labelled, frames), ``n_recordings``, ``W``, ``windows`` (W per modality), ``normalisation``,
+    ``D``, ``C`` (empty for late fusion, whose inputs keep their own), ``fusion_weights`` (late
+    fusion's linear weights, fitted on all of devel), ``postprocessing`` (steps kept), ``ccc_raw``
+    (before post-processing; for late fusion, of the fused predictions), ``chosen_on``,
+    ``scored_on``, ``features``, ``weights``.
+``comparisons.csv``
+    Paired bootstrap over recordings, per dimension and partition: the best system (on devel)
+    against the best unimodal system and against its own raw predictions.
 ``predictions/<recording>.parquet``
-    ``time``, ``gold_<dimension>`` (when labelled) and ``<system>_<dimension>`` (post-processed),
+    ``time``, ``gold_<dimension>`` (when labelled; NaN on unlabelled frames),
+    ``<system>_<dimension>`` (post-processed; held out for devel) and ``raw_<system>_<dimension>``,
     system = ``audio``, ``video``, ``early`` or ``late``.
 ``postprocess_<system>_<dimension>.joblib``, ``late_fusion_<dimension>.joblib``
     The fitted PostProcessors and LateFusion models.
-
-Late fusion (two or more modalities) is a :class:`~recola_pipeline.models.LateFusion` fitted on
-the devel predictions of the unimodal models (before their post-processing), followed by its own
-post-processing; its devel score comes from leave-one-recording-out as well.
 """
 from __future__ import annotations
+
+import logging
 
 import joblib
 import numpy as np
 import pandas as pd
 
+from .bootstrap import ccc_interval, paired_difference
 from .cache import atomic_path, read_table, write_table
 from .data_stage import load_data
 from .metrics import ccc, mean_per_recording, pearson, pooled, rmse
 from .models import LateFusion, PostProcessor
 from .models.delay import segments
+from .models.selection import MIN_HELD_OUT_RECORDINGS, choose_postprocessing, held_out, recording_folds
 from .stages import Pipeline, Stage, register
 from .train_stage import parse_windows, predict_bundle, system_frames
 
+log = logging.getLogger(__name__)
+
 PARTITION_ORDER = ("train", "devel", "test")
 FUSIONS = ("early", "late")
+CHOSEN_ON = {
+    "train": "devel",
+    "devel": "devel (W, D, C, normalisation); held-out devel recordings (post-processing, fusion)",
+    "test": "devel",
+}
+SCORED_ON = {
+    "train": "train (the data the models were fitted on)",
+    "devel": "devel, each recording post-processed and fused by steps fitted on the other devel recordings",
+    "test": "test",
+}
 
 
-def _pairs(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> list[tuple]:
-    return [(gold[seg], pred[seg]) for seg in segments(groups)]
+def labelled_pairs(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> list[tuple]:
+    """``(gold, prediction)`` of the labelled frames of each recording (recordings with none left out)."""
+    pairs = []
+    for seg in segments(groups):
+        rows = np.isfinite(gold[seg])
+        if rows.any():
+            pairs.append((gold[seg][rows], pred[seg][rows]))
+    return pairs
 
 
-def score(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> dict:
-    """Pooled CCC, mean per-recording CCC, pooled Pearson and RMSE, frame count."""
-    pairs = _pairs(gold, pred, groups)
-    return {"ccc": pooled(ccc, pairs), "ccc_mean_per_recording": mean_per_recording(ccc, pairs),
-            "pearson": pooled(pearson, pairs), "rmse": pooled(rmse, pairs), "n_frames": int(len(gold))}
-
-
-def leave_one_recording_out(make, pred: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Apply to each recording an estimator (``make()``) fitted on the other recordings.
-
-    ``make()`` returns an unfitted estimator with ``fit(pred, gold, groups)`` and
-    ``transform(pred, groups)`` (a PostProcessor, or LateFusion with ``pred`` of shape
-    (n, modalities)); with a single recording it is fitted and applied in-sample.
-    """
-    out = np.empty(len(pred), dtype=float)
-    recordings = segments(groups)
-    if len(recordings) < 2:
-        return make().fit(pred, gold, groups).transform(pred, groups)
-    for held in recordings:
-        keep = np.ones(len(pred), dtype=bool)
-        keep[held] = False
-        fitted = make().fit(pred[keep], gold[keep], groups[keep])
-        out[held] = fitted.transform(pred[held], groups[held])
-    return out
+def score(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray, *, resamples: int, seed: int) -> dict:
+    """Pooled CCC with its bootstrap interval, mean per-recording CCC, pooled Pearson and RMSE,
+    on labelled frames only."""
+    pairs = labelled_pairs(gold, pred, groups)
+    low, high = ccc_interval(pairs, resamples=resamples, seed=seed)
+    return {"ccc": pooled(ccc, pairs), "ccc_ci_low": low, "ccc_ci_high": high,
+            "ccc_mean_per_recording": mean_per_recording(ccc, pairs), "pearson": pooled(pearson, pairs),
+            "rmse": pooled(rmse, pairs), "n_frames": int(sum(len(g) for g, _ in pairs)),
+            "n_recordings": len(pairs)}
 
 
 def provenance(pipeline: Pipeline, modalities) -> dict:
@@ -94,85 +110,134 @@ def provenance(pipeline: Pipeline, modalities) -> dict:
     return {"features": "; ".join(features), "weights": "; ".join(weights)}
 
 
-def _postprocessor(cfg) -> PostProcessor:
-    return PostProcessor(median_windows_s=cfg.median_windows_s if cfg.postprocess else (0.0,),
-                         centring=cfg.postprocess and cfg.centring, scaling=cfg.postprocess and cfg.scaling)
+def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds) -> tuple[PostProcessor, dict]:
+    """Choose post-processing on held-out devel, fit it on all of devel.
 
-
-def _score_system(make, raw: dict, frames: dict, dim: str) -> tuple[object, dict, dict]:
-    """Fit ``make()`` on devel; final predictions per partition and the scored predictions
-    (devel by leave-one-recording-out)."""
+    Returns the fitted PostProcessor and the predictions per partition (devel: held out)."""
     devel = frames["devel"]
-    fitted = make().fit(raw["devel"], devel.gold[dim], devel.groups)
+    if folds is None or not cfg.postprocess:
+        chosen, devel_pred = PostProcessor(), raw["devel"]
+    else:
+        chosen, devel_pred, _ = choose_postprocessing(
+            raw["devel"], devel.gold[dim], devel.groups, folds, median_windows_s=cfg.median_windows_s,
+            centring=cfg.centring, scaling=cfg.scaling)
+    fitted = chosen.fit(raw["devel"], devel.gold[dim], devel.groups)
     final = {p: fitted.transform(raw[p], frames[p].groups) if len(raw[p]) else np.empty(0) for p in PARTITION_ORDER}
-    scored = dict(final, devel=leave_one_recording_out(make, raw["devel"], devel.gold[dim], devel.groups))
-    return fitted, final, scored
+    final["devel"] = devel_pred
+    return fitted, final
 
 
 def run_evaluate(pipeline: Pipeline, artifact) -> dict:
     """Predict, post-process and score every system; fit and score late fusion."""
     cfg = pipeline.config.evaluate
+    boot = dict(resamples=cfg.bootstrap_resamples, seed=cfg.bootstrap_seed)
     train_artifact = pipeline.ensure("train")
     selected = read_table(train_artifact.file("selected.csv"))
     table, gold_tables = load_data(pipeline.ensure("data"))
-    predictions = {rec: gold_tables[rec].rename(columns={d: f"gold_{d}" for d in pipeline.config.corpus.dimensions})
-                   for rec in table.recording}
-    rows, unimodal = [], {}
+    dims = pipeline.config.corpus.dimensions
+    predictions = {rec: gold_tables[rec].rename(columns={d: f"gold_{d}" for d in dims}) for rec in table.recording}
+    devel_recordings = int((table[table.partition == "devel"].labelled_frames > 0).sum())
+    skipped = ""
+    if devel_recordings < MIN_HELD_OUT_RECORDINGS:
+        skipped = (f"devel has {devel_recordings} labelled recording(s); post-processing and late fusion need at "
+                   f"least {MIN_HELD_OUT_RECORDINGS}, so that each can be chosen on recordings it is scored "
+                   "without. Both are skipped: the devel numbers are the raw predictions")
+        log.warning("evaluate: %s", skipped)
+    rows, unimodal, scored_predictions = [], {}, {}
 
-    def record(system, dim, modalities, frames, raw, fitted, final, scored, settings):
+    def record(system, dim, modalities, frames, raw, fitted, final, settings):
         for p in PARTITION_ORDER:
             f = frames[p]
             for seg in segments(f.groups):
-                predictions[f.groups[seg.start]][f"{system}_{dim}"] = final[p][seg]
-            if dim not in f.gold:
+                rec = f.groups[seg.start]
+                predictions[rec][f"{system}_{dim}"] = final[p][seg]
+                predictions[rec][f"raw_{system}_{dim}"] = raw[p][seg]
+            if dim not in f.gold or not np.isfinite(f.gold[dim]).any():
                 continue
-            post = fitted.postprocessor_ if isinstance(fitted, LateFusion) else fitted
+            scored_predictions[(system, dim, p)] = (f.gold[dim], final[p], raw[p], f.groups)
             rows.append({"dimension": dim, "modality": "+".join(modalities),
                          "fusion": system if system in FUSIONS else "none", "partition": p,
-                         **score(f.gold[dim], scored[p], f.groups), **settings,
-                         "postprocessing": "+".join(post.steps_) if post is not None and post.steps_ else "none",
-                         "ccc_raw": pooled(ccc, _pairs(f.gold[dim], raw[p], f.groups)),
+                         **score(f.gold[dim], final[p], f.groups, **boot), **settings,
+                         "postprocessing": "+".join(fitted.steps_) or "none",
+                         "ccc_raw": pooled(ccc, labelled_pairs(f.gold[dim], raw[p], f.groups)),
+                         "chosen_on": CHOSEN_ON[p], "scored_on": SCORED_ON[p],
                          **provenance(pipeline, modalities)})
 
+    folds = None
     for sel in selected.itertuples():
         bundle = joblib.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.joblib"))
         windows = parse_windows(sel.windows)
         frames = {p: system_frames(pipeline, windows, p, labelled_only=False) for p in PARTITION_ORDER}
         raw = {p: predict_bundle(bundle, f) if len(f.X) else np.empty(0) for p, f in frames.items()}
+        if folds is None and not skipped:
+            folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
             unimodal.setdefault(sel.dimension, {})[sel.system] = (frames, raw, sel)
-
-        def make():
-            return _postprocessor(cfg)
-
-        fitted, final, scored = _score_system(make, raw, frames, sel.dimension)
+        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
         with atomic_path(artifact.file(f"postprocess_{sel.system}_{sel.dimension}.joblib")) as tmp:
             joblib.dump(fitted, tmp)
-        record(sel.system, sel.dimension, list(windows), frames, raw, fitted, final, scored,
-               {"W": sel.W, "windows": sel.windows, "D": sel.D, "C": sel.C, "fusion_weights": ""})
+        record(sel.system, sel.dimension, list(windows), frames, raw, fitted, final,
+               {"W": sel.W, "windows": sel.windows, "normalisation": sel.normalisation, "D": sel.D, "C": sel.C,
+                "fusion_weights": ""})
 
     for dim, systems in unimodal.items():
-        if len(systems) < 2:
+        if len(systems) < 2 or skipped:
             continue
         frames = next(iter(systems.values()))[0]
+        devel = frames["devel"]
         stacked = {p: np.column_stack([raw[p] for _, raw, _ in systems.values()]) for p in PARTITION_ORDER}
-
-        def make():
-            return LateFusion(postprocessor=_postprocessor(cfg))
-
-        fitted, final, scored = _score_system(make, stacked, frames, dim)
+        fusion = LateFusion().fit(stacked["devel"], devel.gold[dim], devel.groups)
         with atomic_path(artifact.file(f"late_fusion_{dim}.joblib")) as tmp:
+            joblib.dump(fusion, tmp)
+        fused = {p: fusion.transform(x) if len(x) else np.empty(0) for p, x in stacked.items()}
+        fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
+        fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
+        with atomic_path(artifact.file(f"postprocess_late_{dim}.joblib")) as tmp:
             joblib.dump(fitted, tmp)
-        weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fitted.linear_.coef_))
-        fused = {p: fitted.linear_.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
-        record("late", dim, list(systems), frames, fused, fitted, final, scored,
+        weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
+        record("late", dim, list(systems), frames, fused, fitted, final,
                {"W": np.nan, "windows": " ".join(sel.windows for _, _, sel in systems.values()),
-                "D": np.nan, "C": np.nan, "fusion_weights": f"{weights} bias={fitted.linear_.intercept_:.3f}"})
+                "normalisation": " ".join(f"{m}={sel.normalisation}" for m, (_, _, sel) in systems.items()),
+                "D": np.nan, "C": np.nan, "fusion_weights": f"{weights} bias={fusion.linear_.intercept_:.3f}"})
     for rec, frame in predictions.items():
         write_table(artifact.file(f"predictions/{rec}.parquet"), frame)
     results = pd.DataFrame(rows)
     write_table(artifact.file("results.csv"), results)
-    return {"rows": len(results), "best_devel": _best(results)}
+    comparisons = compare_systems(results, scored_predictions, **boot)
+    write_table(artifact.file("comparisons.csv"), comparisons)
+    return {"rows": len(results), "best_devel": _best(results), "skipped": skipped,
+            "devel_folds": len(folds) if folds else 0}
+
+
+def _system_name(row) -> str:
+    return row.modality if row.fusion == "none" else ("early" if row.fusion == "early" else "late")
+
+
+def compare_systems(results: pd.DataFrame, scored: dict, *, resamples: int, seed: int) -> pd.DataFrame:
+    """Paired bootstrap, per dimension and scored partition, of the best system (chosen on devel)
+    against the best unimodal system (chosen on devel) and against its own raw predictions."""
+    rows = []
+    devel = results[results.partition == "devel"]
+    for dim, candidates in devel.groupby("dimension", sort=False):
+        best = candidates.loc[candidates.ccc.idxmax()]
+        single = candidates[candidates.fusion == "none"]
+        best_single = single.loc[single.ccc.idxmax()] if len(single) else None
+        for partition in ("devel", "test"):
+            key = (_system_name(best), dim, partition)
+            if key not in scored:
+                continue
+            gold, final, raw, groups = scored[key]
+            others = [("raw predictions", raw)]
+            if best_single is not None and _system_name(best_single) != _system_name(best):
+                others.insert(0, (f"best unimodal ({best_single.modality})",
+                                  scored[(_system_name(best_single), dim, partition)][1]))
+            for label, pred in others:
+                test = paired_difference(labelled_pairs(gold, final, groups), labelled_pairs(gold, pred, groups),
+                                         resamples=resamples, seed=seed)
+                rows.append({"dimension": dim, "partition": partition, "system": _system_name(best),
+                             "compared_with": label, **test})
+    return pd.DataFrame(rows, columns=["dimension", "partition", "system", "compared_with", "difference",
+                                       "ci_low", "ci_high", "p_not_better"])
 
 
 def _best(results: pd.DataFrame) -> dict:
@@ -183,5 +248,5 @@ def _best(results: pd.DataFrame) -> dict:
 
 register(Stage(
     name="evaluate", kind="models", sections=("evaluate",), upstream=lambda cfg: ["train"],
-    libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate,
+    libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate, version=2,
 ))

@@ -28,18 +28,29 @@ from .metrics import ccc, pearson
 LABEL_HOP_S = 0.04
 
 
-def _mean_pairwise_ccc(ratings: np.ndarray) -> np.ndarray:
+def _pairwise_ccc(ratings: np.ndarray) -> np.ndarray:
+    """CCC of every pair of raters on the frames both rated (NaN on the diagonal)."""
     k = ratings.shape[1]
-    return np.array([np.mean([ccc(ratings[:, i], ratings[:, j]) for j in range(k) if j != i]) for i in range(k)])
+    valid = ~np.isnan(ratings)
+    out = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(i + 1, k):
+            both = valid[:, i] & valid[:, j]
+            out[i, j] = out[j, i] = ccc(ratings[both, i], ratings[both, j])
+    return out
 
 
 def gold_standard(ratings: np.ndarray, method: str = "avec2016") -> np.ndarray:
     """Combine individual ratings into one gold-standard trace.
 
+    A NaN is a frame that rater did not rate: every statistic of a rater (its mean, its
+    agreement with another rater) uses the frames it rated, and each frame averages the raters
+    that rated it. A frame no rater rated is NaN (unlabelled).
+
     Parameters
     ----------
     ratings : ndarray, shape (n_frames, n_raters)
-        Individual ratings at the label rate, no NaN.
+        Individual ratings at the label rate, NaN where a rater gave no value.
     method : {'avec2016', 'mean', 'ewe'}
 
     Returns
@@ -49,32 +60,49 @@ def gold_standard(ratings: np.ndarray, method: str = "avec2016") -> np.ndarray:
     ratings = np.asarray(ratings, dtype=float)
     if ratings.ndim != 2 or ratings.shape[1] == 0:
         raise ValueError(f"ratings must be a (frames, raters) matrix with at least one rater, got {ratings.shape}")
-    if np.isnan(ratings).any():
-        raise ValueError("ratings contain NaN; repair the ratings file before building a gold standard")
+    if method not in ("avec2016", "mean", "ewe"):
+        raise ValueError(f"unknown gold standard {method!r}; use one of avec2016, mean, ewe")
+    rated = ~np.isnan(ratings)
+    ratings = ratings[:, rated.any(axis=0)]  # a rater with no value at all takes no part
+    rated = ~np.isnan(ratings)
+    if ratings.shape[1] == 0:
+        return np.full(len(rated), np.nan)
     if ratings.shape[1] == 1:
         return ratings[:, 0].copy()
-    if method == "mean":
-        return ratings.mean(axis=1)
-    if method == "avec2016":
-        weights = np.nan_to_num(_mean_pairwise_ccc(ratings), nan=0.0).clip(1e-6, None)
-        means = ratings.mean(axis=0)
-        return (ratings - means + np.sum(weights * means) / weights.sum()).mean(axis=1)
-    if method == "ewe":
-        mean_trace = ratings.mean(axis=1)
-        weights = np.array([pearson(ratings[:, i], mean_trace) for i in range(ratings.shape[1])])
+    with np.errstate(invalid="ignore"):
+        if method == "mean":
+            return _frame_mean(ratings, np.ones(ratings.shape[1]))
+        if method == "avec2016":
+            weights = np.nan_to_num(np.nanmean(_pairwise_ccc(ratings), axis=1), nan=0.0).clip(1e-6, None)
+            means = np.nanmean(ratings, axis=0)
+            return _frame_mean(ratings - means + np.sum(weights * means) / weights.sum(), np.ones(len(means)))
+        mean_trace = _frame_mean(ratings, np.ones(ratings.shape[1]))
+        weights = np.array([pearson(ratings[rated[:, i], i], mean_trace[rated[:, i]])
+                            for i in range(ratings.shape[1])])
         weights = np.nan_to_num(weights, nan=0.0).clip(0.0, None)
         if weights.sum() == 0:
             return mean_trace
-        return ratings @ weights / weights.sum()
-    raise ValueError(f"unknown gold standard {method!r}; use one of avec2016, mean, ewe")
+        weighted = _frame_mean(ratings, weights)
+        return np.where(np.isnan(weighted), mean_trace, weighted)
+
+
+def _frame_mean(ratings: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over the raters that rated each frame (NaN where none did, or their weights are all 0)."""
+    rated = ~np.isnan(ratings)
+    total = (np.where(rated, weights, 0.0)).sum(axis=1)
+    summed = np.where(rated, ratings * weights, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, summed / np.where(total > 0, total, 1.0), np.nan)
 
 
 def rater_agreement(ratings: np.ndarray) -> float:
-    """Mean pairwise CCC between raters (NaN for a single rater)."""
+    """Mean pairwise CCC between raters, each pair on the frames both rated (NaN for a single rater)."""
     ratings = np.asarray(ratings, dtype=float)
     if ratings.shape[1] < 2:
         return float("nan")
-    return float(np.nanmean(_mean_pairwise_ccc(ratings)))
+    pairwise = _pairwise_ccc(ratings)
+    values = pairwise[np.triu_indices_from(pairwise, k=1)]
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
 def delay_frames(delay_s: float, hop_s: float = LABEL_HOP_S) -> int:

@@ -1,10 +1,12 @@
 """The ``report`` stage: plots and a short Markdown summary of the evaluation.
 
 ``report`` artifact (``models/report/<hash>/``): ``results.csv`` (copy of the evaluate table),
-``summary.md`` (best system per dimension, settings, features and weights), and PNG plots:
+``summary.md`` (best system per dimension with bootstrap intervals, settings, features and weights,
+and the paired bootstrap comparisons), and PNG plots:
 ``plots/traces_<recording>.png`` (gold vs prediction per devel recording),
 ``plots/ccc_vs_delay.png`` (devel CCC against the annotation delay, per modality and dimension, at
-the selected W and the best C per delay) and ``plots/ccc_bars.png`` (CCC by modality and fusion).
+the selected W and normalisation and the best C per delay) and ``plots/ccc_bars.png`` (CCC by
+modality and fusion, with intervals).
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> N
     """Devel CCC against delay at the selected W (best C per delay), per system and dimension."""
     figure, ax = plt.subplots(figsize=(7, 4))
     for sel in selected.itertuples():
-        rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension) & (grid.windows == sel.windows)]
+        rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension) & (grid.windows == sel.windows)
+                    & (grid.normalisation == sel.normalisation)]
         curve = rows.groupby("D")["ccc_devel"].max()
         ax.plot(curve.index, curve.values, marker=".", label=f"{sel.system} {sel.dimension} ({sel.windows} s)")
         ax.axvline(sel.D, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
@@ -59,28 +62,48 @@ def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> N
 
 
 def plot_ccc_bars(artifact, results: pd.DataFrame) -> None:
-    """Pooled CCC by system (modality + fusion), dimension and partition."""
+    """Pooled CCC by system (modality + fusion), dimension and partition, with 95 % bootstrap intervals."""
     scored = results[results.partition.isin(["devel", "test"])].copy()
     scored["system"] = [m if f == "none" else f"{f} fusion" for m, f in zip(scored.modality, scored.fusion)]
     table = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc")
+    low = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc_ci_low", dropna=False)
+    high = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc_ci_high", dropna=False)
+    low, high = low.reindex_like(table), high.reindex_like(table)
+    errors = [[(table[c] - low[c]).fillna(0).to_numpy(), (high[c] - table[c]).fillna(0).to_numpy()]
+              for c in table.columns]
     figure, ax = plt.subplots(figsize=(max(5, 1.2 * len(table)), 4))
-    table.plot.bar(ax=ax)
-    ax.set_ylabel("CCC (pooled)")
+    table.plot.bar(ax=ax, yerr=errors, capsize=3)
+    ax.set_ylabel("CCC (pooled), 95 % bootstrap interval over recordings")
     ax.set_xlabel("")
     ax.grid(axis="y", alpha=0.3)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     _save(artifact, "plots/ccc_bars.png", figure)
 
 
-def summary_markdown(results: pd.DataFrame, data_info: dict) -> str:
-    """Best system per dimension (on devel) with its devel and test scores and settings."""
+def _interval(row) -> str:
+    if pd.isna(row.ccc):
+        return "n/a"
+    if pd.isna(row.ccc_ci_low):
+        return f"{row.ccc:.3f}"
+    return f"{row.ccc:.3f} [{row.ccc_ci_low:.3f}, {row.ccc_ci_high:.3f}]"
+
+
+def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info: dict, evaluate_info: dict) -> str:
+    """Best system per dimension (on devel) with its devel and test scores, intervals and settings."""
     lines = ["# recola-pipeline results", "",
              f"Corpus: {data_info.get('corpus')} ({data_info.get('recordings')} recordings, "
-             f"partitions {data_info.get('partitions')}), gold standard: {data_info.get('gold_standard')}.", "",
-             "CCC is pooled over the recordings of a partition; devel scores of post-processing come from "
-             "leave-one-recording-out inside devel.", "",
-             "| dimension | best system | devel CCC | test CCC | W (s) | D (s) | C | post-processing | features | weights |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"partitions {data_info.get('partitions')}), gold standard: {data_info.get('gold_standard')}; "
+             f"{data_info.get('labelled_frames')} of {data_info.get('frames')} label frames are labelled "
+             "(only those are fitted and scored).", "",
+             "CCC is pooled over the recordings of a partition, with a 95 % bootstrap interval over recordings. "
+             "W, D, C and the normalisation are chosen on devel; post-processing and late fusion are chosen on "
+             "held-out devel recordings, and the devel CCC is that held-out score. Test is scored with the "
+             "choices made on devel.", ""]
+    if evaluate_info.get("skipped"):
+        lines += [f"**Note:** {evaluate_info['skipped']}.", ""]
+    lines += ["| dimension | best system | devel CCC [95 % CI] | test CCC [95 % CI] | W (s) | normalisation | D (s) "
+              "| C | post-processing | features | weights |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def setting(value) -> str:
         return "per modality" if pd.isna(value) else f"{value:g}"
@@ -90,11 +113,29 @@ def summary_markdown(results: pd.DataFrame, data_info: dict) -> str:
         best = rows.loc[rows.ccc.idxmax()]
         test = results[(results.partition == "test") & (results.dimension == dim) & (results.modality == best.modality)
                        & (results.fusion == best.fusion)]
-        test_ccc = f"{test.ccc.iloc[0]:.3f}" if len(test) else "no labels"
+        test_ccc = _interval(test.iloc[0]) if len(test) else "no labels"
         system = best.modality + ("" if best.fusion == "none" else f" ({best.fusion} fusion)")
         fused = f", weights {best.fusion_weights}" if isinstance(best.fusion_weights, str) and best.fusion_weights else ""
-        lines.append(f"| {dim} | {system} | {best.ccc:.3f} | {test_ccc} | {best.windows} | {setting(best.D)} | "
-                     f"{setting(best.C)} | {best.postprocessing}{fused} | {best.features} | {best.weights} |")
+        lines.append(f"| {dim} | {system} | {_interval(best)} | {test_ccc} | {best.windows} | {best.normalisation} | "
+                     f"{setting(best.D)} | {setting(best.C)} | {best.postprocessing}{fused} | {best.features} | "
+                     f"{best.weights} |")
+    if len(comparisons):
+        lines += ["", "Is the best system better? Paired bootstrap over recordings (the same resampled recordings "
+                  "for both; p = share of resamples in which it is not better):", "",
+                  "| dimension | partition | best system | compared with | CCC difference [95 % CI] | p | answer |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in comparisons.itertuples():
+            if pd.isna(c.p_not_better):
+                answer = "cannot tell (fewer than 2 recordings)"
+            elif c.ci_low > 0:
+                answer = "yes"
+            elif c.difference > 0:
+                answer = "not significantly"
+            else:
+                answer = "no"
+            interval = "" if pd.isna(c.ci_low) else f" [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
+            lines.append(f"| {c.dimension} | {c.partition} | {c.system} | {c.compared_with} | "
+                         f"{c.difference:+.3f}{interval} | {c.p_not_better:.3f} | {answer} |")
     lines += ["", "Plots: `plots/ccc_bars.png`, `plots/ccc_vs_delay.png`, `plots/traces_<recording>.png`.", ""]
     return "\n".join(lines)
 
@@ -106,14 +147,16 @@ def run_report(pipeline: Pipeline, artifact) -> dict:
     results = read_table(evaluate.file("results.csv"))
     write_table(artifact.file("results.csv"), results)
     data = pipeline.ensure("data")
-    write_text(artifact.file("summary.md"), summary_markdown(results, data.manifest()["info"]))
+    summary = summary_markdown(results, read_table(evaluate.file("comparisons.csv")), data.manifest()["info"],
+                               evaluate.manifest()["info"])
+    write_text(artifact.file("summary.md"), summary)
     plot_ccc_bars(artifact, results)
     plot_ccc_vs_delay(artifact, read_table(train.file("grid.csv")), read_table(train.file("selected.csv")))
     recordings = read_table(data.file("recordings.csv"))
     dims = pipeline.config.corpus.dimensions
     for rec in recordings[recordings.partition == "devel"].recording:
         frame = read_table(evaluate.file(f"predictions/{rec}.parquet"))
-        systems = [c for c in frame.columns if c != "time" and not c.startswith("gold_")]
+        systems = [c for c in frame.columns if c != "time" and not c.startswith(("gold_", "raw_"))]
         plot_traces(artifact, rec, frame, systems, dims)
     return {"summary": "summary.md", "plots": sorted(f for f in artifact.files() if f.endswith(".png"))}
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 from .cache import Artifact, ArtifactError, ArtifactStore
 from .config import Config
+from .corpora import resolve_modalities
 from .parallel import parallel_map
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,12 @@ class Pipeline:
     config : Config
     force : iterable of str
         Stages to recompute even when a complete artifact exists.
+
+    An empty ``train.modalities`` is filled in here with the modalities the corpus has.
     """
 
     def __init__(self, config: Config, *, force=()):
+        resolve_modalities(config)
         self.config = config
         self.store = ArtifactStore(config.run.artifact_root)
         self.force = set(force)

@@ -49,13 +49,52 @@ def test_single_rater_is_its_own_gold(method):
     np.testing.assert_array_equal(gold_standard(r, method), r[:, 0])
 
 
-def test_gold_rejects_nan_and_unknown_method():
-    r = ratings_matrix()
+def test_gold_rejects_unknown_method():
     with pytest.raises(ValueError, match="unknown gold standard"):
-        gold_standard(r, "median")
-    r[3, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        gold_standard(r, "mean")
+        gold_standard(ratings_matrix(), "median")
+
+
+def avec2016_reference_with_gaps(r):
+    """AVEC 2016 gold standard with missing ratings, written out: each rater's statistics on the
+    frames it rated, each pair's CCC on the frames both rated, each frame averaging its raters."""
+    n, k = r.shape
+    rated = ~np.isnan(r)
+    weights = []
+    for i in range(k):
+        pairs = [ccc(r[rated[:, i] & rated[:, j], i], r[rated[:, i] & rated[:, j], j]) for j in range(k) if j != i]
+        weights.append(max(np.mean(pairs), 1e-6))
+    means = [r[rated[:, i], i].mean() for i in range(k)]
+    target = sum(w * m for w, m in zip(weights, means)) / sum(weights)
+    gold = np.full(n, np.nan)
+    for t in range(n):
+        raters = [i for i in range(k) if rated[t, i]]
+        if raters:
+            gold[t] = np.mean([r[t, i] - means[i] + target for i in raters])
+    return gold
+
+
+def test_missing_ratings_leave_the_rater_out_at_that_time():
+    r = ratings_matrix(n=200, k=4)
+    r[10:40, 1] = np.nan     # rater 1 pauses
+    r[150:, 3] = np.nan      # rater 3 stops early
+    r[190:, :] = np.nan      # nobody rated the end: unlabelled
+    gold = gold_standard(r, "avec2016")
+    np.testing.assert_allclose(gold, avec2016_reference_with_gaps(r), atol=1e-12)
+    assert np.isnan(gold[190:]).all() and np.isfinite(gold[:190]).all()
+    np.testing.assert_allclose(gold_standard(r, "mean")[:190], np.nanmean(r[:190], axis=1))
+    ewe = gold_standard(r, "ewe")
+    assert np.isnan(ewe[190:]).all() and np.isfinite(ewe[:190]).all()
+    # a frame rated by one rater only takes that rater's (re-centred, for avec2016) value
+    r2 = r.copy()
+    r2[60, [0, 2, 3]] = np.nan
+    assert gold_standard(r2, "mean")[60] == pytest.approx(r2[60, 1])
+
+
+def test_rater_who_never_rated_takes_no_part():
+    r = ratings_matrix(k=3)
+    with_silent = np.column_stack([r, np.full(len(r), np.nan)])
+    for method in ("avec2016", "mean", "ewe"):
+        np.testing.assert_allclose(gold_standard(with_silent, method), gold_standard(r, method), atol=1e-12)
 
 
 def test_rater_agreement_is_mean_pairwise_ccc():

@@ -6,7 +6,8 @@ from pathlib import Path
 from . import avec2016, manifest, recola
 from .base import PARTITIONS, Corpus, CorpusError, Recording
 
-__all__ = ["PARTITIONS", "Corpus", "CorpusError", "Recording", "load_corpus"]
+__all__ = ["PARTITIONS", "Corpus", "CorpusError", "Recording", "corpus_modalities", "load_corpus",
+           "resolve_modalities"]
 
 
 def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:
@@ -27,3 +28,35 @@ def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:
         raise CorpusError(f"corpus '{corpus_cfg.name}' needs its folder: pass --data-root PATH")
     reader = {"recola": recola, "avec2016": avec2016}[corpus_cfg.name]
     return reader.read(Path(corpus_cfg.data_root), dimensions=dims, partitions_csv=corpus_cfg.partitions_csv)
+
+
+def corpus_modalities(config) -> list[str]:
+    """The modalities (``audio``, ``video``) that at least one recording of the configured corpus has.
+
+    The demo corpus is not generated for this: its settings say whether it has video.
+    """
+    if config.corpus.name == "demo":
+        return ["audio", "video"] if config.demo.video else ["audio"]
+    corpus = load_corpus(config.corpus)
+    return [m for m in ("audio", "video") if any(getattr(r, m) is not None for r in corpus.recordings)]
+
+
+def resolve_modalities(config) -> None:
+    """Fill an empty ``train.modalities`` with the corpus's modalities; refuse one the corpus lacks.
+
+    Raises
+    ------
+    CorpusError
+        ``train.modalities`` names a modality no recording has (before any feature is extracted).
+    """
+    available = corpus_modalities(config)
+    if not config.train.modalities:
+        if not available:
+            raise CorpusError(f"corpus '{config.corpus.name}' has neither audio nor video files")
+        config.train.modalities = available
+        return
+    lacking = [m for m in config.train.modalities if m not in available]
+    if lacking:
+        raise CorpusError(f"train.modalities lists {', '.join(lacking)}, but no recording of corpus "
+                          f"'{config.corpus.name}' has a {lacking[0]} file: drop it from train.modalities "
+                          f"(or leave train.modalities empty to use {', '.join(available) or 'none'})")

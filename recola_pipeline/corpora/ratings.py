@@ -1,4 +1,15 @@
-"""Parsers for the rating files of RECOLA, AVEC 2016 and manifest corpora."""
+"""Parsers for the rating files of RECOLA, AVEC 2016 and manifest corpora.
+
+Every reader returns the ratings on the 40 ms label grid from t = 0, one column per rater,
+with NaN wherever that rater has no value (label coverage, DESIGN §3):
+
+* a rating file covers the time from its first row to its last, plus half of its row period
+  at each end (the value of the nearest row is held there); frames before or after are NaN;
+* an empty or NaN cell leaves that rater out at that time; two consecutive values of a rater at
+  most ``max_gap_s`` apart (or one row period, when the file's rows are slower than that) are
+  linearly interpolated; a longer gap is NaN;
+* ``inf``, text, negative or non-increasing times are errors naming file, row and column.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,64 +22,135 @@ from .base import CorpusError
 
 RECOLA_RATERS = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
 
+#: longest gap between two values of one rater that is interpolated (seconds); see the README
+MAX_GAP_S = 1.0
 
-def _check_time(path: Path, times: np.ndarray, rate_fixed: bool) -> None:
+
+def _check_time(path: Path, times: np.ndarray, on_label_grid: bool) -> None:
     if times.size < 2:
         raise CorpusError(f"{path}: needs at least two rows of ratings, found {times.size}")
+    if np.isnan(times).any():
+        row = int(np.argmax(np.isnan(times))) + 1
+        raise CorpusError(f"{path}: empty time at data row {row}; every row needs its time")
+    if times[0] < 0:
+        raise CorpusError(f"{path}: negative time {times[0]} at data row 1; times are seconds from the start "
+                          "of the recording")
     steps = np.diff(times)
     if (steps <= 0).any():
         row = int(np.argmax(steps <= 0)) + 2
         raise CorpusError(f"{path}: time does not increase at data row {row}; sort or repair the file")
-    if rate_fixed and not np.allclose(steps, LABEL_HOP_S, atol=1e-3):
-        row = int(np.argmax(~np.isclose(steps, LABEL_HOP_S, atol=1e-3))) + 2
-        raise CorpusError(f"{path}: rows must be 40 ms apart (RECOLA/AVEC 2016 label rate); "
-                          f"data row {row} is {steps[row - 2] * 1000:.0f} ms after the previous one")
-    if abs(times[0]) > 1e-6 and rate_fixed:
-        raise CorpusError(f"{path}: the first row must be at time 0, found {times[0]}")
+    if on_label_grid:
+        frames = times / LABEL_HOP_S
+        off = np.abs(frames - np.round(frames)) > 0.025
+        if off.any():
+            row = int(np.argmax(off)) + 1
+            raise CorpusError(f"{path}: rows must lie on the 40 ms label grid (RECOLA/AVEC 2016 label rate); "
+                              f"data row {row} is at {times[row - 1]} s")
 
 
 def _numeric(path: Path, table: pd.DataFrame) -> pd.DataFrame:
-    numeric = table.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & table.notna()
+    """Values as floats: empty and NaN cells stay NaN; text and infinities are errors."""
+    numeric = table.apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
+    text = table.apply(lambda column: column.str.strip().str.lower())
+    blank = table.isna() | text.isin(["", "nan", "na", "n/a"])
+    bad = numeric.isna() & ~blank
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
         raise CorpusError(f"{path}: non-numeric value {table.iat[row, col]!r} in column "
                           f"'{table.columns[col]}' at data row {row + 1}; repair the file")
-    if numeric.isna().to_numpy().any():
-        row, col = np.argwhere(numeric.isna().to_numpy())[0]
-        raise CorpusError(f"{path}: empty or NaN value in column '{table.columns[col]}' at data row "
-                          f"{row + 1}; every rater needs a value on every row")
-    return numeric
+    infinite = np.isinf(numeric.to_numpy(dtype=float))
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise CorpusError(f"{path}: non-finite value {table.iat[row, col]!r} in column '{table.columns[col]}' "
+                          f"at data row {row + 1}; repair the file (leave the cell empty if the rater gave no value)")
+    return numeric.astype(float)
 
 
-def read_recola_ratings(path: Path, raters: tuple[str, ...] = RECOLA_RATERS) -> pd.DataFrame:
+def on_label_grid(times: np.ndarray, values: pd.DataFrame, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame:
+    """Ratings at any (possibly irregular) times, placed on the 40 ms grid from t = 0.
+
+    Parameters
+    ----------
+    times : ndarray, shape (n_rows,)
+        Increasing times in seconds.
+    values : DataFrame, shape (n_rows, n_raters)
+        One column per rater; NaN where the rater gave no value.
+    max_gap_s : float
+        Longest interval between two values of a rater that is bridged by linear interpolation;
+        the file's own row period is always bridged.
+
+    Returns
+    -------
+    DataFrame
+        One column per rater, one row per label frame from t = 0 to the last frame within half a
+        row period of the last row; NaN outside each rater's covered time.
+
+    Examples
+    --------
+    >>> grid = on_label_grid(np.array([0.12, 0.2]), pd.DataFrame({"r": [1.0, 2.0]}))
+    >>> grid["r"].round(2).tolist()
+    [nan, nan, 1.0, 1.0, 1.5, 2.0, 2.0]
+    """
+    times = np.asarray(times, dtype=float)
+    period = float(np.median(np.diff(times)))
+    half = period / 2 + 1e-9
+    bridge = max(max_gap_s, period) + 1e-9
+    n_frames = int(np.floor((times[-1] + half) / LABEL_HOP_S + 1e-6)) + 1
+    grid = np.arange(n_frames) * LABEL_HOP_S
+    out = {}
+    for column in values.columns:
+        valid = values[column].notna().to_numpy()
+        t, v = times[valid], values[column].to_numpy()[valid]
+        trace = np.full(n_frames, np.nan)
+        if t.size:
+            right = np.clip(np.searchsorted(t, grid), 0, t.size - 1)
+            left = np.clip(right - 1, 0, t.size - 1)
+            nearest = np.where(np.abs(grid - t[left]) <= np.abs(t[right] - grid), left, right)
+            bridged = (t[left] <= grid) & (grid <= t[right]) & (t[right] - t[left] <= bridge)
+            held = np.abs(grid - t[nearest]) <= half
+            trace = np.where(bridged, np.interp(grid, t, v), np.where(held, v[nearest], np.nan))
+        out[column] = trace
+    return pd.DataFrame(out)
+
+
+def _read_table(path: Path, what: str, **options) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", **options)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: cannot read {what} ({exc})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def read_recola_ratings(path: Path, raters: tuple[str, ...] = RECOLA_RATERS, *, max_gap_s: float = MAX_GAP_S
+                        ) -> pd.DataFrame:
     """Read a RECOLA / AVEC 2016 individual-ratings file.
 
     The header is ``time;FM1 ;FM2 ;FM3 ;FF1 ;FF2 ;FF3`` (``;``-separated, trailing spaces
-    in the rater names, which are stripped); rows are 40 ms apart from t = 0.
+    in the rater names, which are stripped); rows lie on the 40 ms grid. A file may start after
+    t = 0, stop before the recording ends, skip rows or leave cells empty: see the module
+    docstring for what is labelled then.
 
     Parameters
     ----------
     path : Path
     raters : tuple of str
         Rater columns that must be present.
+    max_gap_s : float
+        Longest gap of a rater that is interpolated.
 
     Returns
     -------
     DataFrame
-        One column per rater, indexed by frame number.
+        One column per rater, indexed by label frame from t = 0 (NaN: not rated).
 
     Raises
     ------
     CorpusError
-        Unreadable file, missing rater column, non-numeric or empty value, irregular time.
+        Unreadable file, missing rater column, non-numeric or infinite value, times off the grid.
     """
     path = Path(path)
-    try:
-        table = pd.read_csv(path, sep=";", dtype=str, skipinitialspace=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: cannot read ratings ({exc})") from None
-    table.columns = [str(c).strip() for c in table.columns]
+    table = _read_table(path, "ratings", sep=";", skipinitialspace=True)
     if "time" not in table.columns:
         raise CorpusError(f"{path}: no 'time' column; expected header 'time;{' ;'.join(raters)} '")
     missing = [r for r in raters if r not in table.columns]
@@ -76,8 +158,9 @@ def read_recola_ratings(path: Path, raters: tuple[str, ...] = RECOLA_RATERS) -> 
         raise CorpusError(f"{path}: rater column(s) {', '.join(missing)} missing; expected header "
                           f"'time;{' ;'.join(raters)} '. Restore the file from the corpus release")
     table = _numeric(path, table[["time", *raters]])
-    _check_time(path, table["time"].to_numpy(), rate_fixed=True)
-    return table[list(raters)].reset_index(drop=True)
+    times = table["time"].to_numpy()
+    _check_time(path, times, on_label_grid=True)
+    return on_label_grid(np.round(times / LABEL_HOP_S) * LABEL_HOP_S, table[list(raters)], max_gap_s=max_gap_s)
 
 
 def read_arff_gold(path: Path) -> pd.DataFrame:
@@ -95,24 +178,18 @@ def read_arff_gold(path: Path) -> pd.DataFrame:
         raise CorpusError(f"{path}: rows must look like 'train_1,0.04,-0.0229'") from None
 
 
-def read_label_file(path: Path) -> pd.DataFrame:
+def read_label_file(path: Path, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame:
     """Read a manifest label file (``time,<dimension>`` or ``time,<rater>,...`` at any rate).
 
-    The values are linearly interpolated onto the 40 ms grid from t = 0 to the last time
-    (before the first time the first value is held). Returns one column per rater; a file
-    with a single value column is a single rater (its own gold standard).
+    The separator (``,`` ``;`` tab) is detected; a UTF-8 byte-order mark and CRLF line ends are
+    accepted. The values are placed on the 40 ms grid by :func:`on_label_grid`. Returns one
+    column per rater; a file with a single value column is a single rater (its own gold standard).
     """
     path = Path(path)
-    try:
-        table = pd.read_csv(path, sep=None, engine="python", dtype=str)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: cannot read labels ({exc})") from None
-    table.columns = [str(c).strip() for c in table.columns]
+    table = _read_table(path, "labels", sep=None, engine="python")
     if "time" not in table.columns or len(table.columns) < 2:
         raise CorpusError(f"{path}: expected columns 'time,<dimension>' (seconds, value)")
     table = _numeric(path, table)
     times = table["time"].to_numpy()
-    _check_time(path, times, rate_fixed=False)
-    grid = np.arange(int(np.floor(times[-1] / LABEL_HOP_S + 1e-6)) + 1) * LABEL_HOP_S
-    values = [c for c in table.columns if c != "time"]
-    return pd.DataFrame({c: np.interp(grid, times, table[c].to_numpy()) for c in values})
+    _check_time(path, times, on_label_grid=False)
+    return on_label_grid(times, table.drop(columns="time"), max_gap_s=max_gap_s)

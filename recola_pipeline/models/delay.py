@@ -2,7 +2,8 @@
 
 Convention (DESIGN §3): training pairs features at t with gold at t + D (gold shifted back,
 last value repeated); predictions are shifted forward by D (first value repeated) and compared
-with the unshifted gold. Shifts never cross a recording boundary.
+with the unshifted gold. Shifts never cross a recording boundary. Unlabelled frames (NaN gold)
+take no part: a pair is fitted only when both t and t + D are labelled (:func:`delayed_targets`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,22 @@ def shift_groups(values: np.ndarray, groups: np.ndarray, n: int, direction: str)
     return out
 
 
+def delayed_targets(gold: np.ndarray, groups: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training targets for a delay of ``n`` frames and the rows that may be fitted.
+
+    Returns
+    -------
+    targets : ndarray
+        Gold shifted back by ``n`` within each recording (NaN where t + n is unlabelled).
+    rows : ndarray of bool
+        True where both frame t and frame t + n are labelled, so an unlabelled frame is never
+        paired with a label, nor a label with an unlabelled frame.
+    """
+    gold = np.asarray(gold, dtype=float)
+    targets = shift_groups(gold, groups, n, "back")
+    return targets, np.isfinite(gold) & np.isfinite(targets)
+
+
 class DelayedRegressor(RegressorMixin, BaseEstimator):
     """Wrap a regressor so it learns features(t) -> gold(t + D) and predicts gold(t).
 
@@ -62,9 +79,11 @@ class DelayedRegressor(RegressorMixin, BaseEstimator):
         self.delay_s = delay_s
 
     def fit(self, X, y, groups):
-        """Fit on features ``X`` and the unshifted gold ``y``; ``groups`` names each row's recording."""
+        """Fit on features ``X`` and the unshifted gold ``y`` (NaN: unlabelled frame, not fitted);
+        ``groups`` names each row's recording."""
         self.delay_frames_ = delay_frames(self.delay_s)
-        self.estimator_ = clone(self.estimator).fit(X, shift_groups(y, groups, self.delay_frames_, "back"))
+        targets, rows = delayed_targets(y, groups, self.delay_frames_)
+        self.estimator_ = clone(self.estimator).fit(np.asarray(X)[rows], targets[rows])
         return self
 
     def predict(self, X, groups):

@@ -33,19 +33,40 @@ class RidgePath:
     ----------
     X : ndarray, shape (n_samples, n_features)
     intercept_scaling : float
+
+    Targets may leave rows out (unlabelled frames): :meth:`coefs` then solves on the rows it is
+    given, downdating ``A^T A`` by the rows left out; the factorisation of the last row set is kept,
+    so the delays that leave out the same rows share it.
     """
 
     def __init__(self, X: np.ndarray, intercept_scaling: float = 1.0):
         A = _augment(np.asarray(X, dtype=float), intercept_scaling)
         self._A = A
-        self.eigvals_, self.eigvecs_ = np.linalg.eigh(A.T @ A)
+        self._gram = A.T @ A
+        self.eigvals_, self.eigvecs_ = np.linalg.eigh(self._gram)
         self.intercept_scaling = intercept_scaling
+        self._subset = (None, self.eigvals_, self.eigvecs_)
 
-    def coefs(self, y: np.ndarray, Cs) -> np.ndarray:
-        """Weights (bias last) for each C: array of shape (n_features + 1, len(Cs))."""
-        projected = self.eigvecs_.T @ (self._A.T @ np.asarray(y, dtype=float))
-        shrink = 1.0 / (self.eigvals_[:, None] + 1.0 / (2.0 * np.asarray(Cs, dtype=float))[None, :])
-        return self.eigvecs_ @ (shrink * projected[:, None])
+    def _factors(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if rows is None or rows.all():
+            return self.eigvals_, self.eigvecs_
+        key = rows.tobytes()
+        if self._subset[0] != key:
+            left_out = self._A[~rows]
+            self._subset = (key, *np.linalg.eigh(self._gram - left_out.T @ left_out))
+        return self._subset[1], self._subset[2]
+
+    def coefs(self, y: np.ndarray, Cs, rows: np.ndarray | None = None) -> np.ndarray:
+        """Weights (bias last) for each C: array of shape (n_features + 1, len(Cs)).
+
+        ``rows`` (boolean, optional) selects the samples to fit; the others' targets are ignored.
+        """
+        y = np.asarray(y, dtype=float)
+        eigvals, eigvecs = self._factors(rows)
+        A = self._A if rows is None else self._A[rows]
+        projected = eigvecs.T @ (A.T @ (y if rows is None else y[rows]))
+        shrink = 1.0 / (eigvals[:, None] + 1.0 / (2.0 * np.asarray(Cs, dtype=float))[None, :])
+        return eigvecs @ (shrink * projected[:, None])
 
     def predict(self, X: np.ndarray, coefs: np.ndarray) -> np.ndarray:
         """Predictions of each column of ``coefs`` on ``X``: shape (n_samples, n_coefs)."""

@@ -1,8 +1,8 @@
 """Post-processing of predictions (AVEC 2016): median filter, centring, scaling.
 
-Each step is tried in that order on the devel predictions and kept only if it raises the
-devel CCC (pooled over recordings), so fitting can never lower the CCC on the data it was
-fitted on. The evaluate stage scores devel by leave-one-recording-out to keep that number honest.
+:class:`PostProcessor` applies a fixed set of steps; fitting estimates the centring bias and the
+scaling factor on labelled frames. Which steps to use is chosen on held-out devel recordings by
+:func:`~recola_pipeline.models.selection.choose_postprocessing`, never on the data scored.
 """
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..labels import LABEL_HOP_S
-from ..metrics import ccc
 from .delay import segments
+
+
+def median_frames(seconds: float) -> int:
+    """A median-filter length in seconds as an odd number of 40 ms frames (1: no filter)."""
+    n = int(round(seconds / LABEL_HOP_S))
+    return max(1, n + (n % 2 == 0))
 
 
 def median_smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int) -> np.ndarray:
@@ -27,78 +32,60 @@ def median_smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int) -> n
 
 
 class PostProcessor(BaseEstimator):
-    """Median filter, centring and scaling, each kept only if it improves the fit-data CCC.
+    """Median filter, then centring, then scaling, each as configured.
 
     Parameters
     ----------
-    median_windows_s : sequence of float
-        Median-filter lengths to try, in seconds (rounded to an odd number of 40 ms frames);
-        0 means no filter.
-    centring, scaling : bool
-        Whether to try each step.
+    median_s : float
+        Median-filter length in seconds (rounded to an odd number of 40 ms frames); 0: none.
+    centring : bool
+        Add ``mean gold - mean prediction`` of the fit data.
+    scaling : bool
+        Multiply the deviation from the prediction mean by ``std gold / std prediction`` of the fit data.
 
     Attributes
     ----------
-    median_frames_ : int
-        Chosen filter length in frames (1: none).
     bias_ : float or None
-        Added to the predictions (mean gold - mean prediction on the fit data) if centring is kept.
     scale_ : float or None
-        Factor on the deviation from the prediction mean (std gold / std prediction) if kept.
     pred_mean_ : float
         Mean of the (filtered, centred) fit predictions, the centre of the scaling.
     steps_ : list of str
-        The steps kept, e.g. ``['median 1.2 s', 'centring']``.
+        The steps applied, e.g. ``['median 1.20 s', 'centring']``.
+
+    Examples
+    --------
+    >>> post = PostProcessor(centring=True).fit(np.array([0.0, 1.0]), np.array([1.0, 2.0]), np.zeros(2))
+    >>> post.transform(np.array([0.5]), np.zeros(1)).tolist(), post.steps_
+    ([1.5], ['centring'])
     """
 
-    def __init__(self, median_windows_s=(0.0, 0.2, 0.4, 0.8, 1.2, 1.6, 2.4, 3.2), centring: bool = True,
-                 scaling: bool = True):
-        self.median_windows_s = median_windows_s
+    def __init__(self, median_s: float = 0.0, centring: bool = False, scaling: bool = False):
+        self.median_s = median_s
         self.centring = centring
         self.scaling = scaling
 
-    @staticmethod
-    def _frames(seconds: float) -> int:
-        n = int(round(seconds / LABEL_HOP_S))
-        return max(1, n + (n % 2 == 0))
-
     def fit(self, pred, gold, groups):
-        """Choose the steps on predictions ``pred`` against ``gold``; returns self."""
-        pred, gold = np.asarray(pred, dtype=float), np.asarray(gold, dtype=float)
-        self.steps_ = []
-        best, current = ccc(gold, pred), pred
-        self.median_frames_ = 1
-        for seconds in self.median_windows_s:
-            frames = self._frames(seconds)
-            candidate = median_smooth(pred, groups, frames)
-            score = ccc(gold, candidate)
-            if score > best + 1e-12:
-                best, current, self.median_frames_ = score, candidate, frames
-        if self.median_frames_ > 1:
-            self.steps_.append(f"median {self.median_frames_ * LABEL_HOP_S:.2f} s")
-        self.bias_ = None
-        if self.centring:
-            bias = gold.mean() - current.mean()
-            score = ccc(gold, current + bias)
-            if score > best + 1e-12:
-                best, current, self.bias_ = score, current + bias, float(bias)
-                self.steps_.append("centring")
+        """Estimate bias and scale from ``pred`` against ``gold`` on labelled frames (finite gold); returns self."""
+        gold = np.asarray(gold, dtype=float)
+        labelled = np.isfinite(gold)
+        frames = median_frames(self.median_s)
+        current = median_smooth(np.asarray(pred, dtype=float), groups, frames)[labelled]
+        gold = gold[labelled]
+        self.steps_ = [f"median {frames * LABEL_HOP_S:.2f} s"] if frames > 1 else []
+        self.bias_ = float(gold.mean() - current.mean()) if self.centring else None
+        if self.bias_ is not None:
+            current = current + self.bias_
+            self.steps_.append("centring")
         self.pred_mean_ = float(current.mean())
-        self.scale_ = None
-        if self.scaling and current.std() > 0:
-            scale = gold.std() / current.std()
-            candidate = (current - self.pred_mean_) * scale + self.pred_mean_
-            score = ccc(gold, candidate)
-            if score > best + 1e-12:
-                best, current, self.scale_ = score, candidate, float(scale)
-                self.steps_.append("scaling")
-        self.fit_ccc_ = best
+        self.scale_ = float(gold.std() / current.std()) if self.scaling and current.std() > 0 else None
+        if self.scale_ is not None:
+            self.steps_.append("scaling")
         return self
 
     def transform(self, pred, groups):
-        """Apply the kept steps to new predictions."""
+        """Apply the steps to predictions ``pred`` of the recordings ``groups``."""
         check_is_fitted(self)
-        out = median_smooth(np.asarray(pred, dtype=float), groups, self.median_frames_)
+        out = median_smooth(np.asarray(pred, dtype=float), groups, median_frames(self.median_s))
         if self.bias_ is not None:
             out = out + self.bias_
         if self.scale_ is not None:
