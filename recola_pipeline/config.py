@@ -63,7 +63,7 @@ class CorpusConfig:
 class DemoConfig:
     """Size and seed of the built-in demo corpus (generated, never shipped)."""
 
-    recordings_per_partition: int = 2
+    recordings_per_partition: int = 3
     duration_s: float = 60.0
     seed: int = 2016
     sample_rate: int = 16000
@@ -219,8 +219,6 @@ def _check_type(value, annotation, where: str):
     origin = typing.get_origin(annotation)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
-        if isinstance(value, str) and item_type is str:
-            value = [value]  # `normalisation = "recording"` means the list of that one value
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]

@@ -163,7 +163,8 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         raise CorpusError(f"recording {rec.id} has neither audio nor ratings, so its length is unknown; "
                           "add its audio file or its ratings")
     media_frames = int(np.floor(media_s / LABEL_HOP_S + 1e-6)) + 1 if media_s > 0 else 0
-    n_frames = min(max([media_frames, *(len(r) for r in ratings.values())]), max_frames)
+    rated_frames = [int(np.floor(r.attrs["last_time_s"] / LABEL_HOP_S + 1e-6)) + 1 for r in ratings.values()]
+    n_frames = min(max([media_frames, *rated_frames]), max_frames)  # half a row period past the media: not a frame
     gold = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2)})
     row = {"recording": rec.id, "partition": rec.partition, "audio": rec.audio, "video": rec.video,
            "n_frames": n_frames, "audio_s": round(audio_s, 3), "labelled": bool(ratings)}

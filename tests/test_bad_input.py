@@ -76,14 +76,12 @@ def break_ratings(corpus, how):
     lines = path.read_text().splitlines()
     if how == "missing rater column":
         write_ratings(path, 201, raters=("FM1", "FM2", "FM3", "FF1", "FF2"))
-    elif how == "NaN rating":
-        lines[7] = lines[7].rsplit(";", 1)[0] + ";NaN"
+    elif how == "infinite rating":
+        lines[7] = lines[7].rsplit(";", 1)[0] + ";1e400"
         path.write_text("\n".join(lines) + "\n")
     elif how == "non-numeric rating":
         lines[7] = lines[7].rsplit(";", 1)[0] + ";high"
         path.write_text("\n".join(lines) + "\n")
-    elif how == "ratings shorter than audio":
-        write_ratings(path, 120)
     elif how == "missing ratings file":
         path.unlink()
     return path
@@ -96,10 +94,8 @@ ERRORS = [
     ("truncated wav", lambda c, t: break_wav(c, "truncated"), ["P19.wav", "truncated", "copy the file again"]),
     ("silent wav", lambda c, t: break_wav(c, "silent"), ["P19.wav", "digital silence"]),
     ("missing rater column", lambda c, t: break_ratings(c, "missing rater column"), ["P19.csv", "FF3", "missing"]),
-    ("NaN rating", lambda c, t: break_ratings(c, "NaN rating"), ["P19.csv", "NaN", "row 7"]),
+    ("infinite rating", lambda c, t: break_ratings(c, "infinite rating"), ["P19.csv", "non-finite", "row 7"]),
     ("non-numeric rating", lambda c, t: break_ratings(c, "non-numeric rating"), ["P19.csv", "'high'", "repair"]),
-    ("ratings shorter than audio", lambda c, t: break_ratings(c, "ratings shorter than audio"),
-     ["P19.csv", "truncated", "max_seconds"]),
     ("missing ratings file", lambda c, t: break_ratings(c, "missing ratings file"), ["P19", "arousal", "P19.csv"]),
 ]
 

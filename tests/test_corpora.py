@@ -1,5 +1,6 @@
 """Corpus readers and the data stage on RECOLA, AVEC 2016 and manifest layouts, good and bad input."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,7 @@ def run_data(small_config, *overrides):
 def assert_no_artifact(small_config, *overrides):
     with pytest.raises(CorpusError) as err:
         run_data(small_config, *overrides)
-    pipeline = Pipeline(small_config(*overrides))
-    store = pipeline.store.root / "features" / "data"
+    store = Path(small_config(*overrides).run.artifact_root) / "features" / "data"
     assert not list(store.rglob("manifest.json")) and not list(store.rglob("*.parquet"))
     return str(err.value)
 
@@ -64,13 +64,20 @@ def test_partitions_csv_overrides_defaults(small_config, recola_root, tmp_path):
     assert dict(zip(table.recording, table.partition)) == {"P16": "devel", "P19": "test"}
 
 
-def test_empty_rating_value(small_config, recola_root):
+def test_empty_rating_value_is_a_missing_rating(small_config, recola_root):
     path = recola_root / recola.ANNOTATION_DIR / "valence" / "P16.csv"
     lines = path.read_text().splitlines()
     lines[5] = lines[5].rsplit(";", 1)[0] + ";"
     path.write_text("\n".join(lines) + "\n")
-    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
-    assert str(path) in message and "empty or NaN" in message
+    ratings = read_recola_ratings(path)
+    assert ratings["FF3"].isna().sum() == 0  # a 40 ms hole is interpolated
+    lines[5:60] = [line.rsplit(";", 1)[0] + ";" for line in lines[5:60]]  # 2.2 s without FF3: left out
+    path.write_text("\n".join(lines) + "\n")
+    _, artifact = run_data(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"')
+    _, gold = load_data(artifact)
+    ratings = read_recola_ratings(path).to_numpy()
+    assert np.isnan(ratings[10:50, 5]).all() and np.isfinite(gold["P16"]["valence"]).all()
+    np.testing.assert_allclose(gold["P16"]["valence"], gold_standard(ratings, "avec2016"))
 
 
 def test_recording_in_no_partition(small_config, recola_root):

@@ -83,7 +83,8 @@ def on_label_grid(times: np.ndarray, values: pd.DataFrame, *, max_gap_s: float =
     -------
     DataFrame
         One column per rater, one row per label frame from t = 0 to the last frame within half a
-        row period of the last row; NaN outside each rater's covered time.
+        row period of the last row; NaN outside each rater's covered time. ``attrs['last_time_s']``
+        is the time of the last row.
 
     Examples
     --------
@@ -110,7 +111,9 @@ def on_label_grid(times: np.ndarray, values: pd.DataFrame, *, max_gap_s: float =
             held = np.abs(grid - t[nearest]) <= half
             trace = np.where(bridged, np.interp(grid, t, v), np.where(held, v[nearest], np.nan))
         out[column] = trace
-    return pd.DataFrame(out)
+    grid_table = pd.DataFrame(out)
+    grid_table.attrs["last_time_s"] = float(times[-1])
+    return grid_table
 
 
 def _read_table(path: Path, what: str, **options) -> pd.DataFrame:
