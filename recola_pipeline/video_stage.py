@@ -337,6 +337,10 @@ def _finetune(pipeline: Pipeline, artifact, rows: list[dict], backbone) -> str:
     if not parts:
         raise CorpusError("video.finetune_epochs > 0 but no train recording has a face to fine-tune on")
     crops, targets = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    labelled = np.isfinite(targets).all(axis=1)  # crops of unlabelled frames take no part
+    crops, targets = crops[labelled], targets[labelled]
+    if not len(crops):
+        raise CorpusError("video.finetune_epochs > 0 but no train face crop falls on a labelled frame")
     torch.set_num_threads(os.cpu_count() or 1)
     losses = finetune(backbone, crops, targets, epochs=cfg.finetune_epochs, seed=pipeline.config.train.seed,
                       batch_size=cfg.batch_size)

@@ -13,6 +13,7 @@ from recola_pipeline.config import load_config
 from recola_pipeline.corpora import CorpusError, recola
 from recola_pipeline.corpora.ratings import read_label_file, read_recola_ratings
 from recola_pipeline.data_stage import load_data
+from recola_pipeline.metrics import ccc
 from recola_pipeline.stages import Pipeline
 
 
@@ -38,15 +39,16 @@ def test_missing_cells_leave_the_rater_out_and_long_gaps_are_unlabelled(tmp_path
     b = np.sin(times)
     rows = ["time,r1,r2"] + [f"{t},{x:.6f},{y:.6f}" for t, x, y in zip(times, a, b)]
     rows[1 + 4] = f"{times[4]},,{b[4]:.6f}"            # one missing cell: 1.0 s gap, interpolated
-    for k in range(20, 26):                              # 3.5 s without r1 (10.0-13.5 s): not interpolated
+    for k in range(20, 26):                              # r1 missing 10.0-12.5 s: 3.5 s between values
         rows[1 + k] = f"{times[k]},NaN,{b[k]:.6f}"
     path.write_text("\n".join(rows) + "\n")
     grid = read_label_file(path, max_gap_s=1.0)
     t = np.arange(len(grid)) * 0.04
     r1 = grid["r1"].to_numpy()
     assert np.isfinite(r1[(t > 1.5) & (t < 2.5)]).all()
-    gap = (t > 9.5 + 0.25 + 1e-6) & (t < 13.5 + 0.5 - 0.25 - 1e-6)
-    assert np.isnan(r1[gap]).all() and np.isfinite(grid["r2"].to_numpy()).all()
+    gap = (t > 9.5 + 0.25 + 1e-6) & (t < 13.0 - 0.25 - 1e-6)  # each value still covers half a row period
+    assert gap.sum() == 75 and np.isnan(r1[gap]).all() and np.isfinite(r1[~gap]).all()
+    assert np.isfinite(grid["r2"].to_numpy()).all()
 
 
 @pytest.mark.parametrize("variant", ["bom", "semicolon", "crlf", "tab"])
@@ -137,10 +139,11 @@ FAST = ("audio.windows_s=[4.0]", "train.delay_max_s=3.2", "train.delay_step_s=0.
 
 @pytest.fixture(scope="module")
 def demo_audio(tmp_path_factory):
-    """An audio-only demo corpus of 3 recordings per partition, 60 s each."""
+    """An audio-only demo corpus of 3 recordings per partition, 150 s each."""
     root = tmp_path_factory.mktemp("demo_audio")
     config = load_config(None, overrides=[f'run.artifact_root="{root}"', "run.jobs=2", "run.progress=false",
-                                          "demo.recordings_per_partition=3", "demo.video=false"])
+                                          "demo.recordings_per_partition=3", "demo.video=false",
+                                          "demo.duration_s=150.0"])
     demo = Pipeline(config).ensure("demo").path
     partitions = pd.read_csv(demo / "partitions.csv")
     return demo, dict(zip(partitions.recording, partitions.partition))
@@ -184,19 +187,24 @@ def test_lead_in_is_never_scored_and_scores_match_the_trimmed_corpus(tmp_path, d
     demo, partitions = demo_audio
     lead_in = write_manifest(tmp_path / "lead", demo, partitions, lead_in_s=15.0)
     trimmed = write_manifest(tmp_path / "trim", demo, partitions, lead_in_s=15.0, trim=True)
-    pipeline, results = run_manifest(tmp_path / "a1", lead_in)
-    _, reference = run_manifest(tmp_path / "a2", trimmed)
+    # One normalisation, so that both runs select alike, and frame-local librosa descriptors: openSMILE's
+    # F0 and voicing depend on the audio before them, which trimming removes (see "Audio features").
+    # So the comparison measures label coverage, and the edges of the trimmed audio, alone.
+    same = ('train.normalisation=["train"]', "audio.feature_set=librosa")
+    pipeline, results = run_manifest(tmp_path / "a1", lead_in, *same)
+    _, reference = run_manifest(tmp_path / "a2", trimmed, *same)
     table, gold = load_data(pipeline.ensure("data"))
-    # 60 s of audio: 1501 frames; rated from 15.00 s: 1126 labelled, 375 not
-    assert (table.n_frames == 1501).all() and (table.labelled_frames == 1126).all()
+    # 150 s of audio: 3751 frames; rated from 15.00 s: 3376 labelled, 375 not
+    assert (table.n_frames == 3751).all() and (table.labelled_frames == 3376).all()
     assert (table.unlabelled_frames == 375).all()
     for rec in table.recording:
         assert np.isnan(gold[rec]["arousal"].to_numpy()[:375]).all()
-    assert (results.n_frames == 3 * 1126).all() and (reference.n_frames == 3 * 1126).all()
+    assert (results.n_frames == 3 * 3376).all() and (reference.n_frames == 3 * 3376).all()
     merged = results.merge(reference, on=["dimension", "modality", "fusion", "partition"], suffixes=("", "_trim"))
     assert len(merged) == len(results)
     for row in merged[merged.partition != "train"].itertuples():
         assert abs(row.ccc_raw - row.ccc_raw_trim) < 0.01, row
+        assert abs(row.ccc - row.ccc_trim) < 0.01, row
     # the numbers in results.csv can be recomputed from the written predictions
     evaluate = pipeline.ensure("evaluate")
     for row in results[results.partition == "devel"].itertuples():
@@ -204,7 +212,6 @@ def test_lead_in_is_never_scored_and_scores_match_the_trimmed_corpus(tmp_path, d
         frames = [read_table(evaluate.file(f"predictions/{r}.parquet")) for r in table[table.partition == "devel"].recording]
         both = pd.concat(frames)
         both = both[both[f"gold_{row.dimension}"].notna()]
-        from recola_pipeline.metrics import ccc
         assert ccc(both[f"gold_{row.dimension}"], both[f"{system}_{row.dimension}"]) == pytest.approx(row.ccc, abs=1e-9)
         assert row.ccc >= row.ccc_raw - 1e-12  # a kept step never lowers the held-out devel number
 
