@@ -18,8 +18,9 @@ devel predictions, so it lives in the evaluate stage.
 ``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (system, modality, fusion, dimension,
 W, windows, D, C, ccc_devel for every point searched; W is empty for early fusion, whose
 ``windows`` reads e.g. ``audio=8 video=6``), ``selected.csv`` (the chosen point per system and
-dimension), both with the ``normalisation`` of each point, and ``model_<system>_<dimension>.joblib`` (a dict: ``normaliser``, ``kernel`` (None
-or a fitted Nystroem), ``regressor``, ``windows``, ``features``).
+dimension), both with the ``normalisation`` of each point, and
+``model_<system>_<dimension>.joblib`` (a dict: ``normaliser``, ``kernel`` (None or a fitted
+Nystroem), ``regressor``, ``windows``, ``features``).
 """
 from __future__ import annotations
 

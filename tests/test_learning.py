@@ -1,7 +1,6 @@
 """Train, evaluate and report stages end to end (demo corpus; real-speech sessions when ../shared exists)."""
 import subprocess
 import sys
-from pathlib import Path
 
 import joblib
 import pytest

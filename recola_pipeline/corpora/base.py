@@ -43,8 +43,9 @@ class Recording:
 class Corpus:
     """The recordings of a corpus and how to read its ratings.
 
-    ``read_ratings(path)`` returns a DataFrame indexed by frame (0, 1, ...) with one column per
-    rater, at the 40 ms label rate, starting at t = 0.
+    ``read_ratings(path, max_gap_s=...)`` returns a DataFrame indexed by frame (0, 1, ...) with
+    one column per rater, at the 40 ms label rate, starting at t = 0, NaN where a rater gave no
+    value (see :mod:`~recola_pipeline.corpora.ratings`).
     """
 
     name: str

@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold
 
 from ..metrics import ccc
-from .postprocess import PostProcessor, median_smooth, median_frames
+from .postprocess import PostProcessor, median_frames, median_smooth
 
 #: fewest devel recordings that leave anything to hold out
 MIN_HELD_OUT_RECORDINGS = 3
