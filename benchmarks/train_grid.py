@@ -46,7 +46,7 @@ def main() -> None:
     sessions = real_speech_sessions(args.sessions)
     overrides = ["corpus.name=recola", f'corpus.data_root="{sessions}"',
                  f'run.artifact_root="{args.artifact_root or work / "art"}"', f"run.jobs={args.jobs}",
-                 "run.progress=false", f"audio.windows_s={WINDOWS}", "train.normalisation=recording"]
+                 "run.progress=false", f"audio.windows_s={WINDOWS}", 'train.normalisation=["recording"]']
     pipeline = Pipeline(load_config(None, overrides=overrides), force=["train"])  # time a real search
     pipeline.ensure("audio")  # features are not part of the timing
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def main() -> None:
     n_points = len(WINDOWS) * 21 * len(cfg.c_grid) * len(pipeline.config.corpus.dimensions)
 
     train = partition_frames(pipeline, "audio", 8.0, "train")
-    normaliser, kernel = fit_representation(cfg, train)
+    normaliser, kernel = fit_representation(cfg, "recording", train)
     X = represent(normaliser, kernel, train)
     sample_delays = [0.0, 4.0, 8.0]
     start = time.perf_counter()
