@@ -50,6 +50,17 @@ def ccc(y_true, y_pred) -> float:
     return float(2 * cov / denom) if denom > 0 else float("nan")
 
 
+def labelled_ccc(y_true, y_pred) -> float:
+    """CCC on the labelled frames only: those where ``y_true`` is finite (NaN gold = unlabelled).
+
+    >>> round(labelled_ccc([np.nan, 1.0, 2.0, 3.0], [9.0, 1.0, 2.0, 3.5]), 4)
+    0.9524
+    """
+    a, b = _pair(y_true, y_pred)
+    rows = np.isfinite(a)
+    return ccc(a[rows], b[rows])
+
+
 def pearson(y_true, y_pred) -> float:
     """Pearson correlation; NaN for fewer than two samples, constant input or NaN input."""
     a, b = _pair(y_true, y_pred)

@@ -36,7 +36,7 @@ from .corpora import CorpusError
 from .data_stage import load_data
 from .labels import delay_frames
 from .matrices import FrameMatrix, load_frames
-from .metrics import ccc
+from .metrics import labelled_ccc
 from .models import DelayedRegressor, L2LinearSVR, Normaliser, RidgePath
 from .models.delay import delayed_targets, shift_groups
 from .stages import Pipeline, Stage, register
@@ -174,14 +174,13 @@ def delay_c_scores(path: RidgePath, y_train, groups_train, Z_devel, y_devel, gro
     dict
         delay (s) -> list of devel CCCs, one per C.
     """
-    scored = np.isfinite(y_devel)
     scores, best, stale = {}, -np.inf, 0
     for delay in delays:
         n = delay_frames(delay)
         targets, rows = delayed_targets(y_train, groups_train, n)
         coefs = path.coefs(np.where(rows, targets, 0.0), Cs, rows=rows)
         pred = shift_groups(path.predict(Z_devel, coefs), groups_devel, n, "forward")
-        scores[delay] = [ccc(y_devel[scored], pred[scored, j]) for j in range(pred.shape[1])]
+        scores[delay] = [labelled_ccc(y_devel, pred[:, j]) for j in range(pred.shape[1])]
         top = np.nanmax(scores[delay])
         best, stale = (top, 0) if top > best else (best, stale + 1)
         if early_stop and stale >= 3:

@@ -45,7 +45,7 @@ class RidgePath:
         self._gram = A.T @ A
         self.eigvals_, self.eigvecs_ = np.linalg.eigh(self._gram)
         self.intercept_scaling = intercept_scaling
-        self._subset = (None, self.eigvals_, self.eigvecs_)
+        self._subset = (None, None, None)  # (row-set key, eigenvalues, eigenvectors) of the last subset
 
     def _factors(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if rows is None or rows.all():

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold
 
-from ..metrics import ccc
+from ..metrics import labelled_ccc
 from .postprocess import PostProcessor, median_frames, median_smooth
 
 #: fewest devel recordings that leave anything to hold out
@@ -46,13 +46,6 @@ def held_out(estimator, X: np.ndarray, gold: np.ndarray, groups: np.ndarray, fol
         fitted = clone(estimator).fit(X[~held], gold[~held], groups[~held])
         out[held] = fitted.transform(X[held], groups[held])
     return out
-
-
-def labelled_ccc(gold: np.ndarray, pred: np.ndarray) -> float:
-    """Pooled CCC on the labelled frames (finite gold)."""
-    gold = np.asarray(gold, dtype=float)
-    rows = np.isfinite(gold)
-    return ccc(gold[rows], np.asarray(pred, dtype=float)[rows])
 
 
 def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray, folds, *,
