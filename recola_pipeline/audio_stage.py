@@ -32,7 +32,7 @@ from .features import librosa_set
 from .features.opensmile_windows import OpenSmileSet
 from .features.windows import align_to_labels
 from .labels import LABEL_HOP_S
-from .matrices import window_name
+from .matrices import label_times, verify_frames, window_name
 from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,12 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
     return signal
 
 
+def _finished(artifact, row, cfg) -> bool:
+    """Whether an earlier run finished this recording: its info file and every window's features are there."""
+    names = [f"{window_name(float(w))}/{row['recording']}.parquet" for w in cfg.windows_s]
+    return artifact.has(f"info/{row['recording']}.json") and all(artifact.has(name) for name in names)
+
+
 def extract_recording(args) -> dict:
     """Compute and write one recording's windowed features for every W; returns its summary.
 
@@ -62,7 +68,7 @@ def extract_recording(args) -> dict:
     """
     artifact, row, cfg = args
     info_name = f"info/{row['recording']}.json"
-    if artifact.has(info_name):
+    if _finished(artifact, row, cfg):
         return json.loads(artifact.file(info_name).read_text())
     windows = [float(w) for w in cfg.windows_s]
     n_frames = int(row["n_frames"])
@@ -79,7 +85,7 @@ def extract_recording(args) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         per_window = extractor.windowed_functionals(signal, cfg.sample_rate, windows)
     names = extractor.feature_names()
-    time = np.round(np.arange(n_frames) * LABEL_HOP_S, 2)
+    time = label_times(n_frames)
     nonfinite = {}
     for w, values in per_window.items():
         if len(values) == 0:
@@ -92,6 +98,8 @@ def extract_recording(args) -> dict:
         table = pd.DataFrame(aligned, columns=names)
         table.insert(0, "time", time)
         write_table(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), table)
+    for w in windows:
+        verify_frames(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), n_frames)
     info = {"recording": row["recording"], "audio_s": round(duration, 3), "padded": bool(short),
             "nonfinite": nonfinite}
     write_json(artifact.file(info_name), info)
@@ -105,7 +113,7 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
     rows = [r for r in table.to_dict("records") if isinstance(r["audio"], str) and r["audio"]]
     if not rows:
         raise CorpusError("no recording of this corpus has audio; the audio stage has nothing to do")
-    todo = [(artifact, r, cfg) for r in rows if not artifact.has(f"info/{r['recording']}.json")]
+    todo = [(artifact, r, cfg) for r in rows if not _finished(artifact, r, cfg)]
     for result in pipeline.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}"):
         if result["padded"]:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",

@@ -16,17 +16,29 @@ import contextlib
 import datetime
 import fcntl
 import hashlib
+import hmac
 import io
 import json
+import logging
 import os
+import secrets
 import shutil
 import uuid
 from pathlib import Path
 
+import joblib
 import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
+
+from . import interrupts
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 _TMP_PREFIX = ".tmp-"
+#: environment variable naming the signing-key file (default: ``$XDG_STATE_HOME/recola-pipeline/store.key``)
+KEY_ENV = "RECOLA_PIPELINE_KEY"
 
 
 class ArtifactError(RuntimeError):
@@ -52,13 +64,15 @@ def file_sha256(path: Path) -> str:
 def atomic_path(path: Path):
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception, or when the run has received SIGINT/SIGTERM (even one a library swallowed,
+    see :mod:`.interrupts`), the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
     try:
         yield tmp
+        interrupts.check()
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -100,6 +114,41 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
+def signing_key() -> bytes:
+    """This user's key for signing pickles (32 random bytes, created on first use, mode 0600).
+
+    Kept outside every artifact store: ``$RECOLA_PIPELINE_KEY`` if set, else
+    ``$XDG_STATE_HOME/recola-pipeline/store.key`` (``~/.local/state/...``).
+    """
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    path = Path(os.environ.get(KEY_ENV) or state / "recola-pipeline" / "store.key")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)  # never replaces a key another process created first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_bytes()
+
+
+def _signature(data: bytes) -> str:
+    return hmac.new(signing_key(), data, hashlib.sha256).hexdigest()
+
+
+def _parquet_readable(path: Path) -> bool:
+    try:
+        pq.read_table(path)
+        return True
+    except (pyarrow.ArrowException, OSError):
+        return False
+
+
 class Artifact:
     """One artifact folder: its files, its manifest and its completeness.
 
@@ -138,8 +187,19 @@ class Artifact:
         return target
 
     def has(self, name: str) -> bool:
-        """True when the file ``name`` was finished by an earlier (possibly interrupted) run."""
-        return self.file(name).is_file()
+        """True when the file ``name`` was finished by an earlier (possibly interrupted) run.
+
+        A Parquet file that cannot be read (damaged on disk since it was written) is removed
+        with a warning, so that the run computes it again.
+        """
+        path = self.file(name)
+        if not path.is_file():
+            return False
+        if path.suffix == ".parquet" and not self.complete and not _parquet_readable(path):
+            log.warning("%s cannot be read (damaged since it was written); removing it to compute it again", path)
+            path.unlink()
+            return False
+        return True
 
     def files(self) -> list[str]:
         """Relative names of all finished files, manifest excluded, sorted."""
@@ -155,14 +215,29 @@ class Artifact:
             tmp.unlink()
 
     def finish(self, info: dict) -> dict:
-        """Write the manifest (identity, ``info`` and checksums): the artifact is complete."""
+        """Write the manifest (identity, ``info``, checksums, pickle signatures): the artifact is complete.
+
+        Raises
+        ------
+        ArtifactError
+            A Parquet file cannot be read (it is removed, so the next run computes it again).
+        """
+        interrupts.check()
+        names = self.files()
+        for name in names:
+            if name.endswith(".parquet") and not _parquet_readable(self.path / name):
+                (self.path / name).unlink()
+                raise ArtifactError(f"{self.path / name} cannot be read (damaged on disk); it was removed, "
+                                    "run the same command again to compute it")
         manifest = {
             "stage": self.stage,
             "hash": self.hash,
             "identity": self.identity,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "info": info,
-            "files": {name: file_sha256(self.path / name) for name in self.files()},
+            "files": {name: file_sha256(self.path / name) for name in names},
+            "signatures": {name: _signature((self.path / name).read_bytes())
+                           for name in names if name.endswith(".joblib")},
         }
         write_json(self.path / MANIFEST, manifest)
         return manifest
@@ -181,6 +256,28 @@ class Artifact:
                 raise ArtifactError(f"{path} is listed in {MANIFEST} but missing")
             if file_sha256(path) != digest:
                 raise ArtifactError(f"{path} changed since it was written (checksum mismatch)")
+        for name in self.manifest()["files"]:
+            if name.endswith(".joblib"):
+                self._signed_bytes(name)
+
+    def _signed_bytes(self, name: str) -> bytes:
+        data = self.file(name).read_bytes()
+        expected = self.manifest().get("signatures", {}).get(name, "")
+        if not hmac.compare_digest(expected, _signature(data)):
+            raise ArtifactError(f"{self.file(name)} is not signed by this user's key ({KEY_ENV} or "
+                                "~/.local/state/recola-pipeline/store.key): it was written by another user's run or "
+                                "changed since, so it is not unpickled")
+        return data
+
+    def load_pickle(self, name: str):
+        """Unpickle a ``.joblib`` file of this complete artifact, after checking its signature.
+
+        Raises
+        ------
+        ArtifactError
+            The file is not signed by this user's key (see :func:`signing_key`).
+        """
+        return joblib.load(io.BytesIO(self._signed_bytes(name)))
 
     @contextlib.contextmanager
     def lock(self):
@@ -190,7 +287,8 @@ class Artifact:
         it complete. The lock is released when the process ends, even by a crash.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.parent / f"{self.path.name}.lock", "a") as handle:
+        with open(self.path.parent / f"{self.path.name}.lock", "a") as handle:  # only to build: a complete
+            # artifact is read without it, so a read-only store can be reused
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

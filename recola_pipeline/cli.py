@@ -1,14 +1,17 @@
 """Command line: ``recola-pipeline`` / ``python run_pipeline.py``.
 
 Exit codes: 0 success, 2 a problem with the input or the configuration (the message says
-which file and what to do), 1 anything unexpected (with a traceback).
+which file and what to do), 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM (finished work is
+kept; the same command resumes), 1 anything unexpected (with a traceback).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
+from . import interrupts
 from .cache import ArtifactError
 from .config import ConfigError, load_config
 from .corpora import CorpusError
@@ -79,7 +82,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     for option, dotted in SHORTHANDS.items():
         value = getattr(args, option)
         if value is not None:
-            overrides.append(f"{dotted}={value}" if option == "jobs" else f'{dotted}="{value}"')
+            # a JSON string is a TOML basic string: quotes and backslashes in a path arrive unchanged
+            overrides.append(f"{dotted}={value}" if option == "jobs" else f"{dotted}={json.dumps(value)}")
     if args.quiet:
         overrides.append("run.progress=false")
     return overrides + args.set
@@ -90,6 +94,18 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        with interrupts.guard():
+            return _run(args)
+    except interrupts.Interrupted as exc:
+        log.error("%s: stopped; finished work is kept, run the same command again to resume", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:  # raised before the guard was in place, or re-raised by a worker
+        log.error("interrupted; finished work is kept, run the same command again to resume")
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides=_overrides(args))
         if config.corpus.name == "demo" and config.corpus.data_root:

@@ -104,7 +104,7 @@ class VideoConfig:
 
 
 #: the ``video`` keys the (expensive) embedding depends on; the rest only change PCA and windows
-VIDEO_EMBEDDING_KEYS = ("backbone", "weights", "input_size", "detect_every", "detect_width", "smoothing",
+VIDEO_EMBEDDING_KEYS = ("backbone", "weights", "input_size", "batch_size", "detect_every", "detect_width", "smoothing",
                         "max_gap_s", "margin", "finetune_epochs", "finetune_stride")
 
 

@@ -7,6 +7,30 @@ import numpy as np
 import pandas as pd
 
 from .cache import read_table
+from .labels import LABEL_HOP_S
+
+
+def label_times(n_frames: int) -> np.ndarray:
+    """The label-frame times 0.00, 0.04, ... of a recording with ``n_frames`` frames (rounded to 10 ms)."""
+    return np.round(np.arange(n_frames) * LABEL_HOP_S, 2)
+
+
+def verify_frames(path, n_frames: int) -> None:
+    """Check a per-frame table written to disk: ``n_frames`` rows whose ``time`` is the label grid.
+
+    A feature stage calls this on every file of a recording before writing the recording's
+    ``info`` file, which marks it finished.
+
+    Raises
+    ------
+    RuntimeError
+        The file holds other rows than the data stage's label frames (nothing then marks the
+        recording finished, and a rerun computes it again).
+    """
+    table = read_table(path)
+    if len(table) != n_frames or not np.array_equal(table["time"].to_numpy(), label_times(n_frames)):
+        raise RuntimeError(f"{path}: {len(table)} rows written, expected the {n_frames} label frames of the data "
+                           "stage; the recording is not marked finished, run again")
 
 
 def window_name(window_s: float) -> str:

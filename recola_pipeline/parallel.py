@@ -17,6 +17,8 @@ import joblib
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from . import interrupts
+
 BACKENDS = ("loky", "threading", "dask")
 
 
@@ -40,8 +42,9 @@ def dask_client(scheduler: str):
 
 
 def _indexed(i, function, item):
-    # one BLAS thread per task: the same floating-point sums whatever the backend and worker count
-    with threadpool_limits(limits=1):
+    # one BLAS thread per task: the same floating-point sums whatever the backend and worker count;
+    # a Ctrl-C that reaches a worker process stops its task from finishing any file (see interrupts)
+    with interrupts.guard(), threadpool_limits(limits=1):
         return i, function(item)
 
 

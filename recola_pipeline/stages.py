@@ -151,17 +151,13 @@ class Pipeline:
         for up in REGISTRY[name].upstream(self.config):
             self.ensure(up)
         artifact = self.artifact(name)
+        was_complete = artifact.complete
+        if self._reusable(name, artifact):  # no lock needed to read: a store on read-only media is reused
+            return artifact
         with artifact.lock():
-            if artifact.complete and name not in self.force:
-                try:
-                    artifact.verify()
-                    log.info("%s: reusing %s", name, artifact.path)
-                    self._ready[name] = artifact
-                    return artifact
-                except ArtifactError as exc:
-                    log.warning("%s: %s; rebuilding it", name, exc)
-                    artifact.clear()
-            elif name in self.force:
+            if not was_complete and self._reusable(name, artifact):  # built by another run while this one waited
+                return artifact
+            if artifact.complete or name in self.force:
                 artifact.clear()
             log.info("%s: building %s", name, artifact.path)
             artifact.start()
@@ -174,6 +170,18 @@ class Pipeline:
             artifact.finish(info)
         self._ready[name] = artifact
         return artifact
+
+    def _reusable(self, name: str, artifact: Artifact) -> bool:
+        if not artifact.complete or name in self.force:
+            return False
+        try:
+            artifact.verify()
+        except ArtifactError as exc:
+            log.warning("%s: %s; rebuilding it", name, exc)
+            return False
+        log.info("%s: reusing %s", name, artifact.path)
+        self._ready[name] = artifact
+        return True
 
     def map(self, function, items, desc: str):
         """:func:`~recola_pipeline.parallel.parallel_map` with this run's parallel settings."""

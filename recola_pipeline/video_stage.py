@@ -60,7 +60,7 @@ from .features.backbones import load_backbone, weights_identity
 from .features.finetune import finetune, load_finetuned
 from .features.windows import windowed_mean_std
 from .labels import LABEL_HOP_S
-from .matrices import window_name
+from .matrices import verify_frames, window_name
 from .stages import Pipeline, Stage, register
 
 log = logging.getLogger(__name__)
@@ -228,12 +228,17 @@ def network_threads(threads: int, backbone) -> int:
     return max(1, threads - 1) if backbone.flops_per_crop() < LIGHT_NETWORK_FLOPS else threads
 
 
+def _embedded(artifact, row) -> bool:
+    """Whether an earlier run finished this recording: its info file and its frame table are there."""
+    return artifact.has(f"info/{row['recording']}.json") and artifact.has(f"frames/{row['recording']}.parquet")
+
+
 def embed_recording(args) -> dict:
     """Decode, detect, track, crop and embed one recording (see :func:`crop_batches`) with
     ``threads`` cores; returns its summary."""
     artifact, row, cfg, max_seconds, threads, finetuned = args
     info_name = f"info/{row['recording']}.json"
-    if artifact.has(info_name):
+    if _embedded(artifact, row):
         return json.loads(artifact.file(info_name).read_text())
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)
     if finetuned is not None:
@@ -267,6 +272,7 @@ def embed_recording(args) -> dict:
         table[column] = np.where(sources >= 0, boxes[safe, k], np.nan).astype(np.float32)
     table = pd.concat([table, pd.DataFrame(values, columns=backbone.feature_names)], axis=1)
     write_table(artifact.file(f"frames/{row['recording']}.parquet"), table)
+    verify_frames(artifact.file(f"frames/{row['recording']}.parquet"), n_frames)
 
     found = sum(box is not None for box in detections.values())
     steps = np.abs(np.diff(boxes[:, :2], axis=0)).max(axis=1) / boxes[1:, 2]
@@ -370,7 +376,7 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
     for row in rows:
         probed = video_decode.probe(row["video"])
         row["decoder"], row["fps"] = probed.decoder, probed.fps if probed.fps > 0 else 25.0
-    todo = [row for row in rows if not artifact.has(f"info/{row['recording']}.json")]
+    todo = [row for row in rows if not _embedded(artifact, row)]
     jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo))))
     finetuned = _finetune(pipeline, artifact, rows, backbone) if cfg.finetune_epochs > 0 else None
@@ -394,10 +400,14 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
 
 
 def _faces_identity(pipeline: Pipeline) -> dict:
-    """The embedding keys of ``[video]`` and, for a local weights file, its SHA-256."""
+    """The embedding keys of ``[video]``, ``train.seed`` when fine-tuning and, for a local weights
+    file, its SHA-256."""
     video = pipeline.config.section("video")
-    return {"video_embedding": {key: video[key] for key in VIDEO_EMBEDDING_KEYS},
-            **weights_identity(pipeline.config.video.weights)}
+    identity = {"video_embedding": {key: video[key] for key in VIDEO_EMBEDDING_KEYS},
+                **weights_identity(pipeline.config.video.weights)}
+    if pipeline.config.video.finetune_epochs > 0:  # the fine-tuning's shuffling and initial head
+        identity["finetune_seed"] = pipeline.config.train.seed
+    return identity
 
 
 register(Stage(

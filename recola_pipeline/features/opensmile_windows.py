@@ -33,6 +33,7 @@ import numpy as np
 import opensmile
 from opensmile.core.lib import OpenSMILE
 
+from .. import interrupts
 from .windows import strided_moments
 
 HOP_S = 0.04
@@ -249,9 +250,11 @@ class OpenSmileSet:
                 loglevel=1, log_file="", debug=False,
             )
             rows: dict[int, list] = {i: [] for i in range(len(windows_s))}
+            indices: dict[int, list] = {i: [] for i in range(len(windows_s))}
 
             def collect(i):
                 def callback(data, meta):
+                    indices[i].append(meta.vIdx)
                     rows[i].append(data.reshape(-1).copy())
                 return callback
 
@@ -265,6 +268,11 @@ class OpenSmileSet:
                             for k in range(smile.external_sink_get_num_elements(sink))]
                      for sink in [f"funcsink_w{i}" for i in rows] + [f"lldnames_{j}" for j in range(len(levels))]}
             smile.free()
+            interrupts.check()  # a Ctrl-C inside a callback is swallowed by ctypes: a row is then missing
+            for i, w in enumerate(windows_s):
+                if indices[i] != list(range(len(indices[i]))) or len(rows[i]) != len(indices[i]):
+                    raise RuntimeError(f"openSMILE delivered the {w} s windows out of sequence "
+                                       f"({len(rows[i])} rows); nothing was written, run again")
             llds = {level: (names[f"lldnames_{j}"], *read_htk(files[f"lldfile_{j}"])) for j, level in enumerate(levels)}
         duration = signal.size / sample_rate
         result = {}
