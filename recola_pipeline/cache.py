@@ -111,7 +111,8 @@ def write_table(path: Path, frame: pd.DataFrame) -> None:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a DataFrame written by :func:`write_table`."""
     path = Path(path)
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    # recording ids are names, never numbers: '000' stays '000'
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"recording": str})
 
 
 def signing_key() -> bytes:

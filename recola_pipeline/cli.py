@@ -108,9 +108,6 @@ def main(argv=None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides=_overrides(args))
-        if config.corpus.name == "demo" and config.corpus.data_root:
-            raise ConfigError("a data root was given but the corpus is the built-in demo; "
-                              "add --corpus recola (or avec2016) to read it")
         pipeline = Pipeline(config)
         stages = stages_to_run(args.stage, config)
         pipeline.force = set(stages) if args.force else set()

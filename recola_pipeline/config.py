@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .inputs import InputError, checked_file
 
 DIMENSIONS = ("arousal", "valence")
 GOLD_STANDARDS = ("avec2016", "mean", "ewe")
@@ -28,6 +31,10 @@ NORMALISATIONS = ("train", "recording")
 CLIP_CORPORA = ("demo", "ravdess", "cremad")
 CLIP_MODALITIES = ("face", "spectrogram", "lld")
 MRPN_VARIANTS = ("N1", "N2", "N3", "late")
+
+
+#: largest config file read (a real one is a few kB)
+MAX_CONFIG_BYTES = 2**20
 
 
 class ConfigError(ValueError):
@@ -223,11 +230,17 @@ def _check_type(value, annotation, where: str):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value) if abs(value) < 1e300 else float("inf")
     if annotation is int and isinstance(value, bool):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if not isinstance(value, annotation):
         raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r} ({type(value).__name__})")
+    if annotation is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value!r} is not a finite number; give a number such as 1.0")
+    if annotation is int and abs(value) > 2**31:
+        raise ConfigError(f"{where}: {value} is out of range")
+    if annotation is str and "\x00" in value:
+        raise ConfigError(f"{where}: the text contains a NUL character")
     return value
 
 
@@ -264,22 +277,27 @@ def _parse_override(text: str) -> tuple[str, str, object]:
 def _validate(cfg: Config, source: str) -> None:
     checks = [
         (cfg.corpus.name in CORPORA, f"corpus.name must be one of {CORPORA}, got {cfg.corpus.name!r}"),
+        (cfg.corpus.name != "demo" or not (cfg.corpus.data_root or cfg.corpus.manifest or cfg.corpus.partitions_csv),
+         "a data root, manifest or partitions file was given but the corpus is the built-in demo (its partitions "
+         "are fixed); add --corpus recola, avec2016 or manifest to read your corpus"),
         (cfg.corpus.gold_standard in GOLD_STANDARDS,
          f"corpus.gold_standard must be one of {GOLD_STANDARDS}, got {cfg.corpus.gold_standard!r}"),
-        (set(cfg.corpus.dimensions) <= set(DIMENSIONS) and cfg.corpus.dimensions,
-         f"corpus.dimensions must be a non-empty subset of {DIMENSIONS}, got {cfg.corpus.dimensions}"),
-        (cfg.corpus.max_seconds > 0, "corpus.max_seconds must be positive"),
+        (set(cfg.corpus.dimensions) <= set(DIMENSIONS) and cfg.corpus.dimensions
+         and len(set(cfg.corpus.dimensions)) == len(cfg.corpus.dimensions),
+         f"corpus.dimensions must list distinct names of {DIMENSIONS}, got {cfg.corpus.dimensions}"),
+        (0 < cfg.corpus.max_seconds <= 86400, "corpus.max_seconds must be positive (at most a day)"),
         (0 <= cfg.corpus.max_label_gap_s < float("inf"),
          "corpus.max_label_gap_s must be a finite number of seconds >= 0"),
-        (cfg.demo.recordings_per_partition >= 1, "demo.recordings_per_partition must be at least 1"),
-        (cfg.demo.duration_s >= 20, "demo.duration_s must be at least 20 s"),
+        (1 <= cfg.demo.recordings_per_partition <= 100, "demo.recordings_per_partition must be between 1 and 100"),
+        (20 <= cfg.demo.duration_s <= 3600, "demo.duration_s must be between 20 s and 3600 s"),
+        (8000 <= cfg.demo.sample_rate <= 96000, "demo.sample_rate must be between 8000 and 96000 Hz"),
         (cfg.audio.feature_set in AUDIO_FEATURE_SETS,
          f"audio.feature_set must be one of {AUDIO_FEATURE_SETS}, got {cfg.audio.feature_set!r}"),
-        (bool(cfg.audio.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
-         f"audio.windows_s must be positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.audio.windows_s}"),
+        (bool(cfg.audio.windows_s) and len(set(cfg.audio.windows_s)) == len(cfg.audio.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
+         f"audio.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.audio.windows_s}"),
         (8000 <= cfg.audio.sample_rate <= 96000, "audio.sample_rate must be between 8000 and 96000 Hz"),
-        (bool(cfg.video.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.video.windows_s),
-         f"video.windows_s must be positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.video.windows_s}"),
+        (bool(cfg.video.windows_s) and len(set(cfg.video.windows_s)) == len(cfg.video.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.video.windows_s),
+         f"video.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.video.windows_s}"),
         (cfg.video.input_size >= 0 and cfg.video.batch_size >= 1 and cfg.video.detect_every >= 1
          and cfg.video.detect_width >= 64, "video.input_size must be >= 0 (0: the backbone's own), video.batch_size and "
                                            "video.detect_every >= 1, video.detect_width >= 64"),
@@ -295,9 +313,12 @@ def _validate(cfg: Config, source: str) -> None:
          and len(set(cfg.train.normalisation)) == len(cfg.train.normalisation),
          f"train.normalisation must list distinct names of {NORMALISATIONS}, got {cfg.train.normalisation}"),
         (cfg.train.kernel in ("linear", "rbf"), "train.kernel must be 'linear' or 'rbf'"),
+        (cfg.train.rbf_components >= 1, "train.rbf_components must be at least 1"),
         (bool(cfg.train.c_grid) and min(cfg.train.c_grid) > 0, "train.c_grid must be positive values"),
-        (cfg.train.delay_max_s >= 0 and cfg.train.delay_step_s > 0,
-         "train.delay_max_s must be >= 0 and train.delay_step_s > 0"),
+        (0 <= cfg.train.delay_max_s <= 60 and cfg.train.delay_step_s > 0,
+         "train.delay_max_s must be between 0 and 60 s and train.delay_step_s > 0"),
+        (bool(cfg.evaluate.median_windows_s) and min(cfg.evaluate.median_windows_s) >= 0,
+         "evaluate.median_windows_s must list lengths >= 0 s (0: no median filter)"),
         (cfg.evaluate.max_folds >= 3, "evaluate.max_folds must be at least 3"),
         (cfg.evaluate.bootstrap_resamples >= 100, "evaluate.bootstrap_resamples must be at least 100"),
         (cfg.run.backend in ("loky", "threading", "dask"),
@@ -357,9 +378,11 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         path = Path(path)
         source = str(path)
         try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config") from None
+            data = tomllib.loads(checked_file(path, "config file", "--config", max_bytes=MAX_CONFIG_BYTES).read_text())
+        except InputError as exc:
+            raise ConfigError(f"{exc} (pass an existing TOML file)") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text; pass a TOML file to --config") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
         _apply(cfg, data, source)

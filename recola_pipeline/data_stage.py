@@ -20,6 +20,7 @@ here and padded by the feature stages.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,17 +77,60 @@ def _fingerprint(pipeline: Pipeline) -> dict:
     cfg = pipeline.config.corpus
     if cfg.name == "demo":
         return {}  # the demo artifact's hash (upstream) already pins its content
-    corpus = load_corpus(cfg)
-    files = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in corpus.input_files()]
-    return {"inputs": files}
+    return {"inputs": load_corpus(cfg).fingerprint()}
 
 
 @dataclass
 class PreparedRecording:
-    """Everything the data stage writes for one recording."""
+    """Everything the data stage writes for one recording, its warnings and its media digests."""
 
     row: dict
     gold: pd.DataFrame
+    warnings: list[str]
+    media: dict[str, str]
+
+
+#: a rater whose values reach beyond this gets a warning (the scale is [-1, 1])
+RATING_WARN_ABS = 1.5
+
+
+def media_digest(path: Path) -> str:
+    """SHA-256 of a media file's size, first and last MiB: equal for copies of one file, cheap for videos."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with open(path, "rb") as fh:
+        digest.update(fh.read(1 << 20))
+        fh.seek(max(0, size - (1 << 20)))
+        digest.update(fh.read(1 << 20))
+    return digest.hexdigest()
+
+
+def rating_warnings(rec: Recording, ratings: dict[str, pd.DataFrame]) -> list[str]:
+    """What in a recording's ratings is probably a mistake, though usable: values far outside
+    [-1, 1], constant raters, raters covering much less than the others, dimensions rated over
+    different spans."""
+    messages = []
+    for dim, table in ratings.items():
+        where = f"recording {rec.id}, {dim} ({rec.labels[dim]})"
+        covered = table.notna().sum()
+        for rater in table.columns:
+            values = table[rater].dropna().to_numpy()
+            if values.size and np.abs(values).max() > RATING_WARN_ABS:
+                messages.append(f"{where}: rater {rater} reaches {values[np.abs(values).argmax()]:g}, far outside "
+                                "the [-1, 1] scale; check the file's scale")
+            if values.size > 1 and np.ptp(values) == 0:
+                messages.append(f"{where}: rater {rater} gives the constant value {values[0]:g}; check the export "
+                                "(a constant rater adds only an offset to the gold standard)")
+            if covered[rater] < 0.9 * covered.max():
+                messages.append(f"{where}: rater {rater} covers {covered[rater] * LABEL_HOP_S:.1f} s, the others up "
+                                f"to {covered.max() * LABEL_HOP_S:.1f} s; frames it leaves out use the other raters")
+    spans = {dim: table.notna().any(axis=1).sum() for dim, table in ratings.items()}
+    if spans and max(spans.values()) - min(spans.values()) > 1 / LABEL_HOP_S:
+        listed = ", ".join(f"{dim} {n * LABEL_HOP_S:.1f} s" for dim, n in spans.items())
+        messages.append(f"recording {rec.id}: its dimensions are rated over different spans ({listed}); each "
+                        "dimension is fitted and scored on its own rated frames only")
+    return messages
 
 
 def _check_wav_complete(path: Path) -> None:
@@ -162,6 +206,11 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
     if not ratings and not media_s > 0:
         raise CorpusError(f"recording {rec.id} has neither audio nor ratings, so its length is unknown; "
                           "add its audio file or its ratings")
+    for dim, table in ratings.items():
+        last = table.attrs["last_time_s"]
+        if media_s > 0 and last > 2 * media_s + 10:
+            raise CorpusError(f"{rec.labels[dim]}: ratings run to {last:g} s but the media of recording {rec.id} last "
+                              f"{media_s:.1f} s; check the time unit (seconds) and that the file belongs to {rec.id}")
     media_frames = int(np.floor(media_s / LABEL_HOP_S + 1e-6)) + 1 if media_s > 0 else 0
     rated_frames = [int(np.floor(r.attrs["last_time_s"] / LABEL_HOP_S + 1e-6)) + 1 for r in ratings.values()]
     n_frames = min(max([media_frames, *rated_frames]), max_frames)  # half a row period past the media: not a frame
@@ -178,7 +227,42 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         row[f"agreement_{d}"] = rater_agreement(matrix) if matrix is not None else float("nan")
     row["labelled_frames"] = int(labelled.sum())
     row["unlabelled_frames"] = n_frames - int(labelled.sum())
-    return PreparedRecording(row, gold)
+    media = {kind: media_digest(path) for kind, path in (("audio", rec.audio), ("video", rec.video)) if path is not None}
+    return PreparedRecording(row, gold, rating_warnings(rec, ratings), media)
+
+
+def check_distinct_media(prepared: list[PreparedRecording]) -> list[str]:
+    """Warnings for one media file under two recording ids of one partition.
+
+    Raises
+    ------
+    CorpusError
+        The same file (equal bytes) under two ids in different partitions: train/test leakage.
+    """
+    seen: dict[tuple[str, str], dict] = {}
+    messages = []
+    for item in prepared:
+        for kind, digest in item.media.items():
+            first = seen.setdefault((kind, digest), item.row)
+            if first is item.row:
+                continue
+            pair = (f"{kind} of recordings {first['recording']} ({first['partition']}, {first[kind]}) and "
+                    f"{item.row['recording']} ({item.row['partition']}, {item.row[kind]}) is the same file")
+            if first["partition"] != item.row["partition"]:
+                raise CorpusError(f"the {pair}: one recording in two partitions leaks the test data into training; "
+                                  "remove the duplicate from the corpus")
+            messages.append(f"the {pair}: it counts twice in {first['partition']}; remove the duplicate")
+    return messages
+
+
+def check_dimensions_rated(table: pd.DataFrame, dimensions) -> None:
+    """Raise unless train and devel have rated frames in every dimension (none may drop out silently)."""
+    for partition in ("train", "devel"):
+        rows = table[table.partition == partition]
+        for dim in dimensions:
+            if len(rows) and rows[f"labelled_frames_{dim}"].sum() == 0:
+                raise CorpusError(f"no {partition} recording has a usable {dim} rating "
+                                  f"({', '.join(rows.recording.astype(str)[:5])}); check their {dim} files")
 
 
 def coverage_warnings(table: pd.DataFrame, limit: float = 0.05) -> list[str]:
@@ -210,6 +294,8 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
         if not artifact.has(name):
             write_table(artifact.file(name), item.gold)
     table = pd.DataFrame([p.row for p in prepared])
+    check_dimensions_rated(table, cfg.dimensions)
+    warnings = check_distinct_media(prepared) + [m for p in prepared for m in p.warnings]
     store = pipeline.store.root.resolve()
     for column in ("audio", "video"):
         table[column] = [_portable(path, store) for path in table[column]]
@@ -217,9 +303,10 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
     partitions = table.groupby("partition")["recording"].count().to_dict()
     log.info("data: %d recordings %s, %d label frames (%d labelled)", len(table), partitions,
              table["n_frames"].sum(), table["labelled_frames"].sum())
-    for message in coverage_warnings(table):
+    warnings += coverage_warnings(table)
+    for message in warnings:
         log.warning("%s", message)
-    return {"corpus": cfg.name, "recordings": len(table), "partitions": partitions,
+    return {"warnings": warnings,"corpus": cfg.name, "recordings": len(table), "partitions": partitions,
             "frames": int(table["n_frames"].sum()), "labelled_frames": int(table["labelled_frames"].sum()),
             "coverage": {r.recording: {"labelled": int(r.labelled_frames), "unlabelled": int(r.unlabelled_frames)}
                          for r in table.itertuples()},

@@ -165,7 +165,7 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
 
     folds = None
     for sel in selected.itertuples():
-        bundle = joblib.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.joblib"))
+        bundle = train_artifact.load_pickle(f"model_{sel.system}_{sel.dimension}.joblib")  # signature checked
         windows = parse_windows(sel.windows)
         frames = {p: system_frames(pipeline, windows, p, labelled_only=False) for p in PARTITION_ORDER}
         raw = {p: predict_bundle(bundle, f) if len(f.X) else np.empty(0) for p, f in frames.items()}
@@ -202,11 +202,28 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
     for rec, frame in predictions.items():
         write_table(artifact.file(f"predictions/{rec}.parquet"), frame)
     results = pd.DataFrame(rows)
+    check_every_dimension_scored(results, dims)
     write_table(artifact.file("results.csv"), results)
     comparisons = compare_systems(results, scored_predictions, **boot)
     write_table(artifact.file("comparisons.csv"), comparisons)
     return {"rows": len(results), "best_devel": _best(results), "skipped": skipped,
             "devel_folds": len(folds) if folds else 0}
+
+
+def check_every_dimension_scored(results: pd.DataFrame, dimensions) -> None:
+    """Raise unless every dimension has finite devel scores: no dimension may drop out of the results.
+
+    Raises
+    ------
+    RuntimeError
+        A dimension has no devel row, or a non-finite CCC (the data stage guarantees rated devel
+        frames in every dimension, so this is a bug, never an input problem).
+    """
+    devel = results[results.partition == "devel"] if len(results) else results
+    for dim in dimensions:
+        scores = devel.loc[devel.dimension == dim, "ccc"] if len(devel) else pd.Series(dtype=float)
+        if not len(scores) or not np.isfinite(scores.to_numpy(dtype=float)).all():
+            raise RuntimeError(f"evaluate: the {dim} devel scores are missing or not finite; nothing was written")
 
 
 def _system_name(row) -> str:

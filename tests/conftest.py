@@ -1,6 +1,7 @@
 """Shared fixtures: small configs, tiny corpora written on the fly, the shared data folder."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,10 @@ def write_ratings(path: Path, n_frames: int, *, raters=RECOLA_RATERS, seed=0, he
 
 
 def write_wav(path: Path, seconds: float, rate: int = 8000, channels: int = 1) -> None:
-    """Write a short noise WAV."""
+    """Write a short noise WAV (different noise for different file names: no two recordings share audio)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.random.default_rng(1).normal(0, 0.1, (int(seconds * rate), channels)).astype(np.float32)
+    seed = zlib.crc32(path.name.encode())
+    data = np.random.default_rng(seed).normal(0, 0.1, (int(seconds * rate), channels)).astype(np.float32)
     sf.write(path, data, rate)
 
 

@@ -17,9 +17,9 @@ from recola_pipeline.stages import Pipeline
 RATE = 16000
 
 
-def tone(seconds, rate=RATE, channels=1):
+def tone(seconds, rate=RATE, channels=1, pitch=150.0):
     t = np.arange(int(seconds * rate)) / rate
-    x = 0.1 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
+    x = 0.1 * np.sin(2 * np.pi * pitch * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
     return np.stack([x] * channels, axis=1) if channels > 1 else x
 
 
@@ -29,8 +29,8 @@ def corpus(tmp_path):
     data and audio artifacts."""
     root = tmp_path / "RECOLA"
     (root / recola.AUDIO_DIR).mkdir(parents=True)
-    for rec in ("P16", "P19"):
-        sf.write(root / recola.AUDIO_DIR / f"{rec}.wav", tone(8.0), RATE)
+    for pitch, rec in ((150.0, "P16"), (170.0, "P19")):  # different audio: one file under two ids is refused
+        sf.write(root / recola.AUDIO_DIR / f"{rec}.wav", tone(8.0, pitch=pitch), RATE)
         for dim in ("arousal", "valence"):
             write_ratings(root / recola.ANNOTATION_DIR / dim / f"{rec}.csv", 201)
     return root

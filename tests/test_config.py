@@ -44,7 +44,7 @@ def test_unknown_section_suggests_closest(tmp_path):
     ("corpus.dimensions=\"arousal\"", "expected a list"),
     ("corpus.gold_standard=median", "gold_standard must be one of"),
     ("corpus.name=semaine", "corpus.name must be one of"),
-    ("corpus.dimensions=[\"dominance\"]", "subset of"),
+    ("corpus.dimensions=[\"dominance\"]", "distinct names of"),
     ("nonsense", "expected section.key=value"),
 ])
 def test_bad_values_are_errors(override, fragment):

@@ -144,7 +144,7 @@ def test_manifest_errors(tmp_path):
     (tmp_path / "m.csv").write_text("recording,partition,audio,video,arousal\nx,train,missing.wav,,\n")
     with pytest.raises(CorpusError, match=r"m.csv row 2 \(x\), column audio: file .*missing.wav does not exist"):
         manifest.read(tmp_path / "m.csv", dimensions=["arousal"])
-    with pytest.raises(CorpusError, match="pass an existing CSV"):
+    with pytest.raises(CorpusError, match=r"none.csv does not exist; fix --manifest"):
         manifest.read(tmp_path / "none.csv", dimensions=["arousal"])
 
 

@@ -109,11 +109,12 @@ def test_ratings_shorter_than_audio_leave_an_unlabelled_tail_with_a_warning(smal
 
 def test_a_short_tail_of_a_slow_rating_file_is_normal(small_config, tmp_path, caplog):
     """A 2 Hz file whose last row is at 7.5 s, for 7.7 s of audio: within half a period, no warning."""
-    write_wav(tmp_path / "a.wav", 7.7)
+    for rec in ("a", "b"):
+        write_wav(tmp_path / f"{rec}.wav", 7.7)
     times = np.arange(0, 7.51, 0.5)
     for dim in ("arousal", "valence"):
         pd.DataFrame({"time": times, dim: np.sin(times)}).to_csv(tmp_path / f"{dim}.csv", index=False)
-    rows = [f"{rec},{part},a.wav,,arousal.csv,valence.csv" for rec, part in (("a", "train"), ("b", "devel"))]
+    rows = [f"{rec},{part},{rec}.wav,,arousal.csv,valence.csv" for rec, part in (("a", "train"), ("b", "devel"))]
     (tmp_path / "m.csv").write_text("recording,partition,audio,video,arousal,valence\n" + "\n".join(rows) + "\n")
     with caplog.at_level(logging.WARNING):
         artifact = Pipeline(small_config("corpus.name=manifest", f'corpus.manifest="{tmp_path / "m.csv"}"')

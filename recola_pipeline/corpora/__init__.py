@@ -23,7 +23,7 @@ def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:
     if corpus_cfg.name == "manifest":
         if not corpus_cfg.manifest:
             raise CorpusError("corpus 'manifest' needs a manifest CSV: pass --manifest PATH")
-        return manifest.read(Path(corpus_cfg.manifest), dimensions=dims)
+        return manifest.read(Path(corpus_cfg.manifest), dimensions=dims, partitions_csv=corpus_cfg.partitions_csv)
     if not corpus_cfg.data_root:
         raise CorpusError(f"corpus '{corpus_cfg.name}' needs its folder: pass --data-root PATH")
     reader = {"recola": recola, "avec2016": avec2016}[corpus_cfg.name]

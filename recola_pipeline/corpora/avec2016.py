@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import Corpus, CorpusError, Recording, check_partition, read_partitions_csv, require_dir
+from .base import (Corpus, CorpusError, Recording, apply_partitions, check_partition, check_recording_id,
+                   check_unique_ids, read_partitions_csv, require_dir)
 from .ratings import read_arff_gold, read_recola_ratings
 from .recola import AUDIO_SUFFIXES, VIDEO_SUFFIXES, _media
 
@@ -31,19 +32,23 @@ def read(root: Path, *, dimensions, partitions_csv: str = "") -> Corpus:
     if not audio and not video:
         raise CorpusError(f"{root}: no recordings in recordings_audio/ or recordings_video/; "
                           "point --data-root at the AVEC 2016 folder")
-    override = read_partitions_csv(Path(partitions_csv)) if partitions_csv else {}
+    ids = sorted(set(audio) | set(video))
+    for rec_id in ids:
+        check_recording_id(rec_id, f"{root}: media file {(audio.get(rec_id) or video.get(rec_id)).name}")
+    check_unique_ids(ids, str(root))
+    listed = set(read_partitions_csv(Path(partitions_csv))) if partitions_csv else set()
     recordings = []
-    for rec_id in sorted(set(audio) | set(video)):
+    for rec_id in ids:
         prefix = rec_id.rsplit("_", 1)[0]
-        if rec_id in override:
-            partition = override[rec_id]
-        elif prefix in PREFIX_PARTITION:
+        if prefix in PREFIX_PARTITION:
             partition = PREFIX_PARTITION[prefix]
+        elif rec_id in listed:
+            partition = "train"  # replaced by the CSV's below
         else:
             partition = check_partition(prefix, f"{root}: recording {rec_id}")
         labels = {dim: root / "ratings_individual" / dim / f"{rec_id}.csv" for dim in dimensions}
         recordings.append(Recording(rec_id, partition, audio.get(rec_id), video.get(rec_id), labels))
-    return Corpus("avec2016", recordings, read_recola_ratings)
+    return Corpus("avec2016", apply_partitions(recordings, partitions_csv, complete=False), read_recola_ratings)
 
 
 def read_shipped_gold(root: Path, recording: str, dimension: str) -> pd.DataFrame:

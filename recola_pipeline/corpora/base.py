@@ -1,13 +1,28 @@
 """What every corpus reader returns, and the checks they share."""
 from __future__ import annotations
 
+import csv
 import difflib
+import hashlib
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ..inputs import InputError, checked_file
+
+log = logging.getLogger(__name__)
+
 PARTITIONS = ("train", "devel", "test")
+
+#: a recording id is used as a file name: letters, digits, '.', '_', '-' (first a letter or digit)
+RECORDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: ids that spreadsheets and pandas read as a missing value
+MISSING_LIKE = {"na", "n/a", "nan", "none", "null", "nat", "-nan", "#n/a"}
+#: largest corpus CSV (manifest, partitions) read
+MAX_TABLE_BYTES = 50 * 2**20
 
 
 class CorpusError(ValueError):
@@ -52,12 +67,26 @@ class Corpus:
     recordings: list[Recording]
     read_ratings: object
 
-    def input_files(self) -> list[Path]:
-        """Every file the data stage reads (for the input fingerprint)."""
-        files = []
+    def fingerprint(self) -> dict:
+        """What the data stage's output depends on in the corpus itself (part of its artifact identity).
+
+        Every recording's id, partition and file paths (so a partition change from any source
+        changes it), the SHA-256 of every rating file's bytes, and the size and modification
+        time of every media file (hashing gigabytes of video on every run would cost more than
+        it protects; ``--force`` rebuilds after replacing a media file in place).
+        """
+        listing, labels, media = [], {}, {}
         for rec in self.recordings:
-            files += [p for p in (rec.audio, rec.video, *rec.labels.values()) if p is not None and p.is_file()]
-        return files
+            listing.append([rec.id, rec.partition, str(rec.audio or ""), str(rec.video or ""),
+                            {d: str(p) for d, p in sorted(rec.labels.items())}])
+            for path in rec.labels.values():
+                if path.is_file():
+                    labels[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in (rec.audio, rec.video):
+                if path is not None and path.is_file():
+                    stat = path.stat()
+                    media[str(path)] = [stat.st_size, stat.st_mtime_ns]
+        return {"recordings": listing, "label_sha256": labels, "media": media}
 
 
 def check_partition(name: str, where: str) -> str:
@@ -69,17 +98,94 @@ def check_partition(name: str, where: str) -> str:
     raise CorpusError(f"{where}: unknown partition {name!r}{hint}; use one of {', '.join(PARTITIONS)}")
 
 
+def check_recording_id(value, where: str) -> str:
+    """Return a recording id that is safe as a file name, else raise naming ``where``.
+
+    Ids are stripped; an empty id, one that reads as a missing value (``NA``, ``nan``...) or one
+    with characters other than letters, digits, ``.``, ``_`` and ``-`` is an error.
+    """
+    text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+    if not text or text.lower() in MISSING_LIKE:
+        raise CorpusError(f"{where}: recording id {text!r} is empty or reads as a missing value; "
+                          "give every recording a name such as P16 or session_01")
+    if not RECORDING_ID.fullmatch(text):
+        raise CorpusError(f"{where}: recording id {text!r} cannot be used as a file name; use letters, digits, "
+                          "'.', '_' and '-' only (starting with a letter or digit, at most 100 characters)")
+    return text
+
+
+def check_unique_ids(ids, where: str) -> None:
+    """Raise when two ids are equal ignoring case (their files would collide on many file systems)."""
+    seen: dict[str, str] = {}
+    for rec_id in ids:
+        key = rec_id.casefold()
+        if key in seen:
+            same = "twice" if seen[key] == rec_id else f"as {seen[key]!r} and {rec_id!r} (equal ignoring case)"
+            raise CorpusError(f"{where}: recording {rec_id!r} is listed {same}; give each recording its own id")
+        seen[key] = rec_id
+
+
+def read_csv_table(path: Path, what: str, setting: str) -> pd.DataFrame:
+    """Read a corpus CSV (manifest, partitions) as text cells: a regular file of at most 50 MiB,
+    UTF-8 with or without a byte-order mark, ``,`` ``;`` or tab separated."""
+    try:
+        checked_file(path, what, setting, max_bytes=MAX_TABLE_BYTES)
+    except InputError as exc:
+        raise CorpusError(str(exc)) from None
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
+        raise CorpusError(f"{path}: cannot read the {what} as CSV ({exc}); fix {setting}") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
 def read_partitions_csv(path: Path) -> dict[str, str]:
     """Read a ``recording,partition`` CSV (extra columns are ignored)."""
-    try:
-        table = pd.read_csv(path, dtype=str)
-    except FileNotFoundError:
-        raise CorpusError(f"partitions file {path} does not exist; fix corpus.partitions_csv") from None
+    table = read_csv_table(path, "partitions file", "corpus.partitions_csv (--partitions)")
     missing = {"recording", "partition"} - set(table.columns)
     if missing:
         raise CorpusError(f"{path}: needs columns recording,partition; missing {sorted(missing)}")
-    return {row.recording: check_partition(row.partition, f"{path} (recording {row.recording})")
-            for row in table.itertuples()}
+    ids = [check_recording_id(r, f"{path} row {i + 2}") for i, r in enumerate(table["recording"])]
+    check_unique_ids(ids, str(path))
+    return {rec_id: check_partition(part.strip(), f"{path} (recording {rec_id})")
+            for rec_id, part in zip(ids, table["partition"])}
+
+
+def apply_partitions(recordings: list[Recording], path: str, *, complete: bool) -> list[Recording]:
+    """Recordings with the partitions of a ``recording,partition`` CSV.
+
+    Parameters
+    ----------
+    recordings : list of Recording
+    path : str
+        The CSV (``corpus.partitions_csv``); empty: ``recordings`` unchanged.
+    complete : bool
+        Whether the CSV must list every recording (it is then the only source of partitions).
+
+    Raises
+    ------
+    CorpusError
+        Without ``complete``, the CSV names a recording the corpus does not have (a typo would
+        leave the intended recording where it was); with ``complete``, it leaves one out. (A
+        complete list may name recordings missing from a partial copy of the corpus: a warning.)
+    """
+    if not path:
+        return recordings
+    partitions = read_partitions_csv(Path(path))
+    known = {r.id for r in recordings}
+    unknown = sorted(set(partitions) - known)
+    if unknown and not complete:
+        raise CorpusError(f"{path} lists recording(s) {', '.join(unknown[:5])} that the corpus does not have; "
+                          f"fix the ids (the corpus has {', '.join(sorted(known)[:5])}...)")
+    if unknown:
+        log.warning("%s lists %d recording(s) the corpus does not have (%s); they are ignored", path, len(unknown),
+                    ", ".join(unknown[:5]))
+    if complete:
+        left = sorted(known - set(partitions))
+        if left:
+            raise CorpusError(f"recording {left[0]} is in no partition of {path}; list it there or remove it")
+    return [Recording(r.id, partitions.get(r.id, r.partition), r.audio, r.video, r.labels) for r in recordings]
 
 
 def require_dir(path: Path, what: str) -> Path:

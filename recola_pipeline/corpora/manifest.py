@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import Corpus, CorpusError, Recording, check_partition
+from .base import (Corpus, CorpusError, Recording, apply_partitions, check_partition, check_recording_id,
+                   check_unique_ids, read_csv_table)
 from .ratings import read_label_file
 
 
@@ -22,30 +23,36 @@ def _path(base: Path, value, where: str) -> Path | None:
     path = Path(str(value).strip())
     path = path if path.is_absolute() else base / path
     if not path.is_file():
-        raise CorpusError(f"{where}: file {path} does not exist; fix the path in the manifest")
+        what = "is not a regular file" if path.exists() else "does not exist"
+        raise CorpusError(f"{where}: file {path} {what}; fix the path in the manifest")
     return path
 
 
-def read(manifest: Path, *, dimensions) -> Corpus:
-    """List the recordings of a manifest CSV."""
+def read(manifest: Path, *, dimensions, partitions_csv: str = "") -> Corpus:
+    """List the recordings of a manifest CSV.
+
+    Parameters
+    ----------
+    manifest : Path
+    dimensions : sequence of str
+    partitions_csv : str
+        Optional ``recording,partition`` CSV (``--partitions``); the recordings it lists take its
+        partition instead of the manifest's.
+    """
     manifest = Path(manifest)
-    if not manifest.is_file():
-        raise CorpusError(f"manifest {manifest} does not exist; pass an existing CSV to --manifest")
-    table = pd.read_csv(manifest, dtype=str)
+    table = read_csv_table(manifest, "manifest", "--manifest (corpus.manifest)")
     missing = {"recording", "partition"} - set(table.columns)
     if missing:
         raise CorpusError(f"{manifest}: needs columns recording, partition, audio, video, "
                           f"{', '.join(dimensions)}; missing {sorted(missing)}")
-    if table["recording"].duplicated().any():
-        dup = table.loc[table["recording"].duplicated(), "recording"].iloc[0]
-        raise CorpusError(f"{manifest}: recording {dup!r} is listed twice")
     base = manifest.parent
     recordings = []
     for i, row in table.iterrows():
-        where = f"{manifest} row {i + 2} ({row['recording']})"
+        rec_id = check_recording_id(row["recording"], f"{manifest} row {i + 2}")
+        where = f"{manifest} row {i + 2} ({rec_id})"
         labels = {dim: _path(base, row.get(dim), f"{where}, column {dim}") for dim in dimensions}
         recordings.append(Recording(
-            str(row["recording"]),
+            rec_id,
             check_partition(str(row["partition"]).strip(), where),
             _path(base, row.get("audio"), f"{where}, column audio"),
             _path(base, row.get("video"), f"{where}, column video"),
@@ -53,5 +60,5 @@ def read(manifest: Path, *, dimensions) -> Corpus:
         ))
         if recordings[-1].audio is None and recordings[-1].video is None:
             raise CorpusError(f"{where}: neither audio nor video given")
-    return Corpus("manifest", recordings, read_label_file)
-
+    check_unique_ids([r.id for r in recordings], str(manifest))
+    return Corpus("manifest", apply_partitions(recordings, partitions_csv, complete=False), read_label_file)

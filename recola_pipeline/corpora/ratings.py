@@ -8,7 +8,9 @@ with NaN wherever that rater has no value (label coverage, DESIGN §3):
 * an empty or NaN cell leaves that rater out at that time; two consecutive values of a rater at
   most ``max_gap_s`` apart (or one row period, when the file's rows are slower than that) are
   linearly interpolated; a longer gap is NaN;
-* ``inf``, text, negative or non-increasing times are errors naming file, row and column.
+* ``inf``, text, values beyond +-10 (:data:`MAX_ABS_RATING`: ratings are on a [-1, 1] scale, so
+  such a value is a unit or export error), negative or non-increasing times, and times that look
+  like milliseconds (rows 10 s or more apart) are errors naming file, row and column.
 """
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ RECOLA_RATERS = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
 
 #: longest gap between two values of one rater that is interpolated (seconds); see the README
 MAX_GAP_S = 1.0
+#: largest absolute rating accepted (the scale is [-1, 1]; values beyond 1.5 get a warning in the data stage)
+MAX_ABS_RATING = 10.0
+#: a median row step at least this long (seconds) means the times are not in seconds
+MAX_ROW_STEP_S = 10.0
 
 
 def _check_time(path: Path, times: np.ndarray, on_label_grid: bool) -> None:
@@ -39,6 +45,9 @@ def _check_time(path: Path, times: np.ndarray, on_label_grid: bool) -> None:
     if (steps <= 0).any():
         row = int(np.argmax(steps <= 0)) + 2
         raise CorpusError(f"{path}: time does not increase at data row {row}; sort or repair the file")
+    if np.median(steps) >= MAX_ROW_STEP_S:
+        raise CorpusError(f"{path}: rows are {np.median(steps):g} apart in column 'time' (data rows 1-2: {times[0]:g}, "
+                          f"{times[1]:g}); times must be in seconds. Milliseconds? Divide the time column by 1000")
     if on_label_grid:
         frames = times / LABEL_HOP_S
         off = np.abs(frames - np.round(frames)) > 0.025
@@ -63,6 +72,14 @@ def _numeric(path: Path, table: pd.DataFrame) -> pd.DataFrame:
         row, col = np.argwhere(infinite)[0]
         raise CorpusError(f"{path}: non-finite value {table.iat[row, col]!r} in column '{table.columns[col]}' "
                           f"at data row {row + 1}; repair the file (leave the cell empty if the rater gave no value)")
+    values = numeric.drop(columns="time", errors="ignore").to_numpy(dtype=float)
+    absurd = np.abs(np.nan_to_num(values)) > MAX_ABS_RATING
+    if absurd.any():
+        row, col = np.argwhere(absurd)[0]
+        column = [c for c in table.columns if c != "time"][col]
+        raise CorpusError(f"{path}: value {table[column].iat[row]!r} in column '{column}' at data row {row + 1} is "
+                          f"beyond +-{MAX_ABS_RATING:g}; ratings are on a [-1, 1] scale. Rescale the file (e.g. a "
+                          "0-100 slider: value / 50 - 1) or repair the cell")
     return numeric.astype(float)
 
 

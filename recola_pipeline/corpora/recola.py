@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Corpus, CorpusError, Recording, read_partitions_csv, require_dir
+from .base import (Corpus, CorpusError, Recording, apply_partitions, check_recording_id, check_unique_ids,
+                   require_dir)
 from .ratings import read_recola_ratings
 
 AUDIO_DIR = "RECOLA-Audio-recordings"
@@ -56,17 +57,17 @@ def read(root: Path, *, dimensions, partitions_csv: str = "") -> Corpus:
     if not audio and not video:
         raise CorpusError(f"{root}: no recordings in {AUDIO_DIR}/ or {VIDEO_DIR}/; "
                           "point --data-root at the RECOLA release folder")
-    if partitions_csv:
-        partitions, source = read_partitions_csv(Path(partitions_csv)), partitions_csv
-    elif (root / "partitions.csv").is_file():
-        partitions, source = read_partitions_csv(root / "partitions.csv"), str(root / "partitions.csv")
-    else:
-        partitions, source = AVEC2016_PARTITIONS, "the AVEC 2016 partition lists"
+    source = partitions_csv or (str(root / "partitions.csv") if (root / "partitions.csv").exists() else "")
+    ids = sorted(set(audio) | set(video))
+    for rec_id in ids:
+        check_recording_id(rec_id, f"{root}: media file {(audio.get(rec_id) or video.get(rec_id)).name}")
+    check_unique_ids(ids, str(root))
     recordings = []
-    for rec_id in sorted(set(audio) | set(video)):
-        if rec_id not in partitions:
-            raise CorpusError(f"recording {rec_id} is in no partition of {source}; "
+    for rec_id in ids:
+        if not source and rec_id not in AVEC2016_PARTITIONS:
+            raise CorpusError(f"recording {rec_id} is in no partition of the AVEC 2016 partition lists; "
                               "list it in a partitions CSV (corpus.partitions_csv) or remove it")
         labels = {dim: root / ANNOTATION_DIR / dim / f"{rec_id}.csv" for dim in dimensions}
-        recordings.append(Recording(rec_id, partitions[rec_id], audio.get(rec_id), video.get(rec_id), labels))
-    return Corpus("recola", recordings, read_recola_ratings)
+        recordings.append(Recording(rec_id, AVEC2016_PARTITIONS.get(rec_id, "train"), audio.get(rec_id),
+                                    video.get(rec_id), labels))
+    return Corpus("recola", apply_partitions(recordings, source, complete=True), read_recola_ratings)

@@ -1,0 +1,52 @@
+"""Checks on the files a user points the pipeline at, before anything reads them.
+
+A path option can name anything: a folder, a FIFO (reading it blocks forever), ``/dev/zero``
+(reading it never ends), a file larger than any real config. :func:`checked_file` looks at the
+file with ``stat`` only, which never blocks, and refuses all of these with a message naming the
+setting to fix.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """A path that does not name a readable regular file of sensible size."""
+
+
+def checked_file(path, what: str, setting: str, *, max_bytes: int) -> Path:
+    """Return ``path`` if it is an existing regular file of at most ``max_bytes``.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        What the file should hold, for the message (e.g. ``"config file"``).
+    setting : str
+        The option or key that named it, for the message (e.g. ``"--config"``).
+    max_bytes : int
+
+    Raises
+    ------
+    InputError
+        Missing, a folder, a FIFO, a device or another non-regular file, or too large.
+    """
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist; fix {setting}") from None
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read ({exc.strerror}); fix {setting}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{what} {path} is a folder, not a file; fix {setting}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{what} {path} is not a regular file (a pipe, socket or device); fix {setting}")
+    if info.st_size > max_bytes:
+        raise InputError(f"{what} {path} is {info.st_size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:g} MiB "
+                         f"a {what} can sensibly be; fix {setting}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} {path} is not readable (permissions); fix {setting} or the file's permissions")
+    return path
