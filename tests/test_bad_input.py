@@ -165,8 +165,8 @@ def test_manifest_naming_a_file_outside_is_refused_and_rebuilt(tmp_path, corpus,
 
 
 # --------------------------------------------------------------------------- video cases
-def write_video(path, frames=200, face=True):
-    """An 8 s, 25 fps, 160 x 160 mp4: the demo's drawn face, or a blank wall."""
+def write_video(path, frames=200, face=True, phase=0.0):
+    """An 8 s, 25 fps, 160 x 160 mp4: the demo's drawn face (moving with ``phase``), or a blank wall."""
     import cv2
 
     from recola_pipeline.corpora.demo import draw_face
@@ -174,15 +174,15 @@ def write_video(path, frames=200, face=True):
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (160, 160))
     for i in range(frames):
-        writer.write(draw_face(np.sin(i / 20), np.cos(i / 30), float(i % 8 < 4), (0.0, 0.0)) if face
+        writer.write(draw_face(np.sin(i / 20 + phase), np.cos(i / 30), float(i % 8 < 4), (0.0, 0.0)) if face
                      else np.full((160, 160, 3), 90 + i % 40, np.uint8))
     writer.release()
 
 
 @pytest.fixture
 def video_corpus(corpus):
-    for rec in ("P16", "P19"):
-        write_video(corpus / recola.VIDEO_DIR / f"{rec}.mp4")
+    for phase, rec in enumerate(("P16", "P19")):  # different videos: one file under two ids is refused
+        write_video(corpus / recola.VIDEO_DIR / f"{rec}.mp4", phase=float(phase))
     return corpus
 
 

@@ -1,0 +1,103 @@
+"""Ctrl-C at 20 points of the audio and faces stages, with --jobs 1 and --jobs 2.
+
+Each interrupted run must exit non-zero (130) and write no manifest for the stage it was in;
+the same command run again must then give artifacts byte-identical to an uninterrupted run.
+The signal goes to the whole process group, as a terminal's Ctrl-C does, so loky's worker
+processes receive it too. (Before the fix, a Ctrl-C inside openSMILE's row callback was
+swallowed by ctypes: the run exited 0 with a row missing and later rows shifted.)
+
+Marked ``slow`` (about 10 minutes on 2 cores): ``pytest -m slow tests/test_interrupts.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+POINTS = 10  # per stage: 10 in audio + 10 in faces = 20 points, each with --jobs 1 and --jobs 2
+SETTINGS = ["--quiet", "--set", "demo.recordings_per_partition=1", "--set", "demo.duration_s=20",
+            "--set", "audio.windows_s=[4.0, 8.0, 12.0]", "--set", "video.windows_s=[4.0]"]
+STAGES = {"audio": ("audio", ["audio"]), "faces": ("video", ["faces", "video"])}  # --stage, artifacts compared
+
+
+def command(store: Path, stage: str, jobs: int) -> list[str]:
+    return [sys.executable, "-m", "recola_pipeline.cli", "--stage", stage, "--artifact-root", str(store),
+            "--jobs", str(jobs), *SETTINGS]
+
+
+def files_of(store: Path, stages: list[str]) -> dict:
+    """Checksums of every file of the named artifacts, from their manifests (none: incomplete)."""
+    out = {}
+    for stage in stages:
+        manifests = list((store / "features" / stage).glob("*/manifest.json"))
+        out[stage] = {m.parent.name: json.loads(m.read_text())["files"] for m in manifests}
+    return out
+
+
+def run_until_started(cmd: list[str], folder: Path, after_s: float) -> tuple[int, bool]:
+    """Run ``cmd``; ``after_s`` seconds after ``folder`` appears send SIGINT to its process group.
+
+    Returns the exit code and whether the signal was sent while the run was still going.
+    """
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    while process.poll() is None and not folder.is_dir():
+        time.sleep(0.02)
+    deadline = time.monotonic() + after_s
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sent = process.poll() is None
+    if sent:
+        os.killpg(process.pid, signal.SIGINT)
+    process.communicate(timeout=300)
+    return process.returncode, sent
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted store, and how long each stage's work takes after its folder appears."""
+    store = tmp_path_factory.mktemp("reference") / "store"
+    subprocess.run(command(store, "data", 1), check=True, timeout=600)
+    durations = {}
+    for name, (stage, _) in STAGES.items():
+        start = time.monotonic()
+        process = subprocess.Popen(command(store, stage, 1))
+        folder = store / "features" / name
+        while process.poll() is None and not folder.is_dir():
+            time.sleep(0.02)
+        appeared = time.monotonic()
+        assert process.wait(timeout=600) == 0
+        durations[name] = max(time.monotonic() - appeared, 0.5) if appeared > start else 1.0
+    return store, durations
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("name", list(STAGES))
+def test_interrupted_runs_never_exit_0_and_resume_to_identical_artifacts(tmp_path, reference, name, jobs):
+    store, durations = reference
+    stage, compared = STAGES[name]
+    expected = files_of(store, compared)
+    interrupted = 0
+    for k in range(POINTS):
+        trial = tmp_path / f"point{k}"
+        for upstream in ("demo", "data"):  # start at the stage under test
+            shutil.copytree(store / "features" / upstream, trial / "features" / upstream)
+        after = durations[name] * (k + 0.5) / POINTS
+        code, sent = run_until_started(command(trial, stage, jobs), trial / "features" / name, after)
+        if sent:
+            interrupted += 1
+            assert code == 130, f"point {k} ({after:.2f} s into {name}, --jobs {jobs}): exit {code}"
+            assert not files_of(trial, [name])[name], f"point {k}: {name} marked complete after the interrupt"
+        rerun = subprocess.run(command(trial, stage, jobs), capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        assert files_of(trial, compared) == expected, f"point {k} ({after:.2f} s into {name}, --jobs {jobs})"
+        shutil.rmtree(trial)
+    assert interrupted >= POINTS * 0.8, f"only {interrupted} of {POINTS} runs were still going when signalled"
