@@ -293,11 +293,15 @@ def _validate(cfg: Config, source: str) -> None:
         (8000 <= cfg.demo.sample_rate <= 96000, "demo.sample_rate must be between 8000 and 96000 Hz"),
         (cfg.audio.feature_set in AUDIO_FEATURE_SETS,
          f"audio.feature_set must be one of {AUDIO_FEATURE_SETS}, got {cfg.audio.feature_set!r}"),
-        (bool(cfg.audio.windows_s) and len(set(cfg.audio.windows_s)) == len(cfg.audio.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
-         f"audio.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.audio.windows_s}"),
+        (bool(cfg.audio.windows_s) and len(set(cfg.audio.windows_s)) == len(cfg.audio.windows_s)
+         and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
+         f"audio.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), "
+         f"got {cfg.audio.windows_s}"),
         (8000 <= cfg.audio.sample_rate <= 96000, "audio.sample_rate must be between 8000 and 96000 Hz"),
-        (bool(cfg.video.windows_s) and len(set(cfg.video.windows_s)) == len(cfg.video.windows_s) and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.video.windows_s),
-         f"video.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), got {cfg.video.windows_s}"),
+        (bool(cfg.video.windows_s) and len(set(cfg.video.windows_s)) == len(cfg.video.windows_s)
+         and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.video.windows_s),
+         f"video.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), "
+         f"got {cfg.video.windows_s}"),
         (cfg.video.input_size >= 0 and cfg.video.batch_size >= 1 and cfg.video.detect_every >= 1
          and cfg.video.detect_width >= 64, "video.input_size must be >= 0 (0: the backbone's own), video.batch_size and "
                                            "video.detect_every >= 1, video.detect_width >= 64"),

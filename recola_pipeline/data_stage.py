@@ -227,7 +227,8 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         row[f"agreement_{d}"] = rater_agreement(matrix) if matrix is not None else float("nan")
     row["labelled_frames"] = int(labelled.sum())
     row["unlabelled_frames"] = n_frames - int(labelled.sum())
-    media = {kind: media_digest(path) for kind, path in (("audio", rec.audio), ("video", rec.video)) if path is not None}
+    media = {kind: media_digest(path) for kind, path in (("audio", rec.audio), ("video", rec.video))
+             if path is not None}
     return PreparedRecording(row, gold, rating_warnings(rec, ratings), media)
 
 

@@ -7,9 +7,13 @@ setting to fix.
 """
 from __future__ import annotations
 
+import csv
 import os
 import stat
 from pathlib import Path
+
+#: the separators a table from another tool may use
+SEPARATORS = ",;\t"
 
 
 class InputError(ValueError):
@@ -50,3 +54,19 @@ def checked_file(path, what: str, setting: str, *, max_bytes: int) -> Path:
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} {path} is not readable (permissions); fix {setting} or the file's permissions")
     return path
+
+
+def sniff_separator(path) -> str:
+    """The separator of a small CSV-like table: ``,``, ``;`` or tab, from its first line.
+
+    Only these three are considered: a general sniffer takes the spaces of padded cells for the
+    separator. A first line with none of them is read as comma-separated.
+    """
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        first = handle.readline(1 << 16)
+    try:
+        return csv.Sniffer().sniff(first, delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        counts = {sep: first.count(sep) for sep in SEPARATORS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","

@@ -7,11 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import settings
 
 from recola_pipeline.config import load_config
 from recola_pipeline.corpora.ratings import RECOLA_RATERS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# the fuzz suite (tests/test_fuzz.py): a bounded run by default, more with --hypothesis-profile=thorough
+settings.register_profile("ci", max_examples=25, derandomize=True)
+settings.register_profile("thorough", max_examples=500)
+settings.load_profile("ci")
 
 
 @pytest.fixture

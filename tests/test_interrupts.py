@@ -1,6 +1,7 @@
 """Ctrl-C at 20 points of the audio and faces stages, with --jobs 1 and --jobs 2.
 
-Each interrupted run must exit non-zero (130) and write no manifest for the stage it was in;
+Each interrupted run must exit non-zero (130, or killed by SIGINT when the signal arrives after
+the run has finished its work) and mark nothing complete that differs from an uninterrupted run;
 the same command run again must then give artifacts byte-identical to an uninterrupted run.
 The signal goes to the whole process group, as a terminal's Ctrl-C does, so loky's worker
 processes receive it too. (Before the fix, a Ctrl-C inside openSMILE's row callback was
@@ -94,8 +95,10 @@ def test_interrupted_runs_never_exit_0_and_resume_to_identical_artifacts(tmp_pat
         code, sent = run_until_started(command(trial, stage, jobs), trial / "features" / name, after)
         if sent:
             interrupted += 1
-            assert code == 130, f"point {k} ({after:.2f} s into {name}, --jobs {jobs}): exit {code}"
-            assert not files_of(trial, [name])[name], f"point {k}: {name} marked complete after the interrupt"
+            # 130: stopped by the handler; -SIGINT: the signal came after the run had left main (the shell shows 130)
+            assert code in (130, -signal.SIGINT), f"point {k} ({after:.2f} s into {name}, --jobs {jobs}): exit {code}"
+            partial = files_of(trial, compared)
+            assert all(partial[s] == expected[s] for s in compared if partial[s]), f"point {k}: wrong complete artifact"
         rerun = subprocess.run(command(trial, stage, jobs), capture_output=True, text=True, timeout=600)
         assert rerun.returncode == 0, rerun.stderr
         assert files_of(trial, compared) == expected, f"point {k} ({after:.2f} s into {name}, --jobs {jobs})"

@@ -23,7 +23,7 @@ import pytest
 import soundfile as sf
 
 from recola_pipeline import interrupts
-from recola_pipeline.cache import ArtifactError, ArtifactStore, write_table, write_text
+from recola_pipeline.cache import ArtifactError, ArtifactStore, write_text
 from recola_pipeline.cli import main
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CorpusError
@@ -71,7 +71,8 @@ def corpus(tmp_path) -> Path:
 
 def config(tmp_path, manifest: Path, *extra: str):
     return load_config(None, overrides=[
-        "corpus.name=manifest", f"corpus.manifest={json_str(manifest)}", f"run.artifact_root={json_str(tmp_path / 'store')}",
+        "corpus.name=manifest", f"corpus.manifest={json_str(manifest)}",
+        f"run.artifact_root={json_str(tmp_path / 'store')}",
         "run.jobs=1", "run.progress=false", "audio.windows_s=[4.0]", "train.delay_max_s=0.8",
         "train.c_grid=[0.001, 0.01]", "evaluate.bootstrap_resamples=100", *extra])
 
@@ -236,7 +237,7 @@ def test_millisecond_times_are_an_error(tmp_path, corpus):
 
 def test_ratings_far_longer_than_the_media_are_an_error(tmp_path, corpus):
     label_file(corpus / "r2_arousal.csv", "arousal", seconds=60.0, rate=0.05 * 10)
-    with pytest.raises(CorpusError, match="r2_arousal.csv: ratings run to 60 s but the media of recording r2 last 8.0 s"):
+    with pytest.raises(CorpusError, match="r2_arousal.csv: ratings run to 60 s but the media of recording r2 last 8.0"):
         Pipeline(config(tmp_path, corpus / "manifest.csv")).ensure("data")
 
 
@@ -330,6 +331,7 @@ class _Payload:
 
 def test_a_pickle_with_a_matching_checksum_but_no_signature_is_never_unpickled(tmp_path, monkeypatch):
     import joblib
+
     from recola_pipeline.cache import file_sha256
     marker = tmp_path / "executed"
     monkeypatch.setenv("PAYLOAD_MARKER", str(marker))

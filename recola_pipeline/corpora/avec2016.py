@@ -16,8 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import (Corpus, CorpusError, Recording, apply_partitions, check_partition, check_recording_id,
-                   check_unique_ids, read_partitions_csv, require_dir)
+from .base import (
+    Corpus,
+    CorpusError,
+    Recording,
+    apply_partitions,
+    check_partition,
+    check_recording_id,
+    check_unique_ids,
+    read_partitions_csv,
+    require_dir,
+)
 from .ratings import read_arff_gold, read_recola_ratings
 from .recola import AUDIO_SUFFIXES, VIDEO_SUFFIXES, _media
 

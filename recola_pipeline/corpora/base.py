@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..inputs import InputError, checked_file
+from ..inputs import InputError, checked_file, sniff_separator
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def read_csv_table(path: Path, what: str, setting: str) -> pd.DataFrame:
     except InputError as exc:
         raise CorpusError(str(exc)) from None
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None, engine="python")
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=sniff_separator(path),
+                            engine="python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise CorpusError(f"{path}: cannot read the {what} as CSV ({exc}); fix {setting}") from None
     table.columns = [str(c).strip() for c in table.columns]

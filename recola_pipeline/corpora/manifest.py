@@ -12,8 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import (Corpus, CorpusError, Recording, apply_partitions, check_partition, check_recording_id,
-                   check_unique_ids, read_csv_table)
+from .base import (
+    Corpus,
+    CorpusError,
+    Recording,
+    apply_partitions,
+    check_partition,
+    check_recording_id,
+    check_unique_ids,
+    read_csv_table,
+)
 from .ratings import read_label_file
 
 

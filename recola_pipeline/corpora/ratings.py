@@ -14,11 +14,13 @@ with NaN wherever that rater has no value (label coverage, DESIGN §3):
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..inputs import InputError, checked_file, sniff_separator
 from ..labels import LABEL_HOP_S
 from .base import CorpusError
 
@@ -28,6 +30,8 @@ RECOLA_RATERS = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
 MAX_GAP_S = 1.0
 #: largest absolute rating accepted (the scale is [-1, 1]; values beyond 1.5 get a warning in the data stage)
 MAX_ABS_RATING = 10.0
+#: largest rating file read (a 300 s RECOLA file with six raters is about 300 kB)
+MAX_LABEL_BYTES = 200 * 2**20
 #: a median row step at least this long (seconds) means the times are not in seconds
 MAX_ROW_STEP_S = 10.0
 
@@ -133,10 +137,15 @@ def on_label_grid(times: np.ndarray, values: pd.DataFrame, *, max_gap_s: float =
     return grid_table
 
 
-def _read_table(path: Path, what: str, **options) -> pd.DataFrame:
+def _read_table(path: Path, what: str, sep: str | None = None) -> pd.DataFrame:
+    """A rating file as text cells (``sep`` None: detected); a regular file of at most 200 MiB."""
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", **options)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        checked_file(path, f"{what} file", "the corpus's label paths", max_bytes=MAX_LABEL_BYTES)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            sep=sep or sniff_separator(path), engine="python", skipinitialspace=True)
+    except InputError as exc:
+        raise CorpusError(str(exc)) from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise CorpusError(f"{path}: cannot read {what} ({exc})") from None
     table.columns = [str(c).strip() for c in table.columns]
     return table
@@ -170,7 +179,7 @@ def read_recola_ratings(path: Path, raters: tuple[str, ...] = RECOLA_RATERS, *, 
         Unreadable file, missing rater column, non-numeric or infinite value, times off the grid.
     """
     path = Path(path)
-    table = _read_table(path, "ratings", sep=";", skipinitialspace=True)
+    table = _read_table(path, "ratings", sep=";")
     if "time" not in table.columns:
         raise CorpusError(f"{path}: no 'time' column; expected header 'time;{' ;'.join(raters)} '")
     missing = [r for r in raters if r not in table.columns]
@@ -206,7 +215,7 @@ def read_label_file(path: Path, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame
     column per rater; a file with a single value column is a single rater (its own gold standard).
     """
     path = Path(path)
-    table = _read_table(path, "labels", sep=None, engine="python")
+    table = _read_table(path, "labels")
     if "time" not in table.columns or len(table.columns) < 2:
         raise CorpusError(f"{path}: expected columns 'time,<dimension>' (seconds, value)")
     table = _numeric(path, table)

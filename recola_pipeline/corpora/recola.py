@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import (Corpus, CorpusError, Recording, apply_partitions, check_recording_id, check_unique_ids,
-                   require_dir)
+from .base import (
+    Corpus,
+    CorpusError,
+    Recording,
+    apply_partitions,
+    check_recording_id,
+    check_unique_ids,
+    require_dir,
+)
 from .ratings import read_recola_ratings
 
 AUDIO_DIR = "RECOLA-Audio-recordings"
