@@ -1,8 +1,10 @@
 """Ctrl-C at 20 points of the audio and faces stages, with --jobs 1 and --jobs 2.
 
 Each interrupted run must exit non-zero (130, or killed by SIGINT when the signal arrives after
-the run has finished its work) and mark nothing complete that differs from an uninterrupted run;
-the same command run again must then give artifacts byte-identical to an uninterrupted run.
+main has returned) and mark nothing complete that differs from an uninterrupted run; the same
+command run again must then give artifacts byte-identical to an uninterrupted run. A signal that
+lands after main has returned 0, while the interpreter shuts down, cannot change the exit code;
+such a run must have finished all its work (every compared artifact complete and identical).
 The signal goes to the whole process group, as a terminal's Ctrl-C does, so loky's worker
 processes receive it too. (Before the fix, a Ctrl-C inside openSMILE's row callback was
 swallowed by ctypes: the run exited 0 with a row missing and later rows shifted.)
@@ -91,16 +93,18 @@ def test_interrupted_runs_never_exit_0_and_resume_to_identical_artifacts(tmp_pat
         trial = tmp_path / f"point{k}"
         for upstream in ("demo", "data"):  # start at the stage under test
             shutil.copytree(store / "features" / upstream, trial / "features" / upstream)
-        after = durations[name] * (k + 0.5) / POINTS
+        after = 0.9 * durations[name] * (k + 0.5) / POINTS  # within the work, before the shutdown
         code, sent = run_until_started(command(trial, stage, jobs), trial / "features" / name, after)
-        if sent:
+        partial = files_of(trial, compared)
+        assert all(partial[s] == expected[s] for s in compared if partial[s]), f"point {k}: wrong complete artifact"
+        if sent and code == 0:  # the signal came after main had returned 0, during interpreter shutdown:
+            assert partial == expected, f"point {k}: exit 0 with the work unfinished"  # the work was all done
+        elif sent:
             interrupted += 1
             # 130: stopped by the handler; -SIGINT: the signal came after the run had left main (the shell shows 130)
             assert code in (130, -signal.SIGINT), f"point {k} ({after:.2f} s into {name}, --jobs {jobs}): exit {code}"
-            partial = files_of(trial, compared)
-            assert all(partial[s] == expected[s] for s in compared if partial[s]), f"point {k}: wrong complete artifact"
         rerun = subprocess.run(command(trial, stage, jobs), capture_output=True, text=True, timeout=600)
         assert rerun.returncode == 0, rerun.stderr
         assert files_of(trial, compared) == expected, f"point {k} ({after:.2f} s into {name}, --jobs {jobs})"
         shutil.rmtree(trial)
-    assert interrupted >= POINTS * 0.8, f"only {interrupted} of {POINTS} runs were still going when signalled"
+    assert interrupted >= POINTS * 0.7, f"only {interrupted} of {POINTS} runs were still working when signalled"
