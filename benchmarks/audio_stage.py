@@ -27,7 +27,7 @@ import soundfile as sf
 from sessions import real_speech_sessions
 
 from recola_pipeline.config import load_config
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.pipeline import Pipeline
 
 
 def bare_llds(path: str) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from sessions import real_speech_sessions
 
 from recola_pipeline.config import load_config
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.pipeline import Pipeline
 
 
 def timed_audio(sessions: Path, root: Path, *parallel: str) -> float:

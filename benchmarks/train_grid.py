@@ -29,9 +29,10 @@ from sessions import real_speech_sessions
 
 from recola_pipeline.config import load_config
 from recola_pipeline.labels import delay_frames
-from recola_pipeline.models.delay import shift_groups
-from recola_pipeline.stages import Pipeline
-from recola_pipeline.train_stage import fit_representation, partition_frames, represent
+from recola_pipeline.estimators.delay import shift_groups
+from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.estimators.bundle import fit_representation, represent
+from recola_pipeline.matrices import partition_frames
 
 WINDOWS = [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
 

@@ -8,7 +8,7 @@ Inputs, written once into a temporary folder:
 * a synthetic 1280 x 720 video: the same GRID frames scaled up (1000 frames).
 
 For each (video, backbone) it prints the frames per second of
-:func:`recola_pipeline.video_stage.embed_recording` end to end, the throughput of the bare
+:func:`recola_pipeline.stages.faces.embed_recording` end to end, the throughput of the bare
 forward pass on as many crops in the same batches and threads, and their ratio (target
 >= 0.6), plus the rate of decoding alone (grey frames for a grey network, as the stage
 decodes them). Each rate is the best of ``--repeats`` runs, stage and bare forward pass
@@ -34,9 +34,9 @@ import torch
 
 from recola_pipeline.cache import Artifact
 from recola_pipeline.config import load_config
-from recola_pipeline.features import video_decode
-from recola_pipeline.features.backbones import load_backbone
-from recola_pipeline.video_stage import embed_recording
+from recola_pipeline.extractors import video_decode
+from recola_pipeline.extractors.backbones import load_backbone
+from recola_pipeline.stages.faces import embed_recording
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

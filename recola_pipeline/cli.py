@@ -14,10 +14,11 @@ import sys
 from . import interrupts
 from .cache import ArtifactError
 from .config import ConfigError, load_config
-from .corpora import CorpusError
-from .features.backbones import BackboneError
-from .stages import Pipeline, public_stages
-from .train_stage import MODALITY_STAGES
+from .corpora import CORPORA, CorpusError
+from .extractors.backbones import BackboneError
+from .modalities import MODALITY_STAGES
+from .parallel import BACKENDS
+from .pipeline import Pipeline, public_stages
 
 log = logging.getLogger("recola_pipeline")
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage", default="all", choices=[*public_stages(), "all"],
                         help="stage to run; the stages before it are reused from the cache or built (default: all)")
     parser.add_argument("--config", help="TOML configuration file (see configs/)")
-    parser.add_argument("--corpus", help="corpus layout: demo, recola, avec2016, manifest")
+    parser.add_argument("--corpus", help=f"corpus layout: {', '.join(CORPORA)}")
     parser.add_argument("--data-root", help="folder of a RECOLA or AVEC 2016 copy")
     parser.add_argument("--manifest", help="manifest CSV for --corpus manifest")
     parser.add_argument("--partitions", help="recording,partition CSV overriding the default partitions")
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value (TOML syntax), e.g. --set corpus.gold_standard=mean")
     parser.add_argument("--jobs", type=int, help="parallel workers (-1: all cores)")
-    parser.add_argument("--backend", choices=["loky", "threading", "dask"],
+    parser.add_argument("--backend", choices=BACKENDS,
                         help="joblib backend for the per-recording and grid loops (default: loky)")
     parser.add_argument("--scheduler", help="for --backend dask: local:N (a LocalCluster of N workers) "
                                             "or tcp://host:8786 (a running scheduler)")

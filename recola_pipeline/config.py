@@ -20,19 +20,18 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .corpora import CORPORA
+from .estimators.normalise import NORMALISATIONS
+from .extractors import AUDIO_FEATURE_SETS
 from .inputs import InputError, checked_file
+from .labels import GOLD_STANDARDS
+from .modalities import MODALITY_STAGES
+from .mrpn.corpora import READERS as CLIP_CORPORA
+from .mrpn.inputs import CLIP_MODALITIES
+from .mrpn.networks import ALL_VARIANTS as MRPN_VARIANTS
+from .parallel import BACKENDS
 
 DIMENSIONS = ("arousal", "valence")
-GOLD_STANDARDS = ("avec2016", "mean", "ewe")
-CORPORA = ("demo", "recola", "avec2016", "manifest")
-AUDIO_FEATURE_SETS = ("egemaps", "compare", "librosa")
-MODALITIES = ("audio", "video")
-NORMALISATIONS = ("train", "recording")
-CLIP_CORPORA = ("demo", "ravdess", "cremad")
-CLIP_MODALITIES = ("face", "spectrogram", "lld")
-MRPN_VARIANTS = ("N1", "N2", "N3", "late")
-
-
 #: largest config file read (a real one is a few kB)
 MAX_CONFIG_BYTES = 2**20
 
@@ -276,7 +275,7 @@ def _parse_override(text: str) -> tuple[str, str, object]:
 
 def _validate(cfg: Config, source: str) -> None:
     checks = [
-        (cfg.corpus.name in CORPORA, f"corpus.name must be one of {CORPORA}, got {cfg.corpus.name!r}"),
+        (cfg.corpus.name in CORPORA, f"corpus.name must be one of {tuple(CORPORA)}, got {cfg.corpus.name!r}"),
         (cfg.corpus.name != "demo" or not (cfg.corpus.data_root or cfg.corpus.manifest or cfg.corpus.partitions_csv),
          "a data root, manifest or partitions file was given but the corpus is the built-in demo (its partitions "
          "are fixed); add --corpus recola, avec2016 or manifest to read your corpus"),
@@ -292,7 +291,7 @@ def _validate(cfg: Config, source: str) -> None:
         (20 <= cfg.demo.duration_s <= 3600, "demo.duration_s must be between 20 s and 3600 s"),
         (8000 <= cfg.demo.sample_rate <= 96000, "demo.sample_rate must be between 8000 and 96000 Hz"),
         (cfg.audio.feature_set in AUDIO_FEATURE_SETS,
-         f"audio.feature_set must be one of {AUDIO_FEATURE_SETS}, got {cfg.audio.feature_set!r}"),
+         f"audio.feature_set must be one of {tuple(AUDIO_FEATURE_SETS)}, got {cfg.audio.feature_set!r}"),
         (bool(cfg.audio.windows_s) and len(set(cfg.audio.windows_s)) == len(cfg.audio.windows_s)
          and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
          f"audio.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), "
@@ -310,8 +309,8 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.video.finetune_epochs >= 0 and cfg.video.finetune_stride >= 1,
          "video.finetune_epochs must be >= 0 (0: no fine-tuning) and video.finetune_stride >= 1"),
         (0 < cfg.video.pca_variance <= 1, "video.pca_variance must be in (0, 1] (1: keep every component)"),
-        (set(cfg.train.modalities) <= set(MODALITIES) and len(set(cfg.train.modalities)) == len(cfg.train.modalities),
-         f"train.modalities must list distinct names of {MODALITIES} (empty: those the corpus has), "
+        (set(cfg.train.modalities) <= set(MODALITY_STAGES) and len(set(cfg.train.modalities)) == len(cfg.train.modalities),
+         f"train.modalities must list distinct names of {tuple(MODALITY_STAGES)} (empty: those the corpus has), "
          f"got {cfg.train.modalities}"),
         (bool(cfg.train.normalisation) and set(cfg.train.normalisation) <= set(NORMALISATIONS)
          and len(set(cfg.train.normalisation)) == len(cfg.train.normalisation),
@@ -325,12 +324,11 @@ def _validate(cfg: Config, source: str) -> None:
          "evaluate.median_windows_s must list lengths >= 0 s (0: no median filter)"),
         (cfg.evaluate.max_folds >= 3, "evaluate.max_folds must be at least 3"),
         (cfg.evaluate.bootstrap_resamples >= 100, "evaluate.bootstrap_resamples must be at least 100"),
-        (cfg.run.backend in ("loky", "threading", "dask"),
-         f"run.backend must be 'loky', 'threading' or 'dask', got {cfg.run.backend!r}"),
+        (cfg.run.backend in BACKENDS, f"run.backend must be one of {BACKENDS}, got {cfg.run.backend!r}"),
         (not cfg.run.scheduler or cfg.run.scheduler.startswith(("local:", "tcp://", "tls://")),
          f"run.scheduler must be 'local:N' or a scheduler address such as tcp://host:8786, got {cfg.run.scheduler!r}"),
         (cfg.run.jobs != 0, "run.jobs must be a positive count or -1 for all cores"),
-        (cfg.mrpn.corpus in CLIP_CORPORA, f"mrpn.corpus must be one of {CLIP_CORPORA}, got {cfg.mrpn.corpus!r}"),
+        (cfg.mrpn.corpus in CLIP_CORPORA, f"mrpn.corpus must be one of {tuple(CLIP_CORPORA)}, got {cfg.mrpn.corpus!r}"),
         (cfg.mrpn.corpus == "demo" or bool(cfg.mrpn.data_root),
          f"mrpn.data_root must name the {cfg.mrpn.corpus} folder (mrpn.corpus = {cfg.mrpn.corpus!r})"),
         (len(set(cfg.mrpn.modalities)) >= 2 and set(cfg.mrpn.modalities) <= set(CLIP_MODALITIES),

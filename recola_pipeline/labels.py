@@ -26,6 +26,8 @@ import numpy as np
 from .metrics import ccc, pearson
 
 LABEL_HOP_S = 0.04
+#: the gold-standard methods (``corpus.gold_standard``) of :func:`gold_standard`
+GOLD_STANDARDS = ("avec2016", "mean", "ewe")
 
 
 def _pairwise_ccc(ratings: np.ndarray) -> np.ndarray:
@@ -60,8 +62,8 @@ def gold_standard(ratings: np.ndarray, method: str = "avec2016") -> np.ndarray:
     ratings = np.asarray(ratings, dtype=float)
     if ratings.ndim != 2 or ratings.shape[1] == 0:
         raise ValueError(f"ratings must be a (frames, raters) matrix with at least one rater, got {ratings.shape}")
-    if method not in ("avec2016", "mean", "ewe"):
-        raise ValueError(f"unknown gold standard {method!r}; use one of avec2016, mean, ewe")
+    if method not in GOLD_STANDARDS:
+        raise ValueError(f"unknown gold standard {method!r}; use one of {', '.join(GOLD_STANDARDS)}")
     rated = ~np.isnan(ratings)
     ratings = ratings[:, rated.any(axis=0)]  # a rater with no value at all takes no part
     rated = ~np.isnan(ratings)

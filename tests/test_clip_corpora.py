@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from recola_pipeline.corpora import CorpusError, cremad, ravdess
+from recola_pipeline.corpora import CorpusError
+from recola_pipeline.mrpn.corpora import cremad, ravdess
 
 
 def touch(path):

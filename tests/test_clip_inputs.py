@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from recola_pipeline.features.clip_inputs import spectrogram_segments, time_slice
+from recola_pipeline.mrpn.inputs import spectrogram_segments, time_slice
 
 
 def test_spectrogram_segments_shape_and_standardisation():

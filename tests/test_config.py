@@ -2,7 +2,7 @@
 import pytest
 
 from recola_pipeline.config import ConfigError, load_config
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.pipeline import Pipeline
 
 
 def test_defaults_run_the_demo():

@@ -10,9 +10,9 @@ from conftest import write_ratings, write_wav
 from recola_pipeline.cache import read_table
 from recola_pipeline.corpora import CorpusError, avec2016, manifest, recola
 from recola_pipeline.corpora.ratings import read_recola_ratings
-from recola_pipeline.data_stage import load_data
+from recola_pipeline.readers import load_data
 from recola_pipeline.labels import gold_standard
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.pipeline import Pipeline
 
 
 def run_data(small_config, *overrides):

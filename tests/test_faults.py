@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recola_pipeline.config import load_config
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.pipeline import Pipeline
 
 DEMO = ["--set", "demo.duration_s=60.0", "--set", "demo.recordings_per_partition=2",
         "--set", "audio.windows_s=[4.0, 8.0, 12.0]"]

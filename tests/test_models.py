@@ -5,9 +5,9 @@ from sklearn.base import clone
 from sklearn.svm import LinearSVR
 
 from recola_pipeline.metrics import ccc
-from recola_pipeline.models import DelayedRegressor, L2LinearSVR, Normaliser, PostProcessor, RidgePath
-from recola_pipeline.models.delay import shift_groups
-from recola_pipeline.train_stage import delay_c_scores
+from recola_pipeline.estimators import DelayedRegressor, L2LinearSVR, Normaliser, PostProcessor, RidgePath
+from recola_pipeline.estimators.delay import shift_groups
+from recola_pipeline.stages.train import delay_c_scores
 
 
 def regression_data(seed=0, n=600, f=12):

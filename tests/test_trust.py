@@ -27,8 +27,8 @@ from recola_pipeline.cache import ArtifactError, ArtifactStore, write_text
 from recola_pipeline.cli import main
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CorpusError
-from recola_pipeline.data_stage import load_data
-from recola_pipeline.stages import Pipeline
+from recola_pipeline.readers import load_data
+from recola_pipeline.pipeline import Pipeline
 
 RATE = 16000
 

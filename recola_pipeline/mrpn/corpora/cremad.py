@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import CorpusError
+from ...corpora.base import CorpusError
 from .clips import Clip, pick_audio
 
 EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}

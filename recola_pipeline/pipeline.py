@@ -58,18 +58,15 @@ class Stage:
     public: bool = True
 
 
-REGISTRY: dict[str, Stage] = {}
-
-
-def register(stage: Stage) -> Stage:
-    """Add a stage to the graph (each stage module calls this at import, in pipeline order)."""
-    REGISTRY[stage.name] = stage
-    return stage
+def stage_graph() -> dict[str, Stage]:
+    """Every stage by name, from the ordered list in :mod:`recola_pipeline.stages`."""
+    from .stages import STAGES  # the stage modules import this one: imported on use
+    return {stage.name: stage for stage in STAGES}
 
 
 def public_stages() -> list[str]:
     """Stages offered by ``--stage``, in the order ``--stage all`` runs them."""
-    return [name for name, stage in REGISTRY.items() if stage.public]
+    return [name for name, stage in stage_graph().items() if stage.public]
 
 
 def library_versions(names) -> dict[str, str]:
@@ -100,13 +97,14 @@ class Pipeline:
         self.config = config
         self.store = ArtifactStore(config.run.artifact_root)
         self.force = set(force)
+        self.stages = stage_graph()
         self._identities: dict[str, dict] = {}
         self._ready: dict[str, Artifact] = {}
 
     def identity(self, name: str) -> dict:
         """The identity of a stage's artifact under the current config."""
         if name not in self._identities:
-            stage = REGISTRY[name]
+            stage = self.stages[name]
             self._identities[name] = {
                 "stage": name,
                 "version": stage.version,
@@ -119,14 +117,14 @@ class Pipeline:
 
     def artifact(self, name: str) -> Artifact:
         """The (possibly not yet built) artifact of a stage."""
-        return self.store.artifact(REGISTRY[name].kind, name, self.identity(name))
+        return self.store.artifact(self.stages[name].kind, name, self.identity(name))
 
     def order(self, names) -> list[str]:
         """The stages needed for ``names``, upstream first, each once."""
         ordered: list[str] = []
 
         def visit(name):
-            for up in REGISTRY[name].upstream(self.config):
+            for up in self.stages[name].upstream(self.config):
                 visit(up)
             if name not in ordered:
                 ordered.append(name)
@@ -148,7 +146,7 @@ class Pipeline:
         """Return the complete artifact of ``name``, building it (and its upstream) if needed."""
         if name in self._ready:
             return self._ready[name]
-        for up in REGISTRY[name].upstream(self.config):
+        for up in self.stages[name].upstream(self.config):
             self.ensure(up)
         artifact = self.artifact(name)
         was_complete = artifact.complete
@@ -162,7 +160,7 @@ class Pipeline:
             log.info("%s: building %s", name, artifact.path)
             artifact.start()
             try:
-                info = REGISTRY[name].run(self, artifact)
+                info = self.stages[name].run(self, artifact)
             except BaseException:
                 if not artifact.files():  # nothing finished to resume from: leave no trace
                     artifact.clear()

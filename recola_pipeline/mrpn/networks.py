@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 
 VARIANTS = ("N1", "N2", "N3")
+#: every variant ``mrpn.variants`` may list: the networks and the late fusion of the unimodal ones
+ALL_VARIANTS = (*VARIANTS, "late")
 
 
 class SequenceBranch(nn.Module):

@@ -1,4 +1,4 @@
-"""The ``demo`` and ``data`` stages: corpus in, gold standard at 40 ms out.
+"""The ``data`` stage: corpus in, gold standard at 40 ms out.
 
 ``data`` artifact (``features/data/<hash>/``):
 
@@ -27,45 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
-from .cache import read_table, write_table
-from .corpora import Corpus, CorpusError, Recording, load_corpus
-from .corpora import demo
-from .features import video_decode
-from .labels import LABEL_HOP_S, gold_standard, rater_agreement
-from .stages import Pipeline, Stage, register
+from ..cache import write_table
+from ..corpora import Corpus, CorpusError, Recording, load_corpus
+from ..extractors import video_decode
+from ..extractors.audio_io import audio_duration
+from ..labels import LABEL_HOP_S, gold_standard, rater_agreement
+from ..pipeline import Pipeline, Stage
 
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- demo stage
-def _generate_demo_recording(args) -> str:
-    root, rec_id, index, cfg = args
-    demo.generate_recording(root, rec_id, index, seed=cfg.seed, duration_s=cfg.duration_s,
-                            sample_rate=cfg.sample_rate, video=cfg.video)
-    return rec_id
-
-
-def run_demo(pipeline: Pipeline, artifact) -> dict:
-    """Generate the demo corpus into the artifact folder; recordings already there are kept."""
-    cfg = pipeline.config.demo
-    ids = demo.recording_ids(cfg.recordings_per_partition)
-    todo = [(artifact.path, rec_id, i, cfg) for i, rec_id in enumerate(ids)
-            if not all(artifact.has(f) for f in demo.recording_files(rec_id, cfg.video))]
-    pipeline.map(_generate_demo_recording, todo, desc="demo corpus")
-    write_table(artifact.file("partitions.csv"), demo.partitions_table(cfg.recordings_per_partition))
-    return {"recordings": len(ids), "generated_now": len(todo), "duration_s": cfg.duration_s}
-
-
-register(Stage(
-    name="demo", kind="features", sections=("demo",), upstream=lambda cfg: [],
-    libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo,
-    version=demo.GENERATOR_VERSION, public=False,
-))
-
-
-# --------------------------------------------------------------------------- data stage
 def corpus_of(pipeline: Pipeline) -> Corpus:
     """List the configured corpus (the demo corpus is generated first when needed)."""
     cfg = pipeline.config.corpus
@@ -132,49 +104,6 @@ def rating_warnings(rec: Recording, ratings: dict[str, pd.DataFrame]) -> list[st
                         "dimension is fitted and scored on its own rated frames only")
     return messages
 
-
-def _check_wav_complete(path: Path) -> None:
-    """Raise when a WAV file's ``data`` chunk declares more bytes than the file holds (a cut copy)."""
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return
-    pos = 12
-    while pos + 8 <= len(head):
-        chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
-        if chunk == b"data":
-            held = path.stat().st_size - (pos + 8)
-            if size != 0xFFFFFFFF and held < size:
-                raise CorpusError(f"{path}: truncated: the WAV header declares {size} bytes of audio but the file "
-                                  f"holds {held}; copy the file again from the corpus release")
-            return
-        pos += 8 + size + (size & 1)
-
-
-def audio_duration(path: Path) -> float:
-    """Check an audio file end to end and return its duration in seconds.
-
-    Raises
-    ------
-    CorpusError
-        Naming the file: unreadable, truncated, empty, non-finite or digitally silent audio
-        (checked here, before any feature is extracted, so bad input never leaves partial artifacts).
-    """
-    try:
-        info = sf.info(str(path))
-        _check_wav_complete(Path(path))
-        if info.frames == 0:
-            raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
-        peak = 0.0
-        for block in sf.blocks(str(path), blocksize=1 << 18, dtype="float32", always_2d=True):
-            if not np.isfinite(block).all():
-                raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
-    if peak == 0.0:
-        raise CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
-    return info.frames / info.samplerate
 
 
 def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, max_seconds: float,
@@ -307,7 +236,7 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
     warnings += coverage_warnings(table)
     for message in warnings:
         log.warning("%s", message)
-    return {"warnings": warnings,"corpus": cfg.name, "recordings": len(table), "partitions": partitions,
+    return {"warnings": warnings, "corpus": cfg.name, "recordings": len(table), "partitions": partitions,
             "frames": int(table["n_frames"].sum()), "labelled_frames": int(table["labelled_frames"].sum()),
             "coverage": {r.recording: {"labelled": int(r.labelled_frames), "unlabelled": int(r.unlabelled_frames)}
                          for r in table.itertuples()},
@@ -315,11 +244,11 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
             "mean_rater_agreement": {d: float(table[f"agreement_{d}"].mean()) for d in cfg.dimensions}}
 
 
-register(Stage(
+STAGE = Stage(
     name="data", kind="features", sections=("corpus",), version=2,
     upstream=lambda cfg: ["demo"] if cfg.corpus.name == "demo" else [],
     libraries=("numpy", "pandas", "soundfile"), run=run_data, extra_identity=_fingerprint,
-))
+)
 
 
 def _portable(path: Path | None, store: Path) -> str:
@@ -330,16 +259,3 @@ def _portable(path: Path | None, store: Path) -> str:
     return path.relative_to(store).as_posix() if path.is_relative_to(store) else str(path)
 
 
-def load_data(artifact) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """The recordings table (media paths absolute) and the gold standard of every recording.
-
-    Media inside the artifact store (the demo corpus) are stored relative to the store's root, so
-    a store gives identical files wherever it lives; they are resolved here.
-    """
-    table = read_table(artifact.file("recordings.csv"))
-    store = artifact.path.parents[2]  # <root>/features/data/<hash>
-    for column in ("audio", "video"):
-        table[column] = [str(store / p) if isinstance(p, str) and p and not Path(p).is_absolute() else
-                         (p if isinstance(p, str) else "") for p in table[column]]
-    gold = {rec: read_table(artifact.file(f"gold/{rec}.parquet")) for rec in table["recording"]}
-    return table, gold

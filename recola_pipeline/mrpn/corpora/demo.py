@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..cache import atomic_path
-from ..labels import LABEL_HOP_S
-from .demo import FPS, FRAME_SIZE, draw_face, synthesise_audio
+from ...cache import atomic_path
+from ...corpora.demo import FPS, FRAME_SIZE, draw_face, synthesise_audio
+from ...labels import LABEL_HOP_S
 
 #: RAVDESS emotion code -> (name, arousal, valence)
 CLASSES = {1: ("neutral", 0.0, 0.0), 3: ("happy", 0.6, 0.7), 4: ("sad", -0.6, -0.6), 5: ("angry", 0.7, -0.6)}

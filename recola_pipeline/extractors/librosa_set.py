@@ -14,11 +14,13 @@ import functools
 import librosa
 import numpy as np
 
+from ..labels import LABEL_HOP_S
 from .windows import strided_moments
 
 FRAME_HOP_S = 0.01
 FRAME_LENGTH_S = 0.025
-LABEL_HOP_S = 0.04
+description = "librosa descriptors"
+libraries = ("librosa", "soxr")
 N_MFCC, N_MELS = 13, 40
 
 

@@ -22,8 +22,12 @@ import librosa
 import numpy as np
 import opensmile
 
+from ..labels import LABEL_HOP_S
+
 SEGMENT_S, SEGMENT_HOP_S, N_FFT, HOP = 1.0, 0.2, 512, 64
-LLD_STEP_S = 0.04
+LLD_STEP_S = LABEL_HOP_S
+#: the clip modalities (``mrpn.modalities``) and how many input steps each has per second
+CLIP_MODALITIES = ("face", "spectrogram", "lld")
 
 
 def spectrogram_segments(signal: np.ndarray, rate: int, *, segment_s: float = SEGMENT_S,
@@ -119,3 +123,9 @@ def time_slice(steps_per_s: dict[str, float], lengths: dict[str, int], min_s: fl
         first = min(first, max(0, lengths[m] - count))
         out[m] = slice(first, min(lengths[m], first + count))
     return out
+def steps_per_second(modalities, face_stride: int) -> dict[str, float]:
+    """Steps per second of each clip modality (faces every ``face_stride`` label frames)."""
+    rates = {"spectrogram": 1.0 / SEGMENT_HOP_S, "lld": 1.0 / LLD_STEP_S, "face": 1.0 / (LABEL_HOP_S * face_stride)}
+    return {m: rates[m] for m in modalities}
+
+

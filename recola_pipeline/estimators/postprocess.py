@@ -2,7 +2,7 @@
 
 :class:`PostProcessor` applies a fixed set of steps; fitting estimates the centring bias and the
 scaling factor on labelled frames. Which steps to use is chosen on held-out devel recordings by
-:func:`~recola_pipeline.models.selection.choose_postprocessing`, never on the data scored.
+:func:`~recola_pipeline.estimators.selection.choose_postprocessing`, never on the data scored.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ What each number is chosen on and scored on (the README's "Evaluation protocol")
 
 * W, D, C and the normalisation were chosen by the train stage on devel (the AVEC protocol).
 * Late fusion's weights and each post-processing step (median length, centring, scaling) are
-  chosen on held-out devel recordings (:mod:`~recola_pipeline.models.selection`): a devel
+  chosen on held-out devel recordings (:mod:`~recola_pipeline.estimators.selection`): a devel
   recording is transformed only by steps fitted on the other devel recordings, and a step is
   kept only if the pooled CCC of those held-out predictions improves. The devel score reported
   is that held-out score, and the devel predictions written are those held-out predictions.
@@ -43,15 +43,22 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from .bootstrap import ccc_interval, paired_difference
-from .cache import atomic_path, read_table, write_table
-from .data_stage import load_data
-from .metrics import ccc, mean_per_recording, pearson, pooled, rmse
-from .models import LateFusion, PostProcessor
-from .models.delay import segments
-from .models.selection import MIN_HELD_OUT_RECORDINGS, choose_postprocessing, held_out, recording_folds
-from .stages import Pipeline, Stage, register
-from .train_stage import parse_windows, predict_bundle, system_frames
+from ..bootstrap import ccc_interval, paired_difference
+from ..cache import atomic_path, read_table, write_table
+from ..estimators import LateFusion, PostProcessor
+from ..estimators.bundle import parse_windows, predict_bundle
+from ..estimators.delay import segments
+from ..estimators.selection import (
+    MIN_HELD_OUT_RECORDINGS,
+    choose_postprocessing,
+    held_out,
+    recording_folds,
+)
+from ..extractors import AUDIO_FEATURE_SETS
+from ..matrices import system_frames
+from ..metrics import ccc, mean_per_recording, pearson, pooled, rmse
+from ..pipeline import Pipeline, Stage
+from ..readers import load_data
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +103,7 @@ def provenance(pipeline: Pipeline, modalities) -> dict:
     for modality in modalities:
         if modality == "audio":
             feature_set = pipeline.config.audio.feature_set
-            source = {"egemaps": "openSMILE eGeMAPS v02", "compare": "openSMILE ComParE 2016",
-                      "librosa": "librosa descriptors"}[feature_set]
+            source = AUDIO_FEATURE_SETS[feature_set].description
             features.append(f"audio:{feature_set}")
             weights.append(f"{source} (no learned weights)")
         elif modality == "video":
@@ -263,7 +269,7 @@ def _best(results: pd.DataFrame) -> dict:
     return {r.dimension: {"modality": r.modality, "fusion": r.fusion, "ccc": r.ccc} for r in best.itertuples()}
 
 
-register(Stage(
+STAGE = Stage(
     name="evaluate", kind="models", sections=("evaluate",), upstream=lambda cfg: ["train"],
     libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate, version=2,
-))
+)

@@ -2,8 +2,8 @@
 
 Feature sets (``audio.feature_set``): ``egemaps`` (openSMILE's 88 eGeMAPS v02 functionals) and
 ``compare`` (its 6373 ComParE 2016 functionals), both from
-:mod:`~recola_pipeline.features.opensmile_windows`, and ``librosa`` (mean and std of MFCC,
-log-mel and spectral descriptors, :mod:`~recola_pipeline.features.librosa_set`).
+:mod:`~recola_pipeline.extractors.opensmile_windows`, and ``librosa`` (mean and std of MFCC,
+log-mel and spectral descriptors, :mod:`~recola_pipeline.extractors.librosa_set`).
 
 ``audio`` artifact (``features/audio/<hash>/``): ``w<W>/<recording>.parquet`` for every window
 length W, with a ``time`` column (the label frames of the data stage) and the feature set's
@@ -22,35 +22,19 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
-import soxr
 
-from .cache import write_json, write_table
-from .corpora import CorpusError
-from .data_stage import load_data
-from .features import librosa_set
-from .features.opensmile_windows import OpenSmileSet
-from .features.windows import align_to_labels
-from .labels import LABEL_HOP_S
-from .matrices import label_times, verify_frames, window_name
-from .stages import Pipeline, Stage, register
+from ..cache import write_json, write_table
+from ..corpora import CorpusError
+from ..extractors import AUDIO_FEATURE_SETS
+from ..extractors.audio_io import load_audio
+from ..extractors.windows import align_to_labels
+from ..labels import LABEL_HOP_S
+from ..matrices import label_times, verify_frames, window_name
+from ..pipeline import Pipeline, Stage
+from ..readers import load_data
 
 log = logging.getLogger(__name__)
 
-#: feature set -> object with ``windowed_functionals(signal, rate, windows)`` and ``feature_names()``
-FEATURE_SETS = {"egemaps": OpenSmileSet("egemaps"), "compare": OpenSmileSet("compare"), "librosa": librosa_set}
-
-
-def load_audio(path, sample_rate: int) -> np.ndarray:
-    """Read ``path`` (checked by the data stage) as mono float at ``sample_rate``."""
-    try:
-        signal, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:  # e.g. replaced since the data stage read it
-        raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
-    signal = signal.mean(axis=1)
-    if rate != sample_rate:
-        signal = soxr.resample(signal, rate, sample_rate)
-    return signal
 
 
 def _finished(artifact, row, cfg) -> bool:
@@ -80,7 +64,7 @@ def extract_recording(args) -> dict:
     if duration < min(windows):
         raise CorpusError(f"{row['audio']}: {duration:.2f} s of audio is shorter than the shortest window "
                           f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
-    extractor = FEATURE_SETS[cfg.feature_set]
+    extractor = AUDIO_FEATURE_SETS[cfg.feature_set]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_window = extractor.windowed_functionals(signal, cfg.sample_rate, windows)
@@ -119,16 +103,16 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
                         result["recording"], result["audio_s"])
     results = [json.loads(artifact.file(f"info/{r['recording']}.json").read_text()) for r in rows]
-    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(FEATURE_SETS[cfg.feature_set].feature_names()),
+    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(AUDIO_FEATURE_SETS[cfg.feature_set].feature_names()),
             "recordings": len(rows), "extracted_now": len(todo),
             "padded": sorted(r["recording"] for r in results if r["padded"]),
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
 
 
-register(Stage(
+STAGE = Stage(
     name="audio", kind="features", sections=("audio",), upstream=lambda cfg: ["data"],
     libraries=("opensmile", "librosa", "soxr", "soundfile", "numpy"), run=run_audio,
-))
+)
 
 
 def load_audio_features(artifact, window_s: float, recording: str) -> pd.DataFrame:

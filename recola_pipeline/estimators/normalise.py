@@ -14,6 +14,10 @@ def _zscore(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+#: the normalisation modes (``train.normalisation``)
+NORMALISATIONS = ("train", "recording")
+
+
 class Normaliser(TransformerMixin, BaseEstimator):
     """Z-score features; NaN and infinite values become 0 after scaling (DESIGN §3).
 
@@ -35,8 +39,8 @@ class Normaliser(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None, groups=None):
         """Learn per-feature mean and standard deviation; returns self."""
-        if self.mode not in ("train", "recording"):
-            raise ValueError(f"mode must be 'train' or 'recording', got {self.mode!r}")
+        if self.mode not in NORMALISATIONS:
+            raise ValueError(f"mode must be one of {NORMALISATIONS}, got {self.mode!r}")
         X = np.asarray(X, dtype=float)
         finite = np.where(np.isfinite(X), X, np.nan)
         self.mean_ = np.nan_to_num(np.nanmean(finite, axis=0))

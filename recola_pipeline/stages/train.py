@@ -3,7 +3,7 @@ one model per system (each modality alone, and early fusion) and dimension on tr
 
 For every modality, window length and normalisation the train features are normalised (train
 statistics or per recording, NaN -> 0), optionally mapped through a Nystroem RBF kernel
-approximation, and factorised once (:class:`~recola_pipeline.models.RidgePath`); every delay
+approximation, and factorised once (:class:`~recola_pipeline.estimators.RidgePath`); every delay
 then only changes the shifted targets and every C only the shrinkage, so the full AVEC grid
 (W x D x C) costs about one fit per W. Devel predictions are shifted forward by D and scored by
 pooled CCC against the unshifted gold, on labelled frames only; a training pair needs both of
@@ -11,8 +11,8 @@ its frames labelled. With two or more modalities, early fusion concatenates the 
 modality at the window selected for it (per dimension) and searches D, C and the normalisation
 the same way.
 The best point per system and dimension is refitted on train as a
-:class:`~recola_pipeline.models.DelayedRegressor` around an
-:class:`~recola_pipeline.models.L2LinearSVR` and saved with joblib. Late fusion is fitted on
+:class:`~recola_pipeline.estimators.DelayedRegressor` around an
+:class:`~recola_pipeline.estimators.L2LinearSVR` and saved with joblib. Late fusion is fitted on
 devel predictions, so it lives in the evaluate stage.
 
 ``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (system, modality, fusion, dimension,
@@ -29,99 +29,30 @@ import logging
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.kernel_approximation import Nystroem
 
-from .cache import atomic_path, write_table
-from .corpora import CorpusError
-from .data_stage import load_data
-from .labels import delay_frames
-from .matrices import FrameMatrix, load_frames
-from .metrics import labelled_ccc
-from .models import DelayedRegressor, L2LinearSVR, Normaliser, RidgePath
-from .models.delay import delayed_targets, shift_groups
-from .stages import Pipeline, Stage, register
+from ..cache import atomic_path, write_table
+from ..corpora import CorpusError
+from ..estimators import DelayedRegressor, L2LinearSVR, RidgePath
+from ..estimators.bundle import (
+    fit_representation,
+    parse_windows,
+    represent,
+    windows_label,
+)
+from ..estimators.delay import delayed_targets, shift_groups
+from ..labels import delay_frames
+from ..matrices import partition_frames, system_frames
+from ..metrics import labelled_ccc
+from ..modalities import MODALITY_STAGES, modality_windows
+from ..pipeline import Pipeline, Stage
+from ..readers import load_data
 
 log = logging.getLogger(__name__)
-
-#: modality -> the feature stage that extracts it (its config section of the same name has ``windows_s``)
-MODALITY_STAGES = {"audio": "audio", "video": "video"}
-
-
-def modality_windows(config, modality: str) -> list[float]:
-    """Window lengths the feature stage of ``modality`` extracted."""
-    return [float(w) for w in getattr(config, MODALITY_STAGES[modality]).windows_s]
-
 
 def delays_s(cfg) -> list[float]:
     """The delay grid 0 : step : max in seconds."""
     n = int(np.floor(cfg.delay_max_s / cfg.delay_step_s + 1e-9)) + 1
     return [round(i * cfg.delay_step_s, 4) for i in range(n)]
-
-
-def partition_frames(pipeline: Pipeline, modality: str, window_s: float, partition: str, *, labelled_only=True
-                     ) -> FrameMatrix:
-    """One partition's frames of one modality and window length, with gold."""
-    table, gold = load_data(pipeline.ensure("data"))
-    rows = table[table.partition == partition]
-    if labelled_only:
-        rows = rows[rows.labelled]
-    lacking = [r.recording for r in rows.itertuples() if not (isinstance(getattr(r, modality), str)
-                                                              and getattr(r, modality))]
-    if lacking:
-        raise CorpusError(f"{partition} recording(s) {', '.join(lacking)} have no {modality} file, so the {modality} "
-                          f"models cannot use them: add the files, or drop '{modality}' from train.modalities")
-    return load_frames(pipeline.ensure(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
-                       pipeline.config.corpus.dimensions)
-
-
-def system_frames(pipeline: Pipeline, windows: dict[str, float], partition: str, *, labelled_only=True
-                  ) -> FrameMatrix:
-    """Frames of a system: one modality's, or (early fusion) several modalities' side by side.
-
-    ``windows`` maps each modality to its window length; fused columns are prefixed with the
-    modality (``audio:F0semitoneFrom27.5Hz_sma3nz_amean``).
-    """
-    parts = {m: partition_frames(pipeline, m, w, partition, labelled_only=labelled_only) for m, w in windows.items()}
-    if len(parts) == 1:
-        return next(iter(parts.values()))
-    first = next(iter(parts.values()))  # same recordings and label frames: partition_frames checks every modality
-    return FrameMatrix(np.hstack([f.X for f in parts.values()]), first.gold, first.groups, first.time,
-                       [f"{m}:{c}" for m, f in parts.items() for c in f.columns])
-
-
-def windows_label(windows: dict[str, float]) -> str:
-    """``audio=8 video=6``: the window length of each modality of a system."""
-    return " ".join(f"{m}={w:g}" for m, w in windows.items())
-
-
-def labelled_rows(frames: FrameMatrix) -> np.ndarray:
-    """Frames with a gold value in every dimension (the frames any fit may use)."""
-    rows = np.ones(len(frames.X), dtype=bool)
-    for values in frames.gold.values():
-        rows &= np.isfinite(values)
-    return rows
-
-
-def fit_representation(cfg, normalisation: str, train: FrameMatrix):
-    """Fit the normaliser (and the Nystroem map for the RBF kernel) on the labelled train frames.
-
-    Per-recording normalisation has nothing to fit: each recording is standardised with the
-    statistics of all its own frames, unsupervised, in every partition.
-    """
-    rows = labelled_rows(train)
-    normaliser = Normaliser(normalisation).fit(train.X[rows])
-    kernel = None
-    if cfg.kernel == "rbf":
-        Z = normaliser.transform(train.X, train.groups)[rows]
-        kernel = Nystroem(kernel="rbf", gamma=1.0 / Z.shape[1], n_components=min(cfg.rbf_components, len(Z)),
-                          random_state=cfg.seed).fit(Z)
-    return normaliser, kernel
-
-
-def represent(normaliser, kernel, frames: FrameMatrix) -> np.ndarray:
-    """Normalised (and kernel-mapped) features of ``frames``."""
-    Z = normaliser.transform(frames.X, frames.groups)
-    return kernel.transform(Z) if kernel is not None else Z
 
 
 def search_window(args) -> list[dict]:
@@ -195,11 +126,6 @@ def select(grid: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby(["system", "dimension"], sort=False).head(1).reset_index(drop=True)
 
 
-def parse_windows(label: str) -> dict[str, float]:
-    """Inverse of :func:`windows_label`."""
-    return {m: float(w) for m, w in (part.split("=") for part in label.split())}
-
-
 def fit_final(pipeline: Pipeline, system: str, dim: str, windows: dict[str, float], normalisation: str,
               delay: float, c: float) -> dict:
     """Refit the selected model of a system on train; returns the bundle saved with joblib."""
@@ -210,11 +136,6 @@ def fit_final(pipeline: Pipeline, system: str, dim: str, windows: dict[str, floa
         represent(normaliser, kernel, train), train.gold[dim], train.groups)
     return {"normaliser": normaliser, "kernel": kernel, "regressor": regressor, "windows": windows,
             "features": train.columns, "system": system, "dimension": dim}
-
-
-def predict_bundle(bundle: dict, frames: FrameMatrix) -> np.ndarray:
-    """Predictions of a saved model bundle, aligned with the unshifted gold of ``frames``."""
-    return bundle["regressor"].predict(represent(bundle["normaliser"], bundle["kernel"], frames), frames.groups)
 
 
 def run_train(pipeline: Pipeline, artifact) -> dict:
@@ -250,8 +171,8 @@ def run_train(pipeline: Pipeline, artifact) -> dict:
             "selected": selected.to_dict("records")}
 
 
-register(Stage(
+STAGE = Stage(
     name="train", kind="models", sections=("train",), version=2,
     upstream=lambda cfg: ["data", *sorted({MODALITY_STAGES[m] for m in cfg.train.modalities})],
     libraries=("numpy", "scikit-learn", "pandas"), run=run_train,
-))
+)

@@ -11,7 +11,7 @@ class LateFusion(BaseEstimator):
     """``y ~ b + sum_m w_m * prediction_m`` (least squares) on labelled frames.
 
     Fitted on devel predictions (AVEC 2016); the evaluate stage scores devel with weights
-    fitted on the other devel recordings (:func:`~recola_pipeline.models.selection.held_out`).
+    fitted on the other devel recordings (:func:`~recola_pipeline.estimators.selection.held_out`).
 
     Attributes
     ----------

@@ -1,7 +1,7 @@
 """Internal stages of the MRPN path: the generated demo clips, and each clip's input sequences.
 
 ``demo_clips`` artifact (``features/demo_clips/<hash>/``): the categorical demo set
-(:mod:`~recola_pipeline.corpora.demo_clips`) in RAVDESS's naming.
+(:mod:`~recola_pipeline.mrpn.corpora.demo`) in RAVDESS's naming.
 
 ``clips`` artifact (``features/clips/<hash>/``): ``clips.csv`` (clip, actor, gender, emotion,
 files, steps per modality, face frames missed) and ``inputs/<clip>.npz`` per clip with one array
@@ -9,7 +9,7 @@ per modality in ``mrpn.modalities``:
 
 * ``spectrogram`` (segments, 1, F, T) float16: the clip standardised by its own mean and std,
   1 s segments every 0.2 s (5 steps per second),
-  :func:`~recola_pipeline.features.clip_inputs.spectrogram_segments`;
+  :func:`~recola_pipeline.mrpn.inputs.spectrogram_segments`;
 * ``lld`` (steps, 25) float32: eGeMAPS v02 LLDs averaged over 40 ms steps;
 * ``face`` (frames, S, S[, 3]) uint8: face crops of the frames on screen every
   ``face_stride`` x 40 ms (stride 5: 5 per second, the spectrogram's step rate), found, tracked
@@ -29,53 +29,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio_stage import load_audio
-from .cache import atomic_path, read_table, write_table
-from .config import MRPN_INPUT_KEYS
-from .corpora import CorpusError, cremad, demo_clips, ravdess
-from .corpora.clips import Clip, clip_table
-from .features import video_decode
-from .features.clip_inputs import LLD_STEP_S, SEGMENT_HOP_S, lld_sequence, spectrogram_segments
-from .labels import LABEL_HOP_S
-from .models.mrpn_extractors import face_is_grey
-from .stages import Pipeline, Stage, register
-from .video_stage import strided_crops
+from ..cache import atomic_path, write_table
+from ..config import MRPN_INPUT_KEYS
+from ..corpora import CorpusError
+from ..extractors import video_decode
+from ..extractors.audio_io import load_audio
+from ..extractors.face_crops import strided_crops
+from ..labels import LABEL_HOP_S
+from ..mrpn.corpora import READERS
+from ..mrpn.corpora.clips import Clip, clip_table
+from ..mrpn.extractors import face_is_grey
+from ..mrpn.inputs import (
+    lld_sequence,
+    spectrogram_segments,
+    steps_per_second,
+)
+from ..pipeline import Pipeline, Stage
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 MAX_CLIP_S = 600.0  # label frames considered when a container does not declare its length
-READERS = {"ravdess": ravdess, "cremad": cremad, "demo": ravdess}
 #: ``[video]`` keys that change how faces are found and cropped
 FACE_KEYS = ("detect_every", "detect_width", "smoothing", "max_gap_s", "margin")
 
 
-# --------------------------------------------------------------------------- demo_clips stage
-def _generate_clip(args) -> str:
-    root, actor, code, index, seed, rate = args
-    demo_clips.generate_clip(root, actor, code, index, seed=seed, sample_rate=rate)
-    return code
-
-
-def run_demo_clips(pipeline: Pipeline, artifact) -> dict:
-    """Generate the categorical demo clips into the artifact (clips already there are kept)."""
-    cfg = pipeline.config.demo
-    names = demo_clips.clip_names()
-    todo = [(artifact.path, actor, code, i, cfg.seed, cfg.sample_rate) for i, (actor, code) in enumerate(names)
-            if not all(artifact.has(f) for f in demo_clips.clip_files(actor, code))]
-    pipeline.map(_generate_clip, todo, desc="demo clips")
-    return {"clips": len(names), "generated_now": len(todo), "classes": [c[0] for c in demo_clips.CLASSES.values()]}
-
-
-register(Stage(
-    name="demo_clips", kind="features", sections=(), upstream=lambda cfg: [],
-    libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo_clips,
-    version=demo_clips.GENERATOR_VERSION, public=False,
-    extra_identity=lambda p: {"seed": p.config.demo.seed, "sample_rate": p.config.demo.sample_rate},
-))
-
-
-# --------------------------------------------------------------------------- clips stage
 def read_clips(pipeline: Pipeline) -> list[Clip]:
     """The clips of ``mrpn.corpus`` (the demo set is generated first when needed)."""
     cfg = pipeline.config.mrpn
@@ -149,12 +127,6 @@ def prepare_clip(args) -> dict:
     return {"clip": clip.id, **steps, "face_missed": missed}
 
 
-def steps_per_second(modalities, face_stride: int) -> dict[str, float]:
-    """Steps per second of each clip modality (faces every ``face_stride`` label frames)."""
-    rates = {"spectrogram": 1.0 / SEGMENT_HOP_S, "lld": 1.0 / LLD_STEP_S, "face": 1.0 / (LABEL_HOP_S * face_stride)}
-    return {m: rates[m] for m in modalities}
-
-
 def run_clips(pipeline: Pipeline, artifact) -> dict:
     """Prepare every clip of the corpus not already in the (possibly partial) artifact."""
     cfg = pipeline.config.mrpn
@@ -171,21 +143,12 @@ def run_clips(pipeline: Pipeline, artifact) -> dict:
             "steps_per_s": steps_per_second(cfg.modalities, cfg.face_stride), "face_frames_missed": missed}
 
 
-register(Stage(
+STAGE = Stage(
     name="clips", kind="features", sections=(), public=False,
     version=2,  # 2: face crops from the video stage's luma decode, near-face search and crop shrinking
     upstream=lambda cfg: ["demo_clips"] if cfg.mrpn.corpus == "demo" else [],
     libraries=("opensmile", "librosa", "soxr", "numpy", "opencv-python-headless"), run=run_clips,
     extra_identity=_clips_identity,
-))
+)
 
 
-def load_clip_table(artifact) -> pd.DataFrame:
-    """``clips.csv`` of a clips artifact."""
-    return read_table(artifact.file("clips.csv"))
-
-
-def load_clip_inputs(artifact, clip: str, modalities) -> dict[str, np.ndarray]:
-    """One clip's input arrays for the given modalities."""
-    with np.load(artifact.file(f"inputs/{clip}.npz")) as stored:
-        return {m: stored[m] for m in modalities}
