@@ -31,7 +31,12 @@ class Stage:
     kind : str
         ``features`` or ``models``: which artifact root it writes under.
     sections : tuple of str
-        Config sections whose values change its output.
+        Config sections whose values change its output (all their keys enter its identity).
+    keys : tuple of str
+        Further settings (``section.key``) it reads; settings read only under a condition are
+        returned by ``extra_identity`` under ``config_keys``. Every setting a stage reads must be
+        in its identity or an upstream stage's (``tests/test_architecture.py`` checks it);
+        ``[run]`` (paths, parallelism, progress bars) never changes a number and is never part of it.
     upstream : callable
         ``Config -> list of stage names`` it reads.
     libraries : tuple of str
@@ -42,7 +47,8 @@ class Stage:
     version : int
         Bumped when a code change alters the stage's output.
     extra_identity : callable or None
-        ``Pipeline -> dict`` of further identity (e.g. an input-file fingerprint).
+        ``Pipeline -> dict`` of further identity (e.g. an input-file fingerprint, a weights
+        file's SHA-256); its ``config_keys`` entry (``{"section.key": value}``) joins ``config``.
     public : bool
         Whether ``--stage`` offers it (internal stages such as ``demo`` are built on demand).
     """
@@ -53,6 +59,7 @@ class Stage:
     upstream: Callable[[Config], list[str]]
     libraries: tuple[str, ...]
     run: Callable
+    keys: tuple[str, ...] = ()
     version: int = 1
     extra_identity: Callable | None = field(default=None)
     public: bool = True
@@ -105,15 +112,24 @@ class Pipeline:
         """The identity of a stage's artifact under the current config."""
         if name not in self._identities:
             stage = self.stages[name]
+            extra = dict(stage.extra_identity(self)) if stage.extra_identity else {}
+            config = {s: self.config.section(s) for s in stage.sections}
+            config.update({key: self.setting(key) for key in stage.keys})
+            config.update(extra.pop("config_keys", {}))
             self._identities[name] = {
                 "stage": name,
                 "version": stage.version,
-                "config": {s: self.config.section(s) for s in stage.sections},
+                "config": config,
                 "upstream": {u: self.artifact(u).hash for u in stage.upstream(self.config)},
                 "libraries": library_versions(stage.libraries),
-                **(stage.extra_identity(self) if stage.extra_identity else {}),
+                **extra,
             }
         return self._identities[name]
+
+    def setting(self, key: str):
+        """The value of one setting, ``section.key``."""
+        section, name = key.split(".")
+        return getattr(getattr(self.config, section), name)
 
     def artifact(self, name: str) -> Artifact:
         """The (possibly not yet built) artifact of a stage."""

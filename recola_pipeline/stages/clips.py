@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 MAX_CLIP_S = 600.0  # label frames considered when a container does not declare its length
 #: ``[video]`` keys that change how faces are found and cropped
-FACE_KEYS = ("detect_every", "detect_width", "smoothing", "max_gap_s", "margin")
+FACE_KEYS = ("detect_every", "detect_width", "smoothing", "max_gap_s", "margin", "batch_size")
 
 
 def read_clips(pipeline: Pipeline) -> list[Clip]:
@@ -62,10 +62,11 @@ def read_clips(pipeline: Pipeline) -> list[Clip]:
 
 
 def _clips_identity(pipeline: Pipeline) -> dict:
+    """The ``[video]`` face settings when faces are an input, and the size and time of a user corpus's files."""
     cfg = pipeline.config.mrpn
-    identity = {"inputs": {k: getattr(cfg, k) for k in MRPN_INPUT_KEYS}}
+    identity = {}
     if "face" in cfg.modalities:
-        identity["faces"] = {k: getattr(pipeline.config.video, k) for k in FACE_KEYS}
+        identity["config_keys"] = {f"video.{k}": getattr(pipeline.config.video, k) for k in FACE_KEYS}
     if cfg.corpus != "demo":  # the demo artifact's hash (upstream) already pins its content
         files = [p for c in READERS[cfg.corpus].read(Path(cfg.data_root)) for p in (c.audio, c.video) if p]
         identity["files"] = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
@@ -148,7 +149,7 @@ STAGE = Stage(
     version=2,  # 2: face crops from the video stage's luma decode, near-face search and crop shrinking
     upstream=lambda cfg: ["demo_clips"] if cfg.mrpn.corpus == "demo" else [],
     libraries=("opensmile", "librosa", "soxr", "numpy", "opencv-python-headless"), run=run_clips,
-    extra_identity=_clips_identity,
+    keys=tuple(f"mrpn.{key}" for key in MRPN_INPUT_KEYS), extra_identity=_clips_identity,
 )
 
 

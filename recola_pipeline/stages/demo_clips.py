@@ -28,7 +28,7 @@ STAGE = Stage(
     name="demo_clips", kind="features", sections=(), upstream=lambda cfg: [],
     libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo_clips,
     version=demo_clips.GENERATOR_VERSION, public=False,
-    extra_identity=lambda p: {"seed": p.config.demo.seed, "sample_rate": p.config.demo.sample_rate},
+    keys=("demo.seed", "demo.sample_rate"),
 )
 
 

@@ -191,20 +191,17 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
 
 
 def _faces_identity(pipeline: Pipeline) -> dict:
-    """The embedding keys of ``[video]``, ``train.seed`` when fine-tuning and, for a local weights
-    file, its SHA-256."""
-    video = pipeline.config.section("video")
-    identity = {"video_embedding": {key: video[key] for key in VIDEO_EMBEDDING_KEYS},
-                **weights_identity(pipeline.config.video.weights)}
-    if pipeline.config.video.finetune_epochs > 0:  # the fine-tuning's shuffling and initial head
-        identity["finetune_seed"] = pipeline.config.train.seed
+    """For a local weights file its SHA-256; ``train.seed`` when fine-tuning (its shuffling and initial head)."""
+    identity = dict(weights_identity(pipeline.config.video.weights))
+    if pipeline.config.video.finetune_epochs > 0:
+        identity["config_keys"] = {"train.seed": pipeline.config.train.seed}
     return identity
 
 
 STAGE = Stage(
     name="faces", kind="features", sections=(), upstream=lambda cfg: ["data"],
     libraries=("torch", "timm", "opencv-python-headless", "av", "h5py", "fer", "numpy"), run=run_faces,
-    extra_identity=_faces_identity, public=False,
+    keys=tuple(f"video.{key}" for key in VIDEO_EMBEDDING_KEYS), extra_identity=_faces_identity, public=False,
     version=2,  # 2: luma decode for grey networks, the near-face search at ~32 px, whole-block crop shrinking
 )
 
