@@ -30,7 +30,7 @@ from ..extractors.audio_io import load_audio
 from ..extractors.windows import align_to_labels
 from ..labels import LABEL_HOP_S
 from ..matrices import label_times, verify_frames, window_name
-from ..pipeline import Pipeline, Stage
+from ..pipeline import Pipeline, Stage, library_versions
 from ..readers import load_data
 
 log = logging.getLogger(__name__)
@@ -109,9 +109,14 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
 
 
+def _feature_set_identity(pipeline: Pipeline) -> dict:
+    """The versions of the libraries the configured feature set computes with."""
+    return {"feature_set_libraries": library_versions(AUDIO_FEATURE_SETS[pipeline.config.audio.feature_set].libraries)}
+
+
 STAGE = Stage(
     name="audio", kind="features", sections=("audio",), upstream=lambda cfg: ["data"],
-    libraries=("opensmile", "librosa", "soxr", "soundfile", "numpy"), run=run_audio,
+    libraries=("soxr", "soundfile", "numpy"), run=run_audio, extra_identity=_feature_set_identity,
 )
 
 
