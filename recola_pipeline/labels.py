@@ -1,6 +1,6 @@
 """Gold standard from individual ratings, and the annotation-delay shift.
 
-Gold standards (DESIGN §3), all computed per recording on its ``(frames, raters)`` matrix:
+Gold standards (docs/ARCHITECTURE.md), all computed per recording on its ``(frames, raters)`` matrix:
 
 ``avec2016``
     AVEC 2016 "CCC centring": each rater's weight is its mean CCC with every other rater
@@ -15,7 +15,7 @@ Gold standards (DESIGN §3), all computed per recording on its ``(frames, raters
 
 A single rater is its own gold standard under every method.
 
-Delay (DESIGN §3): features at ``t`` are paired with gold at ``t + D``, i.e. the gold is
+Delay (docs/ARCHITECTURE.md): features at ``t`` are paired with gold at ``t + D``, i.e. the gold is
 shifted back by ``D`` and its last value repeated (:func:`shift_back`); predictions are shifted
 forward by ``D`` with the first value repeated (:func:`shift_forward`) before scoring.
 """

@@ -1,6 +1,6 @@
 """Agreement metrics: concordance correlation coefficient (CCC), Pearson, RMSE.
 
-Convention (DESIGN §3): population moments (divide by N), the same as
+Convention (docs/ARCHITECTURE.md): population moments (divide by N), the same as
 ``audmetric.concordance_cc``. A partition is scored *pooled*: all its recordings
 concatenated, as AVEC 2016 does; :func:`mean_per_recording` gives the mean of the
 per-recording scores for a second column. Fewer than two samples or a zero

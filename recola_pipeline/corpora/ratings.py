@@ -1,7 +1,7 @@
 """Parsers for the rating files of RECOLA, AVEC 2016 and manifest corpora.
 
 Every reader returns the ratings on the 40 ms label grid from t = 0, one column per rater,
-with NaN wherever that rater has no value (label coverage, DESIGN §3):
+with NaN wherever that rater has no value (label coverage, docs/ARCHITECTURE.md):
 
 * a rating file covers the time from its first row to its last, plus half of its row period
   at each end (the value of the nearest row is held there); frames before or after are NaN;

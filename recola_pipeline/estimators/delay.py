@@ -1,6 +1,6 @@
 """Annotation delay: shift per recording, and a regressor that trains and predicts with it.
 
-Convention (DESIGN §3): training pairs features at t with gold at t + D (gold shifted back,
+Convention (docs/ARCHITECTURE.md): training pairs features at t with gold at t + D (gold shifted back,
 last value repeated); predictions are shifted forward by D (first value repeated) and compared
 with the unshifted gold. Shifts never cross a recording boundary. Unlabelled frames (NaN gold)
 take no part: a pair is fitted only when both t and t + D are labelled (:func:`delayed_targets`).

@@ -19,7 +19,7 @@ NORMALISATIONS = ("train", "recording")
 
 
 class Normaliser(TransformerMixin, BaseEstimator):
-    """Z-score features; NaN and infinite values become 0 after scaling (DESIGN §3).
+    """Z-score features; NaN and infinite values become 0 after scaling (docs/ARCHITECTURE.md).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Mapping sliding-window features onto the 40 ms label frames (DESIGN §3 window convention).
+"""Mapping sliding-window features onto the 40 ms label frames (the window convention of docs/ARCHITECTURE.md).
 
 A window of W seconds starting at ``k * hop`` is centred at ``k * hop + W / 2``, so it belongs
 to label frame ``k + W / (2 hop)``. Label frames before the first full window's centre (t < W/2)
@@ -48,7 +48,7 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
 
     Rows that contain NaN (frames without a face) are left out of their windows; a window without
     any finite row gives NaN. pandas' rolling moments do the sums (numerically stable online
-    updates, so a constant window has a standard deviation of exactly 0). Windows follow the DESIGN §3 convention of
+    updates, so a constant window has a standard deviation of exactly 0). Windows follow the convention (docs/ARCHITECTURE.md) of
     :func:`align_to_labels` (the full window of ``W / hop`` frames whose centre is the label
     frame, first/last full window repeated).
 

@@ -112,7 +112,7 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
 
     The recording's label frames run from t = 0 to the end of its audio (else its video, else
     its ratings), cut to ``max_seconds``. Frames its ratings do not cover are unlabelled: their
-    gold is NaN (DESIGN §3, label coverage).
+    gold is NaN (label coverage, docs/ARCHITECTURE.md).
 
     Raises
     ------
