@@ -7,11 +7,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import recola_pipeline
 from recola_pipeline import cli
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CORPORA
+from recola_pipeline.estimators import L2LinearSVR, Normaliser
 from recola_pipeline.extractors import AUDIO_FEATURE_SETS
 from recola_pipeline.pipeline import Pipeline, public_stages
 from recola_pipeline.stages import STAGES
@@ -141,3 +143,12 @@ def test_every_setting_a_stage_reads_is_in_its_identity(tmp_path):
     for name, keys in reads.by_stage.items():
         missing = {k for k in keys if not k.startswith("run.")} - declared(pipeline, name)
         assert not missing, f"stage {name} reads {sorted(missing)} but they are not in its identity"
+
+
+# --------------------------------------------------------------------------- general estimators
+
+@parametrize_with_checks([L2LinearSVR(), Normaliser("train")])
+def test_general_estimators_follow_scikit_learn(estimator, check):
+    """The estimators meant to be general pass scikit-learn's own checks (the delay, post-processing
+    and late-fusion steps take recording groups and are tested in test_models.py)."""
+    check(estimator)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .delay import segments
 
@@ -37,11 +37,16 @@ class Normaliser(TransformerMixin, BaseEstimator):
     def __init__(self, mode: str = "train"):
         self.mode = mode
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN (a frame without a face) is part of the data
+        return tags
+
     def fit(self, X, y=None, groups=None):
         """Learn per-feature mean and standard deviation; returns self."""
         if self.mode not in NORMALISATIONS:
             raise ValueError(f"mode must be one of {NORMALISATIONS}, got {self.mode!r}")
-        X = np.asarray(X, dtype=float)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False)
         finite = np.where(np.isfinite(X), X, np.nan)
         self.mean_ = np.nan_to_num(np.nanmean(finite, axis=0))
         self.scale_ = np.nan_to_num(np.nanstd(finite, axis=0))
@@ -50,7 +55,7 @@ class Normaliser(TransformerMixin, BaseEstimator):
     def transform(self, X, groups=None):
         """Scale ``X``; per-recording mode needs ``groups``."""
         check_is_fitted(self)
-        X = np.asarray(X, dtype=float)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
         if self.mode == "train":
             return _zscore(X, self.mean_, self.scale_)
         if groups is None:
