@@ -48,9 +48,9 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
 
     Rows that contain NaN (frames without a face) are left out of their windows; a window without
     any finite row gives NaN. pandas' rolling moments do the sums (numerically stable online
-    updates, so a constant window has a standard deviation of exactly 0). Windows follow the convention (docs/ARCHITECTURE.md) of
-    :func:`align_to_labels` (the full window of ``W / hop`` frames whose centre is the label
-    frame, first/last full window repeated).
+    updates, so a constant window has a standard deviation of exactly 0). Windows follow the
+    convention (docs/ARCHITECTURE.md) of :func:`align_to_labels` (the full window of ``W / hop``
+    frames whose centre is the label frame, first/last full window repeated).
 
     Parameters
     ----------

@@ -7,12 +7,14 @@ log-mel and spectral descriptors, :mod:`~recola_pipeline.extractors.librosa_set`
 
 ``audio`` artifact (``features/audio/<hash>/``): ``w<W>/<recording>.parquet`` for every window
 length W, with a ``time`` column (the label frames of the data stage) and the feature set's
-columns (float32), and ``info/<recording>.json`` (audio length, padding, NaN/inf counts). Audio is mixed down to mono and resampled to ``audio.sample_rate``;
-audio longer than the label span is cut at the last label frame plus half the longest window
-(so the last frames keep full windows where the audio has them); audio shorter than the label
-span is accepted with a warning and its last full window is repeated forwards. NaN and
-infinite descriptors are stored as NaN and counted in the manifest; the train stage maps them
-to 0 after normalisation.
+columns (float32), and ``info/<recording>.json`` (audio length, padding, NaN/inf counts),
+written last once every table has been read back and checked against the label frames. Audio
+is mixed down to mono and resampled to ``audio.sample_rate``; audio longer than the label span
+is cut at the last label frame plus half the longest window (so the last frames keep full
+windows where the audio has them); audio shorter than the label span is accepted with a
+warning and its last full window is repeated forwards. NaN and infinite descriptors are stored
+as NaN and counted in the manifest; the train stage maps them to 0 after normalisation. The
+feature sets are listed in :data:`~recola_pipeline.extractors.AUDIO_FEATURE_SETS`.
 """
 from __future__ import annotations
 
@@ -103,7 +105,8 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
                         result["recording"], result["audio_s"])
     results = [json.loads(artifact.file(f"info/{r['recording']}.json").read_text()) for r in rows]
-    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s, "n_features": len(AUDIO_FEATURE_SETS[cfg.feature_set].feature_names()),
+    return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s,
+            "n_features": len(AUDIO_FEATURE_SETS[cfg.feature_set].feature_names()),
             "recordings": len(rows), "extracted_now": len(todo),
             "padded": sorted(r["recording"] for r in results if r["padded"]),
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}

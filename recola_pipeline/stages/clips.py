@@ -1,7 +1,4 @@
-"""Internal stages of the MRPN path: the generated demo clips, and each clip's input sequences.
-
-``demo_clips`` artifact (``features/demo_clips/<hash>/``): the categorical demo set
-(:mod:`~recola_pipeline.mrpn.corpora.demo`) in RAVDESS's naming.
+"""The ``clips`` stage (internal) of the MRPN path: each clip's input sequences.
 
 ``clips`` artifact (``features/clips/<hash>/``): ``clips.csv`` (clip, actor, gender, emotion,
 files, steps per modality, face frames missed) and ``inputs/<clip>.npz`` per clip with one array
@@ -13,12 +10,13 @@ per modality in ``mrpn.modalities``:
 * ``lld`` (steps, 25) float32: eGeMAPS v02 LLDs averaged over 40 ms steps;
 * ``face`` (frames, S, S[, 3]) uint8: face crops of the frames on screen every
   ``face_stride`` x 40 ms (stride 5: 5 per second, the spectrogram's step rate), found, tracked
-  and cropped by the video stage's code with the ``[video]`` detection settings. Frames without a
-  face are left out of the sequence and counted; a clip with no face at all is an error.
+  and cropped by the crop engine (:mod:`~recola_pipeline.extractors.face_crops`) with the
+  ``[video]`` detection settings. Frames without a face are left out of the sequence and
+  counted; a clip with no face at all is an error.
 
 Audio is read as mono at 16 kHz (resampled when needed), from the clip's audio-only file or, when
-it has none, from its video container. Both stages resume: a clip whose file
-exists is not recomputed.
+it has none, from its video container. The stage resumes: a clip whose file exists is not
+recomputed.
 """
 from __future__ import annotations
 
