@@ -16,17 +16,14 @@ import contextlib
 import datetime
 import fcntl
 import hashlib
-import hmac
 import io
 import json
 import logging
 import os
-import secrets
 import shutil
 import uuid
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
@@ -37,8 +34,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 _TMP_PREFIX = ".tmp-"
-#: environment variable naming the signing-key file (default: ``$XDG_STATE_HOME/recola-pipeline/store.key``)
-KEY_ENV = "RECOLA_PIPELINE_KEY"
 
 
 class ArtifactError(RuntimeError):
@@ -115,33 +110,6 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"recording": str})
 
 
-def signing_key() -> bytes:
-    """This user's key for signing pickles (32 random bytes, created on first use, mode 0600).
-
-    Kept outside every artifact store: ``$RECOLA_PIPELINE_KEY`` if set, else
-    ``$XDG_STATE_HOME/recola-pipeline/store.key`` (``~/.local/state/...``).
-    """
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    path = Path(os.environ.get(KEY_ENV) or state / "recola-pipeline" / "store.key")
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-        try:
-            os.link(tmp, path)  # never replaces a key another process created first
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
-
-
-def _signature(data: bytes) -> str:
-    return hmac.new(signing_key(), data, hashlib.sha256).hexdigest()
-
-
 def _parquet_readable(path: Path) -> bool:
     try:
         pq.read_table(path)
@@ -216,7 +184,7 @@ class Artifact:
             tmp.unlink()
 
     def finish(self, info: dict) -> dict:
-        """Write the manifest (identity, ``info``, checksums, pickle signatures): the artifact is complete.
+        """Write the manifest (identity, ``info``, checksums): the artifact is complete.
 
         Raises
         ------
@@ -237,8 +205,6 @@ class Artifact:
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "info": info,
             "files": {name: file_sha256(self.path / name) for name in names},
-            "signatures": {name: _signature((self.path / name).read_bytes())
-                           for name in names if name.endswith(".joblib")},
         }
         write_json(self.path / MANIFEST, manifest)
         return manifest
@@ -257,28 +223,10 @@ class Artifact:
                 raise ArtifactError(f"{path} is listed in {MANIFEST} but missing")
             if file_sha256(path) != digest:
                 raise ArtifactError(f"{path} changed since it was written (checksum mismatch)")
+        from .safe_io import untrusted_types  # safe_io writes through this module
         for name in self.manifest()["files"]:
-            if name.endswith(".joblib"):
-                self._signed_bytes(name)
-
-    def _signed_bytes(self, name: str) -> bytes:
-        data = self.file(name).read_bytes()
-        expected = self.manifest().get("signatures", {}).get(name, "")
-        if not hmac.compare_digest(expected, _signature(data)):
-            raise ArtifactError(f"{self.file(name)} is not signed by this user's key ({KEY_ENV} or "
-                                "~/.local/state/recola-pipeline/store.key): it was written by another user's run or "
-                                "changed since, so it is not unpickled")
-        return data
-
-    def load_pickle(self, name: str):
-        """Unpickle a ``.joblib`` file of this complete artifact, after checking its signature.
-
-        Raises
-        ------
-        ArtifactError
-            The file is not signed by this user's key (see :func:`signing_key`).
-        """
-        return joblib.load(io.BytesIO(self._signed_bytes(name)))
+            if name.endswith(".skops") and untrusted_types(self.file(name)):
+                raise ArtifactError(f"{self.file(name)} holds types that are not on the allow-list")
 
     @contextlib.contextmanager
     def lock(self):

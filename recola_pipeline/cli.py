@@ -10,15 +10,19 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from . import interrupts
 from .cache import ArtifactError
 from .config import ConfigError, load_config
 from .corpora import CORPORA, CorpusError
+from .export import export_model
 from .extractors.backbones import BackboneError
 from .modalities import MODALITY_STAGES
+from .model import SYSTEMS
 from .parallel import BACKENDS
 from .pipeline import Pipeline, public_stages
+from .prediction import predict_inputs
 
 log = logging.getLogger("recola_pipeline")
 
@@ -90,20 +94,76 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return overrides + args.set
 
 
+def build_export_parser() -> argparse.ArgumentParser:
+    """``recola-pipeline export --out DIR [the options that chose the model]``."""
+    parser = build_parser()
+    parser.prog = "recola-pipeline export"
+    parser.description = ("Write the trained model of this configuration (built first if needed) as a bundle: "
+                          "fitted steps in skops format, settings, scores, a model card, checksums.")
+    parser.add_argument("--out", required=True, help="new folder for the bundle")
+    return parser
+
+
+def build_predict_parser() -> argparse.ArgumentParser:
+    """``recola-pipeline predict --model DIR INPUT... [--out DIR] [--system NAME]``."""
+    parser = argparse.ArgumentParser(
+        prog="recola-pipeline predict",
+        description="Arousal and valence at 40 ms for new recordings, from an exported model.")
+    parser.add_argument("--model", required=True, help="a bundle folder written by recola-pipeline export")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="audio or video files, AUDIO,VIDEO pairs, folders, or a CSV with audio and video columns")
+    parser.add_argument("--out", default="predictions",
+                        help="folder for <name>.csv and <name>.png (default: predictions)")
+    parser.add_argument("--system", default="best", choices=SYSTEMS,
+                        help="best (chosen on devel per dimension), audio, video, early or late")
+    parser.add_argument("--jobs", type=int, default=1, help="recordings predicted in parallel (-1: all cores)")
+    parser.add_argument("--backend", choices=BACKENDS, default="loky")
+    parser.add_argument("--scheduler", default="", help="for --backend dask: local:N or tcp://host:8786")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return parser
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in ("export", "predict") else "run"
+    if command == "run":
+        args = build_parser().parse_args(argv)
+    else:
+        args = (build_export_parser() if command == "export" else build_predict_parser()).parse_args(argv[1:])
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
         with interrupts.guard():
-            return _run(args)
+            return {"run": _run, "export": _export, "predict": _predict}[command](args)
     except interrupts.Interrupted as exc:
         log.error("%s: stopped; finished work is kept, run the same command again to resume", exc)
         return exc.exit_code
     except KeyboardInterrupt:  # raised before the guard was in place, or re-raised by a worker
         log.error("interrupted; finished work is kept, run the same command again to resume")
         return 130
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        out = export_model(Pipeline(load_config(args.config, overrides=_overrides(args))), args.out)
+    except (ConfigError, CorpusError, ArtifactError, BackboneError) as exc:
+        log.error("%s", exc)
+        return 2
+    print(f"export: {out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    try:
+        outputs = predict_inputs(args.model, args.inputs, Path(args.out), system=args.system, jobs=args.jobs,
+                                 backend=args.backend, scheduler=args.scheduler, progress=not args.quiet)
+    except (CorpusError, ArtifactError, BackboneError) as exc:
+        log.error("%s", exc)
+        return 2
+    for path in outputs:
+        print(f"predict: {path}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

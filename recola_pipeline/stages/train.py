@@ -12,25 +12,25 @@ modality at the window selected for it (per dimension) and searches D, C and the
 the same way.
 The best point per system and dimension is refitted on train as a
 :class:`~recola_pipeline.estimators.DelayedRegressor` around an
-:class:`~recola_pipeline.estimators.L2LinearSVR` and saved with joblib. Late fusion is fitted on
+:class:`~recola_pipeline.estimators.L2LinearSVR` and saved in skops format (:mod:`~recola_pipeline.safe_io`). Late fusion is fitted on
 devel predictions, so it lives in the evaluate stage.
 
 ``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (system, modality, fusion, dimension,
 W, windows, D, C, ccc_devel for every point searched; W is empty for early fusion, whose
 ``windows`` reads e.g. ``audio=8 video=6``), ``selected.csv`` (the chosen point per system and
 dimension), both with the ``normalisation`` of each point, and
-``model_<system>_<dimension>.joblib`` (a dict: ``normaliser``, ``kernel`` (None or a fitted
+``model_<system>_<dimension>.skops`` (a dict: ``normaliser``, ``kernel`` (None or a fitted
 Nystroem), ``regressor``, ``windows``, ``features``).
 """
 from __future__ import annotations
 
 import logging
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from ..cache import atomic_path, write_table
+from .. import safe_io
+from ..cache import write_table
 from ..corpora import CorpusError
 from ..estimators import DelayedRegressor, L2LinearSVR, RidgePath
 from ..estimators.bundle import (
@@ -128,7 +128,7 @@ def select(grid: pd.DataFrame) -> pd.DataFrame:
 
 def fit_final(pipeline: Pipeline, system: str, dim: str, windows: dict[str, float], normalisation: str,
               delay: float, c: float) -> dict:
-    """Refit the selected model of a system on train; returns the bundle saved with joblib."""
+    """Refit the selected model of a system on train; returns the bundle (see :mod:`~recola_pipeline.estimators.bundle`)."""
     cfg = pipeline.config.train
     train = system_frames(pipeline, windows, "train")
     normaliser, kernel = fit_representation(cfg, normalisation, train)
@@ -163,8 +163,7 @@ def run_train(pipeline: Pipeline, artifact) -> dict:
     for row in selected.itertuples():
         bundle = fit_final(pipeline, row.system, row.dimension, parse_windows(row.windows), row.normalisation,
                            row.D, row.C)
-        with atomic_path(artifact.file(f"model_{row.system}_{row.dimension}.joblib")) as tmp:
-            joblib.dump(bundle, tmp)
+        safe_io.dump(bundle, artifact.file(f"model_{row.system}_{row.dimension}.skops"))
         log.info("train: %s %s: %s s, %s normalisation, D=%.1f s, C=%g, devel CCC %.3f (chosen and scored on "
                  "devel)", row.system, row.dimension, row.windows, row.normalisation, row.D, row.C, row.ccc_devel)
     return {"grid_points": len(grid), "kernel": cfg.kernel, "normalisation_searched": cfg.normalisation,
@@ -172,7 +171,7 @@ def run_train(pipeline: Pipeline, artifact) -> dict:
 
 
 STAGE = Stage(
-    name="train", kind="models", sections=("train",), version=2,
+    name="train", kind="models", sections=("train",), version=3,  # 3: models in skops format
     upstream=lambda cfg: ["data", *sorted({MODALITY_STAGES[m] for m in cfg.train.modalities})],
     libraries=("numpy", "scikit-learn", "pandas"), run=run_train,
 )

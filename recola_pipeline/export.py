@@ -1,0 +1,164 @@
+"""``recola-pipeline export``: a trained pipeline as one self-describing, safe folder.
+
+Layout of a bundle ``DIR``:
+
+``model.json``
+    Format version, library versions, the dimensions, the label rate, the feature settings
+    (audio feature set, sample rate and window per system; video backbone, its weights and their
+    SHA-256, the detection settings), every system with its files, the system chosen per
+    dimension (best devel CCC) and the devel and test scores with their intervals, each with
+    what it was chosen and scored on.
+``config.json``
+    The whole configuration the model was trained with.
+``systems/<system>_<dimension>.skops``, ``systems/postprocess_<system>_<dimension>.skops``,
+``systems/late_fusion_<dimension>.skops``, ``video/pca.skops``
+    The fitted steps, in skops format (:mod:`~recola_pipeline.safe_io`: nothing is executed on load).
+``video/finetuned.safetensors``
+    The fine-tuned backbone's weights, when the faces stage fine-tuned it.
+``MODEL.md``
+    The model card: data, scores, intended use, limits.
+``checksums.json``
+    SHA-256 of every other file; :func:`~recola_pipeline.model.load_model` verifies them.
+"""
+from __future__ import annotations
+
+import datetime
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import torch
+from safetensors.torch import save_file
+
+from . import __version__, safe_io
+from .cache import file_sha256, read_table, write_json, write_text
+from .config import VIDEO_EMBEDDING_KEYS
+from .corpora import CorpusError
+from .extractors.backbones import weights_digest
+from .pipeline import Pipeline, library_versions
+
+FORMAT = 1
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", "soxr", "torch", "timm",
+             "opencv-python-headless")
+
+
+def system_name(row) -> str:
+    """``audio``, ``video``, ``early`` or ``late`` for a results row."""
+    return row.modality if row.fusion == "none" else row.fusion
+
+
+def export_model(pipeline: Pipeline, out: str | Path) -> Path:
+    """Write the bundle of the pipeline's trained model to ``out`` (built first if needed).
+
+    Raises
+    ------
+    CorpusError
+        ``out`` exists and is not an empty folder.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CorpusError(f"{out} exists and is not an empty folder; pass a new folder to --out")
+    evaluate = pipeline.ensure("evaluate")
+    train = pipeline.ensure("train")
+    results = read_table(evaluate.file("results.csv"))
+    selected = read_table(train.file("selected.csv"))
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "systems").mkdir(parents=True)
+    systems = {}
+    for sel in selected.itertuples():
+        key = f"{sel.system}_{sel.dimension}"
+        bundle = safe_io.load(train.file(f"model_{key}.skops"))
+        safe_io.dump(bundle, tmp / "systems" / f"{key}.skops")
+        _copy_model(evaluate.file(f"postprocess_{key}.skops"), tmp / "systems" / f"postprocess_{key}.skops")
+        systems[key] = {"system": sel.system, "dimension": sel.dimension, "windows": bundle["windows"],
+                        "normalisation": sel.normalisation, "D": float(sel.D), "C": float(sel.C),
+                        "model": f"systems/{key}.skops", "postprocess": f"systems/postprocess_{key}.skops"}
+    for dim in pipeline.config.corpus.dimensions:
+        if evaluate.has(f"late_fusion_{dim}.skops"):
+            key = f"late_{dim}"
+            _copy_model(evaluate.file(f"late_fusion_{dim}.skops"), tmp / "systems" / f"late_fusion_{dim}.skops")
+            _copy_model(evaluate.file(f"postprocess_{key}.skops"), tmp / "systems" / f"postprocess_{key}.skops")
+            inputs = [m for m in ("audio", "video") if f"{m}_{dim}" in systems]
+            systems[key] = {"system": "late", "dimension": dim, "inputs": [f"{m}_{dim}" for m in inputs],
+                            "model": f"systems/late_fusion_{dim}.skops",
+                            "postprocess": f"systems/postprocess_{key}.skops"}
+    video = _export_video(pipeline, tmp) if "video" in pipeline.config.train.modalities else None
+    devel = results[results.partition == "devel"]
+    best = devel.loc[devel.groupby("dimension", sort=False)["ccc"].idxmax()]
+    chosen = {r.dimension: f"{system_name(r)}_{r.dimension}" for r in best.itertuples()}
+    score_columns = ["dimension", "modality", "fusion", "partition", "ccc", "ccc_ci_low", "ccc_ci_high",
+                     "n_frames", "n_recordings", "chosen_on", "scored_on"]
+    description = {
+        "format": FORMAT, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "recola_pipeline": __version__, "libraries": library_versions(LIBRARIES),
+        "dimensions": list(pipeline.config.corpus.dimensions), "label_hop_s": 0.04,
+        "max_seconds": pipeline.config.corpus.max_seconds, "corpus": pipeline.config.corpus.name,
+        "audio": {"feature_set": pipeline.config.audio.feature_set, "sample_rate": pipeline.config.audio.sample_rate},
+        "video": video, "systems": systems, "chosen": chosen,
+        "scores": results[score_columns].to_dict("records"),
+        "artifacts": {"train": train.hash, "evaluate": evaluate.hash},
+    }
+    write_json(tmp / "model.json", description)
+    config = {s: pipeline.config.section(s) for s in ("corpus", "audio", "video", "train", "evaluate")}
+    write_json(tmp / "config.json", config)
+    write_text(tmp / "MODEL.md", model_card(description, results))
+    write_json(tmp / "checksums.json", {p.relative_to(tmp).as_posix(): file_sha256(p)
+                                        for p in sorted(tmp.rglob("*")) if p.is_file()})
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    """Copy a model file after checking it loads safely (allow-listed types only)."""
+    safe_io.dump(safe_io.load(source), target)
+
+
+def _export_video(pipeline: Pipeline, tmp: Path) -> dict:
+    cfg = pipeline.config.video
+    faces, video = pipeline.ensure("faces"), pipeline.ensure("video")
+    (tmp / "video").mkdir()
+    _copy_model(video.file("pca.skops"), tmp / "video" / "pca.skops")
+    finetuned = None
+    if faces.has("finetune/model.pt"):
+        state = torch.load(faces.file("finetune/model.pt"), map_location="cpu", weights_only=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "video" / "finetuned.safetensors"))
+        finetuned = "video/finetuned.safetensors"
+    info = faces.manifest()["info"]
+    return {"settings": {k: getattr(cfg, k) for k in VIDEO_EMBEDDING_KEYS}, "weights_used": info["weights"],
+            "weights_sha256": weights_digest(cfg.backbone, cfg.weights), "pca": "video/pca.skops",
+            "finetuned": finetuned}
+
+
+def model_card(description: dict, results: pd.DataFrame) -> str:
+    """``MODEL.md``: what the model was trained on, its scores and what it is (not) for."""
+    rows = [f"| {r.dimension} | {r.modality} | {r.fusion} | {r.partition} | {r.ccc:.3f} "
+            f"[{r.ccc_ci_low:.3f}, {r.ccc_ci_high:.3f}] | {r.chosen_on} | {r.scored_on} |"
+            for r in results.itertuples() if r.partition in ("devel", "test")]
+    chosen = ", ".join(f"{d}: {s}" for d, s in description["chosen"].items())
+    video = description["video"]
+    return f"""# Model card
+
+Time-continuous {' and '.join(description['dimensions'])} at 40 ms from speech{' and face video' if video else ''},
+trained with recola-pipeline {description['recola_pipeline']} on the `{description['corpus']}` corpus
+(train partition; W, D, C and normalisation chosen on devel).
+
+- Audio features: {description['audio']['feature_set']} at {description['audio']['sample_rate']} Hz.
+- Video: {f"{video['settings']['backbone']} ({video['weights_used']})" if video else 'not used'}.
+- System used per dimension (best devel CCC): {chosen}.
+
+## Scores (CCC with 95 % bootstrap intervals over recordings)
+
+| dimension | modality | fusion | partition | CCC [95 % CI] | chosen on | scored on |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+## Intended use and limits
+
+For research on continuous affect: predicting arousal and valence traces of recordings like the
+training corpus (one speaker, close microphone, frontal face). Scores hold for data like the
+devel and test partitions above; on other speakers, languages, microphones or rating scales
+expect lower agreement and re-validate. Not for decisions about individuals. The predictions
+are at 40 ms on the input's own time axis, annotation delay accounted for.
+"""

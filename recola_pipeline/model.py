@@ -1,0 +1,246 @@
+"""A trained model on new recordings: :func:`load_model` and :class:`TrainedModel`.
+
+Example
+-------
+>>> from recola_pipeline import load_model                          # doctest: +SKIP
+>>> model = load_model("my_model")                                   # doctest: +SKIP
+>>> model.predict(audio="session.wav").head()                        # doctest: +SKIP
+   time   arousal   valence
+0  0.00  0.031...
+
+Predictions use the feature code of the pipeline's own stages
+(:func:`~recola_pipeline.extractors.audio_features.audio_features`,
+:func:`~recola_pipeline.extractors.face_embedding.face_frames`) and the saved fitted steps, so
+a demo test recording gets the evaluate stage's numbers back.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+from . import safe_io
+from .cache import ArtifactError, file_sha256
+from .config import VideoConfig
+from .corpora import CorpusError
+from .estimators.bundle import predict_bundle
+from .extractors import video_decode
+from .extractors.audio_features import audio_features
+from .extractors.audio_io import audio_duration, load_audio
+from .extractors.backbones import load_backbone, weights_digest
+from .extractors.face_embedding import face_frames, face_window_features
+from .labels import LABEL_HOP_S
+from .matrices import FrameMatrix, label_times
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("best", "audio", "video", "early", "late")
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    """Load a bundle written by ``recola-pipeline export``, after checking every file's SHA-256.
+
+    Raises
+    ------
+    ArtifactError
+        A file is missing, changed (checksum), not in skops format or holds a type not on the
+        allow-list; the message names the file. Nothing of it is executed.
+    """
+    path = Path(path)
+    if not (path / "checksums.json").is_file():
+        raise ArtifactError(f"{path} is not a model bundle (no checksums.json); pass a folder written by "
+                            "recola-pipeline export")
+    for name, digest in json.loads((path / "checksums.json").read_text()).items():
+        file = path / name
+        if not file.is_file() or file_sha256(file) != digest:
+            raise ArtifactError(f"{file} is missing or changed since the bundle was exported (checksum); "
+                                "export the model again")
+    return TrainedModel(path, json.loads((path / "model.json").read_text()))
+
+
+class TrainedModel:
+    """A loaded model bundle. Use :func:`load_model` to create one.
+
+    Attributes
+    ----------
+    description : dict
+        ``model.json``: features, systems, the system chosen per dimension, scores.
+    """
+
+    def __init__(self, path: Path, description: dict):
+        self.path = Path(path)
+        self.description = description
+        self.dimensions = description["dimensions"]
+
+    def __repr__(self) -> str:
+        return f"TrainedModel({str(self.path)!r}, systems={self.description['chosen']})"
+
+    @functools.cache
+    def _load(self, name: str):
+        return safe_io.load(self.path / name)
+
+    def _system(self, dimension: str, system: str) -> dict:
+        key = self.description["chosen"][dimension] if system == "best" else f"{system}_{dimension}"
+        if key not in self.description["systems"]:
+            raise CorpusError(f"the model has no {system} system for {dimension} "
+                              f"(it has {', '.join(sorted(self.description['systems']))})")
+        return self.description["systems"][key]
+
+    def modalities(self, system: str = "best") -> list[str]:
+        """The modalities the chosen systems need."""
+        needed = set()
+        for dim in self.dimensions:
+            entry = self._system(dim, system)
+            for part in [self.description["systems"][k] for k in entry.get("inputs", [])] or [entry]:
+                needed |= set(part["windows"])
+        return [m for m in ("audio", "video") if m in needed]
+
+    def predict(self, audio=None, video=None, *, system: str = "best") -> pd.DataFrame:
+        """Arousal and valence at 40 ms for one recording.
+
+        Parameters
+        ----------
+        audio : str or Path, optional
+            An audio file (any rate, mono or stereo), or a video file whose sound is used.
+        video : str or Path, optional
+            A video file with a face, for models that use video.
+        system : {'best', 'audio', 'video', 'early', 'late'}
+            ``best``: the system chosen on devel for each dimension.
+
+        Returns
+        -------
+        DataFrame
+            ``time`` (0.00, 0.04, ... on the input's time axis) and one column per dimension,
+            delay accounted for and post-processing applied.
+
+        Raises
+        ------
+        CorpusError
+            A modality the system needs is missing, the media cannot be read, or the recording
+            is shorter than the shortest window.
+        """
+        if system not in SYSTEMS:
+            raise CorpusError(f"system must be one of {', '.join(SYSTEMS)}, got {system!r}")
+        needed = self.modalities(system)
+        if "video" in needed and video is None:
+            raise CorpusError(f"the {system} system uses video; pass a video file (or --system audio)")
+        if "audio" in needed and audio is None:
+            audio = video  # a video's own sound track
+        n_frames = self._frames(audio if audio is not None else video)
+        features = {}
+        if "audio" in needed:
+            features["audio"] = self._audio_features(audio, n_frames)
+        if "video" in needed:
+            features["video"] = self._video_features(video, n_frames)
+        out = pd.DataFrame({"time": label_times(n_frames)})
+        groups = np.zeros(n_frames, dtype=int)
+        for dim in self.dimensions:
+            entry = self._system(dim, system)
+            if entry["system"] == "late":
+                raw = self._load(entry["model"]).transform(np.column_stack([
+                    self._raw(self.description["systems"][k], features, groups) for k in entry["inputs"]]))
+            else:
+                raw = self._raw(entry, features, groups)
+            out[dim] = self._load(entry["postprocess"]).transform(raw, groups)
+        return out
+
+    def predict_files(self, paths, *, system: str = "best") -> dict[str, pd.DataFrame]:
+        """:meth:`predict` for several inputs: each an audio or video file, or an ``(audio, video)`` pair."""
+        out = {}
+        for item in paths:
+            audio, video = item if isinstance(item, tuple) else (item, item if _is_video(item) else None)
+            out[Path(audio if audio is not None else video).stem] = self.predict(audio, video, system=system)
+        return out
+
+    # ------------------------------------------------------------------ features
+    def _frames(self, media) -> int:
+        media = Path(media)
+        seconds = video_decode.probe(media).duration_s if _is_video(media) else audio_duration(media)
+        frames = int(np.floor(seconds / LABEL_HOP_S + 1e-6)) + 1
+        return min(frames, int(np.floor(self.description["max_seconds"] / LABEL_HOP_S + 1e-6)) + 1)
+
+    def _windows(self, modality: str) -> list[float]:
+        return sorted({e["windows"][modality] for e in self.description["systems"].values()
+                       if modality in e.get("windows", {})})
+
+    def _audio_features(self, path, n_frames: int) -> dict[float, pd.DataFrame]:
+        """The audio features; a recording shorter than the longest window is repeated end to end
+        until one window fits (a documented fallback, with a warning), and the result cut back."""
+        cfg = self.description["audio"]
+        rate, windows = cfg["sample_rate"], self._windows("audio")
+        signal = _audio_signal(Path(path), rate)
+        needed = int(np.ceil(max(windows) / LABEL_HOP_S)) + 1  # frames whose span holds the longest window
+        if n_frames < needed:
+            log.warning("%s: %.2f s is shorter than the model's %g s window; its audio is repeated end to end to "
+                        "fill one window, so its predictions are rough", path, signal.size / rate, max(windows))
+            signal = np.tile(signal, int(np.ceil(needed * LABEL_HOP_S * rate / max(signal.size, 1))) + 1)
+        tables = audio_features(signal, rate, cfg["feature_set"], windows, max(n_frames, needed),
+                                source=str(path)).tables
+        return {w: t.iloc[:n_frames].reset_index(drop=True) for w, t in tables.items()}
+
+    def _video_features(self, path, n_frames: int) -> dict[float, pd.DataFrame]:
+        video = self.description["video"]
+        cfg = VideoConfig(**{**vars(VideoConfig()), **video["settings"]})
+        backbone = self._backbone()
+        probed = video_decode.probe(Path(path))
+        row = {"recording": Path(path).stem, "video": str(path), "n_frames": n_frames, "decoder": probed.decoder,
+               "fps": probed.fps if probed.fps > 0 else 25.0}
+        table, info = face_frames(row, cfg, self.description["max_seconds"], backbone)
+        if info["face_frames"] == 0:
+            raise CorpusError(f"{path}: no face was found in any frame; the video systems cannot predict from it "
+                              "(use --system audio)")
+        return face_window_features(table, self._load(video["pca"]), self._windows("video"))
+
+    @functools.cache
+    def _backbone(self):
+        video = self.description["video"]
+        settings = video["settings"]
+        if weights_digest(settings["backbone"], settings["weights"]) != video["weights_sha256"]:
+            raise ArtifactError(f"the video backbone weights {settings['weights']} differ from those the model was "
+                                "trained with (SHA-256); install the same weights file")
+        backbone = load_backbone(settings["backbone"], settings["weights"], input_size=settings["input_size"])
+        if video.get("finetuned"):
+            backbone.model.load_state_dict(load_file(str(self.path / video["finetuned"])))
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        return backbone
+
+    def _raw(self, entry: dict, features: dict, groups: np.ndarray) -> np.ndarray:
+        bundle = self._load(entry["model"])
+        parts = [(m, features[m][w]) for m, w in entry["windows"].items()]
+        X = np.hstack([t.drop(columns="time").to_numpy(dtype=float) for _, t in parts])
+        columns = [c for _, t in parts for c in t.columns if c != "time"]
+        if len(parts) > 1:
+            columns = [f"{m}:{c}" for m, t in parts for c in t.columns if c != "time"]
+        if columns != list(bundle["features"]):
+            raise ArtifactError(f"{self.path / entry['model']}: the features computed now differ from those it was "
+                                "trained on (another feature-set version?)")
+        return predict_bundle(bundle, FrameMatrix(X, {}, groups, parts[0][1]["time"].to_numpy(), columns))
+
+
+def _is_video(path) -> bool:
+    return Path(path).suffix.lower() in (".mp4", ".avi", ".mkv", ".mov", ".mpg", ".mpeg", ".webm", ".flv")
+
+
+def _audio_signal(path: Path, sample_rate: int) -> np.ndarray:
+    """Mono audio at ``sample_rate`` from an audio file, or from a video container's sound track."""
+    if not _is_video(path):
+        return load_audio(path, sample_rate)
+    try:
+        import av
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise CorpusError(f"{path}: the video has no sound track; pass an audio file too")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks = [resampled.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                      for resampled in resampler.resample(frame)]
+            chunks += [r.to_ndarray().reshape(-1) for r in resampler.resample(None)]
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"{path}: cannot read its sound track ({exc})") from None
+    return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
+
