@@ -116,6 +116,8 @@ def build_predict_parser() -> argparse.ArgumentParser:
                         help="folder for <name>.csv and <name>.png (default: predictions)")
     parser.add_argument("--system", default="best", choices=SYSTEMS,
                         help="best (chosen on devel per dimension), audio, video, early or late")
+    parser.add_argument("--format", dest="output_format", choices=["csv", "audformat"], default="csv",
+                        help="csv: <name>.csv per recording; audformat: also an audformat database (db.yaml) in --out")
     parser.add_argument("--jobs", type=int, default=1, help="recordings predicted in parallel (-1: all cores)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky")
     parser.add_argument("--scheduler", default="", help="for --backend dask: local:N or tcp://host:8786")
@@ -157,7 +159,8 @@ def _export(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     try:
         outputs = predict_inputs(args.model, args.inputs, Path(args.out), system=args.system, jobs=args.jobs,
-                                 backend=args.backend, scheduler=args.scheduler, progress=not args.quiet)
+                                 backend=args.backend, scheduler=args.scheduler, progress=not args.quiet,
+                                 output_format=args.output_format)
     except (CorpusError, ArtifactError, BackboneError) as exc:
         log.error("%s", exc)
         return 2

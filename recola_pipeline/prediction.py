@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 
 from .cache import write_bytes, write_table  # noqa: E402
 from .corpora import CorpusError  # noqa: E402
+from .corpora.audformat_db import write_predictions  # noqa: E402
 from .corpora.base import read_csv_table  # noqa: E402
 from .model import _is_video, load_model  # noqa: E402
 from .parallel import parallel_map  # noqa: E402
@@ -78,9 +79,10 @@ def _model(path):
 
 
 def predict_inputs(model_dir, inputs, out: Path, *, system: str = "best", jobs: int = 1, backend: str = "loky",
-                   scheduler: str = "", progress: bool = True) -> list[Path]:
+                   scheduler: str = "", progress: bool = True, output_format: str = "csv") -> list[Path]:
     """Predict every input and write ``<out>/<name>.csv`` (``time`` and one column per dimension)
-    and ``<out>/<name>.png`` (the traces); returns the CSV paths."""
+    and ``<out>/<name>.png`` (the traces); with ``output_format='audformat'`` also an audformat
+    database in ``out`` (``db.yaml``, a segmented table ``predictions``). Returns the paths written."""
     model = load_model(model_dir)  # checks the bundle once, before any work
     recordings = expand_inputs(inputs)
     names = [name for name, _, _ in recordings]
@@ -95,6 +97,9 @@ def predict_inputs(model_dir, inputs, out: Path, *, system: str = "best", jobs: 
         write_table(out / f"{name}.csv", frame)
         write_bytes(out / f"{name}.png", trace_plot(frame, name))
         written.append(out / f"{name}.csv")
+    if output_format == "audformat":
+        files = {name: str(Path(audio if audio is not None else video).resolve()) for name, audio, video in recordings}
+        written.append(write_predictions(dict(zip(names, results)), files, out))
     return written
 
 

@@ -7,6 +7,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import audformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,7 +72,9 @@ def test_predict_command_writes_csv_and_png_for_each_input(exported, tmp_path):
         assert np.isfinite(frame[["arousal", "valence"]].to_numpy()).all()
         assert (tmp_path / "out" / f"{name}.png").stat().st_size > 1000
     assert main(["predict", "--model", str(model_dir), "--out", str(tmp_path / "out2"), "--quiet",
-                 f"{audio},{video}"]) == 0
+                 "--format", "audformat", f"{audio},{video}"]) == 0
+    table = audformat.Database.load(str(tmp_path / "out2"))["predictions"].get()
+    assert len(table) == len(evaluated) and set(table.columns) == {"arousal", "valence"}
     both = pd.read_csv(tmp_path / "out2" / f"{audio.stem}.csv")
     np.testing.assert_allclose(both["valence"], evaluated[load_model(model_dir).description["chosen"]["valence"]],
                                atol=1e-6)

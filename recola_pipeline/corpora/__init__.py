@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import avec2016, manifest, recola
+from . import audformat_db, avec2016, manifest, recola
 from .base import PARTITIONS, Corpus, CorpusError, Recording
 
 __all__ = ["CORPORA", "PARTITIONS", "Corpus", "CorpusError", "Recording", "corpus_modalities", "load_corpus",
@@ -35,7 +35,7 @@ def folder_corpus(module, name: str):
 #: ``corpus.name`` -> ``(corpus_cfg, demo_root) -> Corpus``. A new layout is a module with a
 #: ``read(root, *, dimensions, partitions_csv)`` function plus one line here (README, "Extending").
 CORPORA = {"demo": _demo, "recola": folder_corpus(recola, "recola"), "avec2016": folder_corpus(avec2016, "avec2016"),
-           "manifest": _manifest}
+           "manifest": _manifest, "audformat": folder_corpus(audformat_db, "audformat")}
 
 
 def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:

@@ -207,6 +207,14 @@ def read_arff_gold(path: Path) -> pd.DataFrame:
         raise CorpusError(f"{path}: rows must look like 'train_1,0.04,-0.0229'") from None
 
 
+def checked_values(where, table: pd.DataFrame) -> pd.DataFrame:
+    """A ``time`` + raters table of text cells as floats, with every check a rating file gets
+    (non-finite, beyond +-10, negative, non-increasing or millisecond-looking times)."""
+    table = _numeric(where, table)
+    _check_time(where, table["time"].to_numpy(), on_label_grid=False)
+    return table
+
+
 def read_label_file(path: Path, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame:
     """Read a manifest label file (``time,<dimension>`` or ``time,<rater>,...`` at any rate).
 
@@ -218,7 +226,5 @@ def read_label_file(path: Path, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame
     table = _read_table(path, "labels")
     if "time" not in table.columns or len(table.columns) < 2:
         raise CorpusError(f"{path}: expected columns 'time,<dimension>' (seconds, value)")
-    table = _numeric(path, table)
-    times = table["time"].to_numpy()
-    _check_time(path, times, on_label_grid=False)
-    return on_label_grid(times, table.drop(columns="time"), max_gap_s=max_gap_s)
+    table = checked_values(path, table)
+    return on_label_grid(table["time"].to_numpy(), table.drop(columns="time"), max_gap_s=max_gap_s)
