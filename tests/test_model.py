@@ -135,3 +135,21 @@ def test_predict_on_real_speech_and_a_grid_video(exported, shared_dir, tmp_path)
         if seconds is not None:
             assert len(frame) == int(np.floor(seconds / 0.04 + 1e-6)) + 1
         assert len(frame) > 25 and np.isfinite(frame[["arousal", "valence"]].to_numpy()).all()
+
+
+def test_a_model_file_holding_a_type_off_the_allow_list_is_refused(exported, tmp_path):
+    """A skops file that would call os.system (through FunctionTransformer) is refused by name."""
+    import os
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+    copy = tmp_path / "bundle"
+    shutil.copytree(exported[0], copy)
+    target = copy / "systems" / "postprocess_audio_arousal.skops"
+    sio.dump(FunctionTransformer(func=os.system), target)
+    checksums = json.loads((copy / "checksums.json").read_text())
+    checksums["systems/postprocess_audio_arousal.skops"] = file_sha256(target)
+    (copy / "checksums.json").write_text(json.dumps(checksums))
+    with pytest.raises(ArtifactError, match="postprocess_audio_arousal.skops holds types that are not on the "
+                                            "allow-list \\(posix.system\\)"):
+        load_model(copy).predict(audio=exported[1], system="audio")
