@@ -23,7 +23,6 @@ from pathlib import Path
 import joblib
 import opensmile
 import soundfile as sf
-
 from sessions import real_speech_sessions
 
 from recola_pipeline.config import load_config

@@ -22,17 +22,16 @@ import time
 import warnings
 from pathlib import Path
 
+from sessions import real_speech_sessions
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVR
 
-from sessions import real_speech_sessions
-
 from recola_pipeline.config import load_config
-from recola_pipeline.labels import delay_frames
-from recola_pipeline.estimators.delay import shift_groups
-from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.estimators.bundle import fit_representation, represent
+from recola_pipeline.estimators.delay import shift_groups
+from recola_pipeline.labels import delay_frames
 from recola_pipeline.matrices import partition_frames
+from recola_pipeline.pipeline import Pipeline
 
 WINDOWS = [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
 

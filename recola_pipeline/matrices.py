@@ -10,7 +10,7 @@ from .cache import read_table
 from .corpora import CorpusError
 from .labels import LABEL_HOP_S
 from .modalities import MODALITY_STAGES
-from .readers import load_data
+from .readers import load_data, window_name
 
 
 def label_times(n_frames: int) -> np.ndarray:
@@ -34,11 +34,6 @@ def verify_frames(path, n_frames: int) -> None:
     if len(table) != n_frames or not np.array_equal(table["time"].to_numpy(), label_times(n_frames)):
         raise RuntimeError(f"{path}: {len(table)} rows written, expected the {n_frames} label frames of the data "
                            "stage; the recording is not marked finished, run again")
-
-
-def window_name(window_s: float) -> str:
-    """Folder of one window length inside a feature artifact (``w4``, ``w6.5``)."""
-    return f"w{window_s:g}"
 
 
 @dataclass

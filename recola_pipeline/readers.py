@@ -55,3 +55,13 @@ def load_clip_inputs(artifact, clip: str, modalities) -> dict[str, np.ndarray]:
     """One clip's input arrays for the given modalities."""
     with np.load(artifact.file(f"inputs/{clip}.npz")) as stored:
         return {m: stored[m] for m in modalities}
+
+
+def window_name(window_s: float) -> str:
+    """Folder of one window length inside a feature artifact (``w4``, ``w6.5``)."""
+    return f"w{window_s:g}"
+
+
+def load_audio_features(artifact, window_s: float, recording: str) -> pd.DataFrame:
+    """One recording's audio features for one window length (``time`` and the feature set's columns)."""
+    return read_table(artifact.file(f"{window_name(window_s)}/{recording}.parquet"))

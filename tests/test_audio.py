@@ -5,14 +5,17 @@ import numpy as np
 import opensmile
 import pytest
 import soundfile as sf
-
 from conftest import write_ratings
-from recola_pipeline.stages.audio import load_audio_features
+
 from recola_pipeline.corpora import recola
-from recola_pipeline.readers import load_data
 from recola_pipeline.extractors.opensmile_windows import OpenSmileSet
-from recola_pipeline.extractors.windows import align_to_labels, centre_offset, strided_moments
+from recola_pipeline.extractors.windows import (
+    align_to_labels,
+    centre_offset,
+    strided_moments,
+)
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_audio_features, load_data
 
 RATE = 16000
 EGEMAPS = OpenSmileSet("egemaps")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from conftest import write_ratings
+
 from recola_pipeline.cache import ArtifactError
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CorpusError, recola

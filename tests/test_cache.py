@@ -2,7 +2,13 @@
 import pandas as pd
 import pytest
 
-from recola_pipeline.cache import ArtifactError, ArtifactStore, atomic_path, write_table, write_text
+from recola_pipeline.cache import (
+    ArtifactError,
+    ArtifactStore,
+    atomic_path,
+    write_table,
+    write_text,
+)
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):

@@ -5,14 +5,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import write_ratings, write_wav
+
 from recola_pipeline.cache import read_table
 from recola_pipeline.corpora import CorpusError, avec2016, manifest, recola
 from recola_pipeline.corpora.ratings import read_recola_ratings
-from recola_pipeline.readers import load_data
 from recola_pipeline.labels import gold_standard
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_data
 
 
 def run_data(small_config, *overrides):

@@ -12,9 +12,9 @@ from recola_pipeline.cache import read_table
 from recola_pipeline.config import load_config
 from recola_pipeline.corpora import CorpusError, recola
 from recola_pipeline.corpora.ratings import read_label_file, read_recola_ratings
-from recola_pipeline.readers import load_data
 from recola_pipeline.metrics import ccc
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_data
 
 
 # --------------------------------------------------------------------------- readers

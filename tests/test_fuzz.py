@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from recola_pipeline.cli import main
 from recola_pipeline.config import Config, load_config
-from recola_pipeline.readers import load_data
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_data
 
 RATE = 8000
 SECONDS = 4.0

@@ -2,7 +2,13 @@
 import numpy as np
 import pytest
 
-from recola_pipeline.labels import delay_frames, gold_standard, rater_agreement, shift_back, shift_forward
+from recola_pipeline.labels import (
+    delay_frames,
+    gold_standard,
+    rater_agreement,
+    shift_back,
+    shift_forward,
+)
 from recola_pipeline.metrics import ccc
 
 

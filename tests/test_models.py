@@ -4,9 +4,15 @@ import pytest
 from sklearn.base import clone
 from sklearn.svm import LinearSVR
 
-from recola_pipeline.metrics import ccc
-from recola_pipeline.estimators import DelayedRegressor, L2LinearSVR, Normaliser, PostProcessor, RidgePath
+from recola_pipeline.estimators import (
+    DelayedRegressor,
+    L2LinearSVR,
+    Normaliser,
+    PostProcessor,
+    RidgePath,
+)
 from recola_pipeline.estimators.delay import shift_groups
+from recola_pipeline.metrics import ccc
 from recola_pipeline.stages.train import delay_c_scores
 
 

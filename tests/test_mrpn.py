@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recola_pipeline.mrpn.networks import MultiModalNet, ResidualPerceptron, SequenceBranch, late_fusion, small_cnn
+from recola_pipeline.mrpn.networks import (
+    MultiModalNet,
+    ResidualPerceptron,
+    SequenceBranch,
+    late_fusion,
+    small_cnn,
+)
 
 CLASSES = 3
 

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from recola_pipeline.stages import mrpn as mrpn_stage
 from recola_pipeline.cache import read_table
-from recola_pipeline.readers import load_clip_inputs, load_clip_table
-from recola_pipeline.stages.clips import read_clips
 from recola_pipeline.config import ConfigError, load_config
 from recola_pipeline.corpora import CorpusError
 from recola_pipeline.mrpn.corpora import demo as demo_clips
 from recola_pipeline.mrpn.corpora import ravdess
 from recola_pipeline.mrpn.training import TrainSettings, fit, predict_scores
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_clip_inputs, load_clip_table
+from recola_pipeline.stages import mrpn as mrpn_stage
+from recola_pipeline.stages.clips import read_clips
 
 QUICK = ("mrpn.max_epochs=3", "mrpn.patience=3", "mrpn.folds=[1]")
 

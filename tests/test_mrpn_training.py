@@ -8,10 +8,18 @@ import pytest
 import torch
 
 from recola_pipeline.extractors.backbones import BackboneError
-from recola_pipeline.mrpn.networks import MultiModalNet, SequenceBranch, small_cnn
 from recola_pipeline.mrpn.extractors import build_extractor, output_width
-from recola_pipeline.mrpn.training import (ClipSet, TrainSettings, _spatial, fit, make_batch, predict_scores,
-                                                  scores, standardise)
+from recola_pipeline.mrpn.networks import MultiModalNet, SequenceBranch, small_cnn
+from recola_pipeline.mrpn.training import (
+    ClipSet,
+    TrainSettings,
+    _spatial,
+    fit,
+    make_batch,
+    predict_scores,
+    scores,
+    standardise,
+)
 
 RATES = {"face": 5.0, "lld": 25.0}
 

@@ -10,9 +10,9 @@ from recola_pipeline import cli
 from recola_pipeline.cache import read_table
 from recola_pipeline.config import load_config
 from recola_pipeline.corpora import demo
-from recola_pipeline.readers import load_data
 from recola_pipeline.metrics import pearson, pooled
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_data
 
 
 def checksums(artifact):

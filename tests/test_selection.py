@@ -2,11 +2,20 @@
 import numpy as np
 import pytest
 
-from recola_pipeline.bootstrap import ccc_from_sums, ccc_interval, paired_difference, recording_sums
-from recola_pipeline.metrics import ccc, labelled_ccc
+from recola_pipeline.bootstrap import (
+    ccc_from_sums,
+    ccc_interval,
+    paired_difference,
+    recording_sums,
+)
 from recola_pipeline.estimators import L2LinearSVR, LateFusion, RidgePath
 from recola_pipeline.estimators.delay import delayed_targets
-from recola_pipeline.estimators.selection import choose_postprocessing, held_out, recording_folds
+from recola_pipeline.estimators.selection import (
+    choose_postprocessing,
+    held_out,
+    recording_folds,
+)
+from recola_pipeline.metrics import ccc, labelled_ccc
 
 
 def devel_set(seed, n_recordings=4, n=300):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from recola_pipeline.corpora import avec2016
-from recola_pipeline.readers import load_data
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.readers import load_data
 
 
 def make_sessions(shared_dir, out, layout):

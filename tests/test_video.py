@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fixtures.make_fer_reference import inputs as reference_inputs
 
 from recola_pipeline.cache import Artifact, read_table
 from recola_pipeline.extractors import faces, fer2013, video_decode
 from recola_pipeline.extractors.backbones import BackboneError, load_backbone
 from recola_pipeline.extractors.windows import windowed_mean_std
-from fixtures.make_fer_reference import inputs as reference_inputs
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.stages.faces import embed_recording
 

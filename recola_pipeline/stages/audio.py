@@ -21,16 +21,14 @@ from __future__ import annotations
 import json
 import logging
 
-import pandas as pd
-
 from ..cache import write_json, write_table
 from ..corpora import CorpusError
 from ..extractors import AUDIO_FEATURE_SETS
 from ..extractors.audio_features import audio_features
 from ..extractors.audio_io import load_audio
-from ..matrices import verify_frames, window_name
+from ..matrices import verify_frames
 from ..pipeline import Pipeline, Stage, library_versions
-from ..readers import load_data
+from ..readers import load_data, window_name
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +95,3 @@ STAGE = Stage(
     libraries=("soxr", "soundfile", "numpy"), run=run_audio, extra_identity=_feature_set_identity,
 )
 
-
-def load_audio_features(artifact, window_s: float, recording: str) -> pd.DataFrame:
-    """One recording's features for one window length (``time`` + 88 columns)."""
-    return pd.read_parquet(artifact.file(f"{window_name(window_s)}/{recording}.parquet"))

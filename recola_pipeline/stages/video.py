@@ -19,9 +19,8 @@ from .. import safe_io
 from ..cache import write_table
 from ..corpora import CorpusError
 from ..extractors.face_embedding import embedding, face_window_features
-from ..matrices import window_name
 from ..pipeline import Pipeline, Stage
-from ..readers import load_face_frames, video_rows
+from ..readers import load_face_frames, video_rows, window_name
 
 log = logging.getLogger(__name__)
 
