@@ -125,17 +125,26 @@ def check_unique_ids(ids, where: str) -> None:
         seen[key] = rec_id
 
 
-def read_csv_table(path: Path, what: str, setting: str) -> pd.DataFrame:
-    """Read a corpus CSV (manifest, partitions) as text cells: a regular file of at most 50 MiB,
-    UTF-8 with or without a byte-order mark, ``,`` ``;`` or tab separated."""
+def read_csv_table(path: Path, what: str, setting: str, *, sep: str | None = None, max_bytes: int = MAX_TABLE_BYTES,
+                   skip_initial_space: bool = False) -> pd.DataFrame:
+    """Read a user's CSV (manifest, partitions, rating file) as text cells, stripped column names.
+
+    The file must be a regular file of at most ``max_bytes`` (checked before it is opened), UTF-8
+    with or without a byte-order mark; ``sep`` None detects ``,`` ``;`` or tab.
+
+    Raises
+    ------
+    CorpusError
+        Naming the file and ``setting``: missing, not a regular file, too large, unreadable.
+    """
     try:
-        checked_file(path, what, setting, max_bytes=MAX_TABLE_BYTES)
+        checked_file(path, what, setting, max_bytes=max_bytes)
     except InputError as exc:
         raise CorpusError(str(exc)) from None
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=sniff_separator(path),
-                            engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            sep=sep or sniff_separator(path), engine="python", skipinitialspace=skip_initial_space)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise CorpusError(f"{path}: cannot read the {what} as CSV ({exc}); fix {setting}") from None
     table.columns = [str(c).strip() for c in table.columns]
     return table

@@ -14,15 +14,13 @@ with NaN wherever that rater has no value (label coverage, docs/ARCHITECTURE.md)
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..inputs import InputError, checked_file, sniff_separator
 from ..labels import LABEL_HOP_S
-from .base import CorpusError
+from .base import CorpusError, read_csv_table
 
 RECOLA_RATERS = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
 
@@ -139,16 +137,8 @@ def on_label_grid(times: np.ndarray, values: pd.DataFrame, *, max_gap_s: float =
 
 def _read_table(path: Path, what: str, sep: str | None = None) -> pd.DataFrame:
     """A rating file as text cells (``sep`` None: detected); a regular file of at most 200 MiB."""
-    try:
-        checked_file(path, f"{what} file", "the corpus's label paths", max_bytes=MAX_LABEL_BYTES)
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                            sep=sep or sniff_separator(path), engine="python", skipinitialspace=True)
-    except InputError as exc:
-        raise CorpusError(str(exc)) from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
-        raise CorpusError(f"{path}: cannot read {what} ({exc})") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    return table
+    return read_csv_table(path, f"{what} file", "the corpus's label paths", sep=sep, max_bytes=MAX_LABEL_BYTES,
+                          skip_initial_space=True)
 
 
 def read_recola_ratings(path: Path, raters: tuple[str, ...] = RECOLA_RATERS, *, max_gap_s: float = MAX_GAP_S
