@@ -46,10 +46,11 @@ def files_of(store: Path, stages: list[str]) -> dict:
     return out
 
 
-def run_until_started(cmd: list[str], folder: Path, after_s: float) -> tuple[int, bool]:
+def run_until_started(cmd: list[str], folder: Path, after_s: float) -> tuple[int, bool, str]:
     """Run ``cmd``; ``after_s`` seconds after ``folder`` appears send SIGINT to its process group.
 
-    Returns the exit code and whether the signal was sent while the run was still going.
+    Returns the exit code, whether the signal was sent while the run was still going, and the
+    end of what the run wrote to stderr.
     """
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     while process.poll() is None and not folder.is_dir():
@@ -60,8 +61,8 @@ def run_until_started(cmd: list[str], folder: Path, after_s: float) -> tuple[int
     sent = process.poll() is None
     if sent:
         os.killpg(process.pid, signal.SIGINT)
-    process.communicate(timeout=300)
-    return process.returncode, sent
+    _, stderr = process.communicate(timeout=300)
+    return process.returncode, sent, stderr.decode(errors="replace")[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_interrupted_runs_never_exit_0_and_resume_to_identical_artifacts(tmp_pat
         for upstream in ("demo", "data"):  # start at the stage under test
             shutil.copytree(store / "features" / upstream, trial / "features" / upstream)
         after = 0.9 * durations[name] * (k + 0.5) / POINTS  # within the work, before the shutdown
-        code, sent = run_until_started(command(trial, stage, jobs), trial / "features" / name, after)
+        code, sent, stderr = run_until_started(command(trial, stage, jobs), trial / "features" / name, after)
         partial = files_of(trial, compared)
         assert all(partial[s] == expected[s] for s in compared if partial[s]), f"point {k}: wrong complete artifact"
         if sent and code == 0:  # the signal came after main had returned 0, during interpreter shutdown:
@@ -102,7 +103,8 @@ def test_interrupted_runs_never_exit_0_and_resume_to_identical_artifacts(tmp_pat
         elif sent:
             interrupted += 1
             # 130: stopped by the handler; -SIGINT: the signal came after the run had left main (the shell shows 130)
-            assert code in (130, -signal.SIGINT), f"point {k} ({after:.2f} s into {name}, --jobs {jobs}): exit {code}"
+            assert code in (130, -signal.SIGINT), (
+                f"point {k} ({after:.2f} s into {name}, --jobs {jobs}): exit {code}\n{stderr}")
         rerun = subprocess.run(command(trial, stage, jobs), capture_output=True, text=True, timeout=600)
         assert rerun.returncode == 0, rerun.stderr
         assert files_of(trial, compared) == expected, f"point {k} ({after:.2f} s into {name}, --jobs {jobs})"

@@ -386,3 +386,54 @@ def test_grid_clip_through_the_faces_stage(shared_dir, tmp_path):
     pipeline = Pipeline(cfg)
     info = pipeline.ensure("faces").manifest()["info"]
     assert info["recordings"] == 3 and info["face_frames"] >= 0.95 * (info["face_frames"] + info["no_face_frames"])
+
+
+def _crop_engine_row(tmp_path: Path) -> dict:
+    """A 16 s, 25 fps video of the demo's drawn face, as the crop engine's row."""
+    import cv2
+
+    from recola_pipeline.corpora.demo import draw_face
+
+    path = tmp_path / "face.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 240))
+    for i in range(400):
+        face = draw_face(np.sin(i / 20), np.cos(i / 30), float(i % 8 < 4), (0.0, 0.0))
+        writer.write(cv2.resize(face, (320, 240)))
+    writer.release()
+    probed = video_decode.probe(path)
+    return {"video": str(path), "decoder": probed.decoder, "fps": probed.fps, "n_frames": 400}
+
+
+def test_a_consumer_leaving_early_stops_the_crop_threads(tmp_path):
+    import threading
+
+    from recola_pipeline.config import VideoConfig
+    from recola_pipeline.extractors.face_crops import crop_batches
+
+    before = set(threading.enumerate())
+    batches = crop_batches(_crop_engine_row(tmp_path), VideoConfig(batch_size=4), 48, False, float("inf"))
+    indices, crops = next(batches)
+    assert len(indices) == len(crops) == 4
+    batches.close()  # what an exception or Ctrl-C in the consumer does to the generator
+    assert set(threading.enumerate()) == before
+
+
+def test_an_exit_during_cropping_keeps_its_exit_code(tmp_path):
+    """A daemon thread left inside OpenCV at interpreter shutdown aborts the process ("terminate
+    called without an active exception", exit -6): a Ctrl-C in the faces stage then did not exit
+    130. Here the consumer leaves after one batch, as an interrupt makes it do, five times over."""
+    import subprocess
+    import sys
+
+    row = _crop_engine_row(tmp_path)
+    script = (
+        "import json, sys\n"
+        "from recola_pipeline.config import VideoConfig\n"
+        "from recola_pipeline.extractors.face_crops import crop_batches\n"
+        f"row = json.loads({json.dumps(json.dumps(row))})\n"
+        "for batch in crop_batches(row, VideoConfig(batch_size=2, detect_every=1), 48, False, float('inf')):\n"
+        "    raise SystemExit(130)\n")
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                              cwd=Path(__file__).parents[1])
+        assert done.returncode == 130, done.stderr

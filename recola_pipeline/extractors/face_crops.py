@@ -26,6 +26,10 @@ _DONE = None
 _CHUNK = 50  # frames whose boxes are settled (and cropped) at a time
 
 
+class _Stopped(Exception):
+    """Raised in the detection thread when the consumer has stopped."""
+
+
 class _FrameBuffer:
     """Decoded frames not yet cropped, filled by the decode thread (bounded: it waits when full)."""
 
@@ -35,6 +39,7 @@ class _FrameBuffer:
         self.first = 0  # index of frames[0]
         self.capacity = capacity
         self.finished = False
+        self.stopped = False  # set by the consumer when it stops early (an exception, an interrupt)
         self.error: BaseException | None = None
 
     def fill(self, row, max_seconds: float, grey: bool) -> None:
@@ -43,7 +48,9 @@ class _FrameBuffer:
             for time_s, frame in video_decode.frames(row["video"], row["decoder"], max_seconds=max_seconds,
                                                      grey=grey):
                 with self.condition:
-                    self.condition.wait_for(lambda: len(self.frames) < self.capacity)
+                    self.condition.wait_for(lambda: len(self.frames) < self.capacity or self.stopped)
+                    if self.stopped:
+                        return
                     self.frames.append((time_s, frame))
                     self.condition.notify_all()
         except BaseException as exc:  # re-raised by the reader
@@ -56,10 +63,18 @@ class _FrameBuffer:
     def get(self, index: int):
         """``(time, frame)`` of frame ``index`` (waiting for it), or None after the last frame."""
         with self.condition:
-            self.condition.wait_for(lambda: self.finished or index < self.first + len(self.frames))
+            self.condition.wait_for(lambda: self.finished or self.stopped or index < self.first + len(self.frames))
+            if self.stopped:
+                raise _Stopped
             if self.error is not None:
                 raise self.error
             return self.frames[index - self.first] if index < self.first + len(self.frames) else None
+
+    def stop(self) -> None:
+        """Make both threads return at their next frame (the consumer stopped early)."""
+        with self.condition:
+            self.stopped = True
+            self.condition.notify_all()
 
     def drop_until(self, index: int) -> None:
         """Forget frames before ``index`` (cropped or skipped)."""
@@ -159,12 +174,32 @@ def crop_batches(row, cfg, size: int, grey: bool, max_seconds: float, *, stride:
                                       int(row["n_frames"]), frames, batches, stride))]
     for worker in workers:
         worker.start()
-    while (item := batches.get()) is not _DONE:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := batches.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        _stop_and_join(frames, batches, workers)
+
+
+def _stop_and_join(frames: _FrameBuffer, batches: queue.Queue, workers: list) -> None:
+    """Stop both threads and wait for them, however the consumer left (done, error, Ctrl-C).
+
+    A thread must not outlive its run: at interpreter shutdown a daemon thread still inside
+    OpenCV or FFmpeg is torn down mid-call, which can abort the process (exit -6, SIGABRT) instead
+    of the exit 130 an interrupt owes. Each thread returns within one frame's work once stopped;
+    the queue is drained so that a thread blocked on a full queue can finish its put.
+    """
+    frames.stop()
     for worker in workers:
-        worker.join()
+        while worker.is_alive():
+            try:
+                while True:
+                    batches.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)
 
 
 # A network needing less than this per crop (the FER-2013 one: 0.02 GFLOP; resnet18 at 224 px:
