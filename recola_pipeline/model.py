@@ -32,7 +32,7 @@ from .corpora import CorpusError
 from .estimators.bundle import predict_bundle
 from .extractors import video_decode
 from .extractors.audio_features import audio_features
-from .extractors.audio_io import audio_duration, load_audio
+from .extractors.audio_io import audio_duration, load_checked_audio
 from .extractors.backbones import load_backbone, weights_digest
 from .extractors.face_embedding import face_frames, face_window_features
 from .labels import LABEL_HOP_S
@@ -132,10 +132,17 @@ class TrainedModel:
             raise CorpusError(f"the {system} system uses video; pass a video file (or --system audio)")
         if "audio" in needed and audio is None:
             audio = video  # a video's own sound track
-        n_frames = self._frames(audio if audio is not None else video)
+        rate = self.description["audio"]["sample_rate"]
+        signal, seconds = _audio_signal(Path(audio), rate) if "audio" in needed else (None, None)
+        timeline = Path(audio if audio is not None else video)  # the input's time axis: its audio's when given
+        if _is_video(timeline):
+            seconds = video_decode.probe(timeline).duration_s
+        elif seconds is None:
+            seconds = audio_duration(timeline)
+        n_frames = self._frames(seconds)
         features = {}
         if "audio" in needed:
-            features["audio"] = self._audio_features(audio, n_frames)
+            features["audio"] = self._audio_features(audio, signal, n_frames)
         if "video" in needed:
             features["video"] = self._video_features(video, n_frames)
         out = pd.DataFrame({"time": label_times(n_frames)})
@@ -159,9 +166,7 @@ class TrainedModel:
         return out
 
     # ------------------------------------------------------------------ features
-    def _frames(self, media) -> int:
-        media = Path(media)
-        seconds = video_decode.probe(media).duration_s if _is_video(media) else audio_duration(media)
+    def _frames(self, seconds: float) -> int:
         frames = int(np.floor(seconds / LABEL_HOP_S + 1e-6)) + 1
         return min(frames, int(np.floor(self.description["max_seconds"] / LABEL_HOP_S + 1e-6)) + 1)
 
@@ -169,12 +174,12 @@ class TrainedModel:
         return sorted({e["windows"][modality] for e in self.description["systems"].values()
                        if modality in e.get("windows", {})})
 
-    def _audio_features(self, path, n_frames: int) -> dict[float, pd.DataFrame]:
-        """The audio features; a recording shorter than the longest window is repeated end to end
-        until one window fits (a documented fallback, with a warning), and the result cut back."""
+    def _audio_features(self, path, signal: np.ndarray, n_frames: int) -> dict[float, pd.DataFrame]:
+        """The audio features of ``signal`` (read from ``path``); a recording shorter than the longest
+        window is repeated end to end until one window fits (a documented fallback, with a warning),
+        and the result cut back."""
         cfg = self.description["audio"]
         rate, windows = cfg["sample_rate"], self._windows("audio")
-        signal = _audio_signal(Path(path), rate)
         needed = int(np.ceil(max(windows) / LABEL_HOP_S)) + 1  # frames whose span holds the longest window
         if n_frames < needed:
             log.warning("%s: %.2f s is shorter than the model's %g s window; its audio is repeated end to end to "
@@ -227,10 +232,11 @@ def _is_video(path) -> bool:
     return Path(path).suffix.lower() in (".mp4", ".avi", ".mkv", ".mov", ".mpg", ".mpeg", ".webm", ".flv")
 
 
-def _audio_signal(path: Path, sample_rate: int) -> np.ndarray:
-    """Mono audio at ``sample_rate`` from an audio file, or from a video container's sound track."""
+def _audio_signal(path: Path, sample_rate: int) -> tuple[np.ndarray, float]:
+    """Mono audio at ``sample_rate`` from an audio file (checked), or from a video container's sound
+    track, and its duration in seconds."""
     if not _is_video(path):
-        return load_audio(path, sample_rate)
+        return load_checked_audio(path, sample_rate)
     try:
         import av
         with av.open(str(path)) as container:
@@ -242,5 +248,6 @@ def _audio_signal(path: Path, sample_rate: int) -> np.ndarray:
             chunks += [r.to_ndarray().reshape(-1) for r in resampler.resample(None)]
     except (OSError, ValueError) as exc:
         raise CorpusError(f"{path}: cannot read its sound track ({exc})") from None
-    return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
+    signal = np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
+    return signal, signal.size / sample_rate
 

@@ -49,15 +49,17 @@ def windowed_reference(signal, window_s, tmp_path, feature_set):
 def test_one_pass_equals_opensmile_fixed_windows(tmp_path, name, feature_set, seconds):
     """Every functional against openSMILE's own on the same fixed windows: the ones openSMILE
     computes per window are bit-identical; the averaging ones (eGeMAPS means and coefficients
-    of variation, from cumulative sums) agree to float32 precision, zero windows included."""
+    of variation, and the equivalent sound level, from cumulative sums) agree to float32
+    precision, zero windows and windows of digital silence (-120 dB) included."""
     signal = speechlike(seconds, np.random.default_rng(0))
     signal[int(1.5 * RATE):int(6.5 * RATE)] = 0.0  # digital silence: windows without a voiced frame
     extractor = OpenSmileSet(name)
     ours = extractor.windowed_functionals(signal, RATE, [4.0, 6.0])
     names = extractor.feature_names()
-    by_cumulative_sums = np.array([name == "egemaps" and n.endswith(("_amean", "_stddevNorm"))
-                                   and not n.startswith(("F0semitone", "loudness_")) for n in names])
-    assert by_cumulative_sums.sum() == (61 if name == "egemaps" else 0)
+    by_cumulative_sums = np.array([name == "egemaps" and (n.endswith(("_amean", "_stddevNorm"))
+                                   and not n.startswith(("F0semitone", "loudness_"))
+                                   or n == "equivalentSoundLevel_dBp") for n in names])
+    assert by_cumulative_sums.sum() == (62 if name == "egemaps" else 0)
     for w in (4.0, 6.0):
         ref = windowed_reference(signal, w, tmp_path, feature_set)
         assert list(ref.columns) == names
@@ -69,6 +71,7 @@ def test_one_pass_equals_opensmile_fixed_windows(tmp_path, name, feature_set, se
                                    rtol=1e-6, atol=1e-7)  # openSMILE: float32 sums
         if name == "egemaps" and w == 4.0:  # 5 s of silence: 4 s windows without a voiced frame, means 0
             assert (ref_values[:, by_cumulative_sums] == 0).any()
+            assert (ref["equivalentSoundLevel_dBp"].to_numpy()[:n] == -120).any()
         starts = ref.index.get_level_values("start").total_seconds()[:n]
         np.testing.assert_allclose(starts, np.arange(n) * 0.04, atol=1e-6)
 

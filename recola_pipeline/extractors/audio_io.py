@@ -28,8 +28,29 @@ def check_wav_complete(path: Path) -> None:
         pos += 8 + size + (size & 1)
 
 
+def _checked_peak(path, samples: np.ndarray) -> float:
+    """The largest absolute sample; raise when a sample is NaN or infinite."""
+    if not np.isfinite(samples).all():
+        raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
+    return float(np.abs(samples).max(initial=0.0))
+
+
+def _unreadable(path, exc: Exception) -> CorpusError:
+    return CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV")
+
+
+def _empty(path) -> CorpusError:
+    return CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+
+
+def _silent(path) -> CorpusError:
+    return CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
+
+
 def audio_duration(path: Path) -> float:
     """Check an audio file end to end and return its duration in seconds.
+
+    The file is read in blocks (a corpus's long recordings are not held in memory).
 
     Raises
     ------
@@ -41,18 +62,42 @@ def audio_duration(path: Path) -> float:
         info = sf.info(str(path))
         check_wav_complete(Path(path))
         if info.frames == 0:
-            raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+            raise _empty(path)
         peak = 0.0
         for block in sf.blocks(str(path), blocksize=1 << 18, dtype="float32", always_2d=True):
-            if not np.isfinite(block).all():
-                raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+            peak = max(peak, _checked_peak(path, block))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
+        raise _unreadable(path, exc) from None
     if peak == 0.0:
-        raise CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
+        raise _silent(path)
     return info.frames / info.samplerate
 
+
+def load_checked_audio(path, sample_rate: int) -> tuple[np.ndarray, float]:
+    """Check an audio file as :func:`audio_duration` does and read it, in one pass over the file.
+
+    Returns
+    -------
+    signal : ndarray
+        Mono float at ``sample_rate``.
+    duration_s : float
+        The file's duration.
+
+    Raises
+    ------
+    CorpusError
+        As :func:`audio_duration`.
+    """
+    try:
+        check_wav_complete(Path(path))
+        signal, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from None
+    if len(signal) == 0:
+        raise _empty(path)
+    if _checked_peak(path, signal) == 0.0:
+        raise _silent(path)
+    return _mono_at(signal, rate, sample_rate), len(signal) / rate
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:
@@ -60,8 +105,10 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
     try:
         signal, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:  # e.g. replaced since the data stage read it
-        raise CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV") from None
+        raise _unreadable(path, exc) from None
+    return _mono_at(signal, rate, sample_rate)
+
+
+def _mono_at(signal: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     signal = signal.mean(axis=1)
-    if rate != sample_rate:
-        signal = soxr.resample(signal, rate, sample_rate)
-    return signal
+    return soxr.resample(signal, rate, sample_rate) if rate != sample_rate else signal

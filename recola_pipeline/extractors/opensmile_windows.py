@@ -4,18 +4,21 @@ openSMILE is run once per recording: the feature set's low-level descriptors (LL
 computed once, and for every window length W a renamed copy of the set's functionals
 components reads them with ``frameMode = fixed``, ``frameSize = W``, ``frameStep = 0.04``, so
 those functionals are exactly openSMILE's own (the same numbers as ``opensmile.Smile(<set>,
-Functionals)`` with a fixed-window frame mode).
+Functionals)`` with a fixed-window frame mode). Their rows go to binary HTK files, not through
+a per-row Python callback (which cost about 5 % of the run, and where a Ctrl-C is swallowed by
+ctypes).
 
 openSMILE recomputes every window from its frames, so its cost grows with W. The components
-that only average (eGeMAPS v02's arithmetic means and coefficients of variation of the
-spectral, voice-quality and formant LLDs: 61 of the 88 functionals) are therefore not run per
-window: their input LLDs are taken from openSMILE once and their windowed means and standard
-deviations come from cumulative sums (:func:`~recola_pipeline.extractors.windows.strided_moments`),
-whose cost does not depend on W. They follow openSMILE's definitions (``nonZeroFuncts``: zeros
-left out, a window without a value gives 0; ``stddevNorm`` = population std / mean, 0 for a
-constant window) and match its float32 results to about 1e-6 relative (tested). F0 and loudness
-(percentiles, slopes, peaks), the voiced-segment statistics and the equivalent sound level
-stay openSMILE's own.
+that only average are therefore not run per window: eGeMAPS v02's arithmetic means and
+coefficients of variation of the spectral, voice-quality and formant LLDs (61 of the 88
+functionals), and its equivalent sound level (10 log10 of the mean frame power; openSMILE's
+``dBp`` gives -120 for a window of digital silence). Their input LLDs are taken from openSMILE
+once and their windowed means and standard deviations come from cumulative sums
+(:func:`~recola_pipeline.extractors.windows.strided_moments`), whose cost does not depend on W.
+They follow openSMILE's definitions (``nonZeroFuncts``: zeros left out, a window without a
+value gives 0; ``stddevNorm`` = population std / mean, 0 for a constant window) and match its
+float32 results to about 1e-6 relative (tested). F0 and loudness (percentiles, slopes, peaks)
+and the voiced-segment statistics stay openSMILE's own.
 
 Row ``k`` of a W table is the window starting at ``k * 0.04`` s, i.e. centred at
 ``k * 0.04 + W / 2``; :func:`recola_pipeline.extractors.windows.align_to_labels` maps rows to
@@ -50,6 +53,7 @@ class SetSpec:
     func_includes: tuple[str, ...]
     func_levels: tuple[str, ...]  # the levels the set's own config concatenates, in its order
     moment_levels: tuple[str, ...] = ()  # of func_levels: computed from cumulative sums, not per window
+    mean_db_levels: tuple[str, ...] = ()  # of func_levels: dBp of a windowed mean, from cumulative sums too
 
 
 SETS = {
@@ -61,7 +65,8 @@ SETS = {
          "egemapsv02_functionalsMeanStddevVoiced", "egemapsv02_functionalsMeanUnvoiced", "gemapsv01b_temporalSet",
          "egemapsv02_leq"),
         ("egemapsv02_functionalsMeanStddevZ", "egemapsv02_functionalsMeanStddevVoiced",
-         "egemapsv02_functionalsMeanUnvoiced")),
+         "egemapsv02_functionalsMeanUnvoiced"),
+        ("egemapsv02_leq",)),
     "compare": SetSpec(
         opensmile.FeatureSet.ComParE_2016,
         ("compare/ComParE_2016_core.lld.conf.inc",),
@@ -126,11 +131,38 @@ def moments_component(set_name: str, level: str) -> MomentsComponent:
                             bool(int(section.get("nonZeroFuncts", "0"))))
 
 
+@dataclass(frozen=True)
+class MeanDbComponent:
+    """A level openSMILE computes as ``dBp`` (10 log10) of a functionals component's arithmetic mean."""
+
+    level: str
+    input: str  # the LLD level averaged
+    name: str  # the output field
+
+
+#: openSMILE's dBp of a zero mean (a window of digital silence): 10 log10 of this floor, -120 dB
+DBP_FLOOR = 1e-12
+
+
+@functools.lru_cache(maxsize=None)
+def mean_db_component(set_name: str, level: str) -> MeanDbComponent:
+    """Read the ``dBp``-of-a-mean pair of components that writes ``level`` from the shipped config."""
+    sections = functionals_sections(set_name)
+    (operation,) = [s for s in sections if s.get("writer.dmLevel") == level]
+    (means,) = [s for s in sections if s.get("writer.dmLevel") == operation.get("reader.dmLevel")]
+    enabled = [f.strip() for f in means.get("functionalsEnabled").split(";") if f.strip()]
+    others = ("posamean", "absmean", "qmean", "nzamean", "nzabsmean", "nzqmean", "nzgmean", "nnz")
+    if (operation.type != "cVectorOperation" or operation.get("operation") != "dBp" or enabled != ["Means"]
+            or not int(means.get("Means.amean", "0")) or any(int(means.get(f"Means.{k}", "0")) for k in others)
+            or int(means.get("nonZeroFuncts", "0")) or not int(operation.get("appendOperationToName", "0"))):
+        raise ValueError(f"{operation.name} is not dBp of an arithmetic mean; it cannot be one of the mean_db_levels")
+    return MeanDbComponent(level, means.get("reader.dmLevel"), f"{operation.get('nameBase')}_dBp")
+
+
 def _window_block(set_name: str, index: int, window_s: float) -> str:
     """The set's per-window functionals components, renamed with suffix ``_w<index>``, on fixed
-    W-second windows (only those the levels outside ``moment_levels`` need)."""
-    spec = SETS[set_name]
-    windowed = [level for level in spec.func_levels if level not in spec.moment_levels]
+    W-second windows (only those :func:`per_window_levels` need)."""
+    windowed = per_window_levels(set_name)
     needed, kept = set(windowed), []
     for section in reversed(functionals_sections(set_name)):
         if section.get("writer.dmLevel") in needed:
@@ -145,23 +177,35 @@ def _window_block(set_name: str, index: int, window_s: float) -> str:
     return text + f"""
 [componentInstances:cComponentManager]
 instance[funcconcat_w{index}].type=cVectorConcat
-instance[funcsink_w{index}].type=cExternalSink
+instance[funcnames_w{index}].type=cExternalSink
+instance[funcfile_w{index}].type=cHtkSink
 
 [funcconcat_w{index}:cVectorConcat]
 reader.dmLevel = {';'.join(f'{level}_w{index}' for level in windowed)}
 writer.dmLevel = func_w{index}
 includeSingleElementFields = 1
 
-[funcsink_w{index}:cExternalSink]
+[funcnames_w{index}:cExternalSink]
 reader.dmLevel = func_w{index}
-blocksize = 1
+
+[funcfile_w{index}:cHtkSink]
+reader.dmLevel = func_w{index}
+filename = \\cm[funcfile_w{index}{{func_w{index}.htk}}:HTK file for the {window_s} s windows]
 """
+
+
+def per_window_levels(set_name: str) -> list[str]:
+    """The set's functionals levels that openSMILE computes window by window."""
+    spec = SETS[set_name]
+    return [level for level in spec.func_levels if level not in spec.moment_levels + spec.mean_db_levels]
 
 
 @functools.lru_cache(maxsize=None)
 def lld_inputs(set_name: str) -> tuple[str, ...]:
     """The LLD levels the set's averaging components read (each taken once from openSMILE)."""
-    levels = [level for m in SETS[set_name].moment_levels for level in moments_component(set_name, m).inputs]
+    spec = SETS[set_name]
+    levels = [level for m in spec.moment_levels for level in moments_component(set_name, m).inputs]
+    levels += [mean_db_component(set_name, m).input for m in spec.mean_db_levels]
     return tuple(dict.fromkeys(levels))
 
 
@@ -243,8 +287,10 @@ class OpenSmileSet:
         """
         windows_s = tuple(float(w) for w in windows_s)
         levels = lld_inputs(self.name)
+        sinks = [f"funcnames_w{i}" for i in range(len(windows_s))] + [f"lldnames_{j}" for j in range(len(levels))]
         with tempfile.TemporaryDirectory(prefix="recola_llds_") as folder:
             files = {f"lldfile_{j}": os.path.join(folder, f"{j}.htk") for j in range(len(levels))}
+            files |= {f"funcfile_w{i}": os.path.join(folder, f"w{i}.htk") for i in range(len(windows_s))}
             smile = OpenSMILE()
             smile.initialize(
                 config_file=config_file(self.name, windows_s),
@@ -253,40 +299,29 @@ class OpenSmileSet:
                          "bufferModeConf": os.path.join(CONFIG_ROOT, "shared", "BufferMode.conf.inc"), **files},
                 loglevel=1, log_file="", debug=False,
             )
-            rows: dict[int, list] = {i: [] for i in range(len(windows_s))}
-            indices: dict[int, list] = {i: [] for i in range(len(windows_s))}
-
-            def collect(i):
-                def callback(data, meta):
-                    indices[i].append(meta.vIdx)
-                    rows[i].append(data.reshape(-1).copy())
-                return callback
-
-            for i in rows:
-                smile.external_sink_set_callback_ex(f"funcsink_w{i}", collect(i))
             pcm = (np.clip(signal, -1, 32767 / 32768) * 32768).astype(np.int16)
             smile.external_audio_source_write_data("extsource", pcm.tobytes())
             smile.external_audio_source_set_eoi("extsource")
             smile.run()
             names = {sink: [smile.external_sink_get_element_name(sink, k)
-                            for k in range(smile.external_sink_get_num_elements(sink))]
-                     for sink in [f"funcsink_w{i}" for i in rows] + [f"lldnames_{j}" for j in range(len(levels))]}
+                            for k in range(smile.external_sink_get_num_elements(sink))] for sink in sinks}
             smile.free()
-            interrupts.check()  # a Ctrl-C inside a callback is swallowed by ctypes: a row is then missing
-            for i, w in enumerate(windows_s):
-                if indices[i] != list(range(len(indices[i]))) or len(rows[i]) != len(indices[i]):
-                    raise RuntimeError(f"openSMILE delivered the {w} s windows out of sequence "
-                                       f"({len(rows[i])} rows); nothing was written, run again")
+            interrupts.check()  # a Ctrl-C during run() is handled when it returns: stop before reading
+            windowed = [read_htk(files[f"funcfile_w{i}"])[0] for i in range(len(windows_s))]
             llds = {level: (names[f"lldnames_{j}"], *read_htk(files[f"lldfile_{j}"])) for j, level in enumerate(levels)}
         duration = signal.size / sample_rate
         result = {}
         for i, w in enumerate(windows_s):
-            windowed = np.array(rows[i], dtype=float).reshape(len(rows[i]), -1)
             n_full = max(int(np.floor((duration - w) / HOP_S + 1e-6)) + 1, 0)
-            n_full = min(n_full, len(windowed))  # openSMILE may end one window early
-            columns = dict(zip(names[f"funcsink_w{i}"], windowed[:n_full].T))
+            if len(windowed[i]) < n_full - 1:  # openSMILE may end one window early, never more
+                raise RuntimeError(f"openSMILE wrote {len(windowed[i])} of the {n_full} windows of {w} s; "
+                                   "nothing was written, run again")
+            n_full = min(n_full, len(windowed[i]))
+            columns = dict(zip(names[f"funcnames_w{i}"], windowed[i][:n_full].T))
             for level in SETS[self.name].moment_levels:
                 columns.update(_windowed_moments(moments_component(self.name, level), llds, w, n_full))
+            for level in SETS[self.name].mean_db_levels:
+                columns.update(_windowed_mean_db(mean_db_component(self.name, level), llds, w, n_full))
             result[w] = np.column_stack([columns[name] for name in self.feature_names()]).reshape(n_full, -1)
         return result
 
@@ -303,3 +338,12 @@ def _windowed_moments(component: MomentsComponent, llds: dict, window_s: float, 
     statistics = {"amean": np.where(empty, 0.0, mean),
                   "stddevNorm": np.where(empty | (std == 0), 0.0, std / np.where(mean == 0, 1.0, mean))}
     return {f"{name}_{stat}": statistics[stat][:, k] for k, name in enumerate(names) for stat in component.statistics}
+
+
+def _windowed_mean_db(component: MeanDbComponent, llds: dict, window_s: float, n_windows: int) -> dict:
+    """openSMILE's ``dBp`` of the arithmetic mean of ``component``'s input over every window, by name."""
+    names, frames, period = llds[component.input]
+    if len(names) != 1:
+        raise ValueError(f"{component.level} averages {len(names)} fields; one was expected")
+    _, mean, _ = strided_moments(frames, int(round(window_s / period)), int(round(HOP_S / period)), n_windows)
+    return {component.name: 10 * np.log10(np.maximum(np.nan_to_num(mean[:, 0]), DBP_FLOOR))}

@@ -93,5 +93,6 @@ def _feature_set_identity(pipeline: Pipeline) -> dict:
 STAGE = Stage(
     name="audio", kind="features", sections=("audio",), upstream=lambda cfg: ["data"],
     libraries=("soxr", "soundfile", "numpy"), run=run_audio, extra_identity=_feature_set_identity,
+    version=2,  # 2: eGeMAPS equivalentSoundLevel_dBp from cumulative sums (agrees with openSMILE to 1e-6)
 )
 
