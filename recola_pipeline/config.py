@@ -91,7 +91,8 @@ class VideoConfig:
 
     ``backbone`` is ``fer2013`` (the FER-2013 mini-Xception of the ``fer`` package, as the seed
     paper pre-trained on FER-2013) or any timm model name (e.g. ``resnet18``); ``weights`` is
-    ``pretrained``, ``random`` or a local weights file.
+    ``pretrained``, ``random``, a local weights file or an installed weights package
+    (``package:<name>``).
     """
 
     backbone: str = "fer2013"
@@ -159,7 +160,8 @@ class MrpnConfig:
 
     Extractors: ``small_cnn`` (4 conv layers), any timm model name (e.g. ``resnet18``; for the
     spectrogram built with ``in_chans=1``) or, for faces, ``fer2013``; weights ``random``,
-    ``pretrained`` or a local file. The defaults are a CPU setting (small CNNs from random
+    ``pretrained``, a local file or an installed weights package (``package:<name>``, see
+    :mod:`~recola_pipeline.extractors.backbones`). The defaults are a CPU setting (small CNNs from random
     initialisation, 32 mel bands with a 20 ms hop); ``configs/mrpn_seed.toml`` holds the seed's
     setting (ResNet-18 extractors, 257 linear bins with hop 64) for a GPU.
     """
@@ -399,6 +401,6 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
     for section, key in (("video", "weights"), ("mrpn", "face_weights"), ("mrpn", "spectrogram_weights")):
         value = getattr(getattr(cfg, section), key)
-        if value not in ("pretrained", "random"):  # a weights file: one spelling, like the folders
+        if value not in ("pretrained", "random") and not value.startswith("package:"):  # a file: one spelling
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
     return cfg

