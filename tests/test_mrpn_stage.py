@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -71,12 +72,50 @@ def test_results_table_and_plots(demo_mrpn):
     assert (results.device == "cpu").all()
     summary = read_table(artifact.file("mrpn_summary.csv"))
     assert len(summary) == 12 and summary.folds.eq(1).all()
-    assert summary[summary.variant == "N3"].folds_n3_ge_n1.between(0, 1).all()
+    n3 = summary[summary.variant == "N3"]
+    assert n3.folds_n3_ge_n1.between(0, 1).all() and n3.folds_n3_ge_n2.between(0, 1).all()
+    assert summary.cap_hits.between(0, 1).all() and (results.max_epochs == 3).all()
     files = artifact.files()
     assert "confusion_N3_aug.png" in files and "confusion_unimodal_face_noaug.png" in files
     confusion = read_table(artifact.file("confusion_N3_aug.csv"))
     assert confusion.drop(columns="true").to_numpy().sum() == 32
     assert artifact.manifest()["info"]["classes"] == ["angry", "happy", "neutral", "sad"]
+
+
+def _exact_wilcoxon_p(differences: np.ndarray) -> float:
+    """Two-sided exact signed-rank p by enumerating every sign pattern (no ties among |d|)."""
+    import itertools
+
+    ranks = np.argsort(np.argsort(np.abs(differences))) + 1.0
+    observed = ranks[differences > 0].sum()
+    centre = ranks.sum() / 2
+    totals = np.array([ranks[np.array(signs, bool)].sum() for signs in itertools.product([0, 1], repeat=len(ranks))])
+    return float(np.mean(np.abs(totals - centre) >= abs(observed - centre) - 1e-9))
+
+
+def test_paired_tests_against_hand_counts_and_an_exact_enumeration():
+    rng = np.random.default_rng(3)
+    baseline = rng.uniform(0.4, 0.6, 12)
+    gains = np.array([0.05, 0.02, 0.07, 0.01, 0.03, 0.04, 0.06, 0.08, 0.09, 0.011, -0.015, -0.025])
+    test = mrpn_stage.paired_test(baseline + gains, baseline)
+    assert test["ge"] == 10 and test["mean_difference"] == pytest.approx(gains.mean())
+    assert test["sign_p"] == pytest.approx(2 * (66 + 12 + 1) / 4096)  # 10 of 12: 2 P(K >= 10), K ~ B(12, 1/2)
+    assert test["wilcoxon_p"] == pytest.approx(_exact_wilcoxon_p(gains), rel=1e-9)
+    tied = mrpn_stage.paired_test(np.array([0.5, 0.6, 0.7]), np.array([0.5, 0.6, 0.6]))
+    assert tied["ge"] == 3 and tied["sign_p"] == 1.0 and np.isnan(tied["wilcoxon_p"])  # one fold differs
+
+
+def test_summary_checks_the_claims_per_fold_and_counts_cap_hits():
+    rows = []
+    for fold in range(1, 5):
+        for variant, accuracy, epochs in (("N1", 0.5, 10), ("N2", 0.55, 20), ("N3", 0.5 + 0.02 * fold, 20)):
+            rows.append({"fold": fold, "variant": variant, "modalities": "a+b", "time_augmentation": True,
+                         "accuracy": accuracy, "macro_f1": accuracy, "epochs": epochs, "max_epochs": 20})
+    summary = mrpn_stage.summarise(pd.DataFrame(rows)).set_index("variant")
+    assert summary.loc["N1", "cap_hits"] == 0 and summary.loc["N3", "cap_hits"] == 1
+    assert summary.loc["N3", "folds_n3_ge_n1"] == 4 and summary.loc["N3", "folds_n3_ge_n2"] == 2  # 0.56, 0.58
+    assert summary.loc["N3", "n3_minus_n1"] == pytest.approx(0.05)
+    assert np.isnan(summary.loc["N1", "folds_n3_ge_n1"])
 
 
 def test_finished_fold_tasks_are_not_retrained(demo_mrpn, monkeypatch):

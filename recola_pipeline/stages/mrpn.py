@@ -18,10 +18,12 @@ share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) ru
 
 * ``mrpn_results.csv``: one row per fold x variant x time augmentation: ``fold``,
   ``test_actors``, ``valid_actors``, ``variant``, ``modalities``, ``time_augmentation``,
-  ``accuracy``, ``macro_f1``, ``epochs``, ``best_epoch``, ``n_train``, ``n_valid``, ``n_test``,
+  ``accuracy``, ``macro_f1``, ``epochs``, ``best_epoch``, ``max_epochs``, ``n_train``, ``n_valid``, ``n_test``,
   ``initialisation``, ``device``;
-* ``mrpn_summary.csv``: mean and standard deviation of accuracy and macro F1 over folds, and the
-  number of folds where N3 is at least as accurate as N1;
+* ``mrpn_summary.csv``: mean and standard deviation of accuracy and macro F1 over folds, the
+  fraction of runs that hit ``max_epochs``, and the seed's claims checked fold by fold: on the N3
+  rows, the folds where N3 >= N1 and N3 >= N2, the mean differences and paired sign and
+  Wilcoxon tests over the folds (:func:`paired_test`);
 * ``confusion_<variant>_<aug|noaug>.png`` (and ``.csv``): confusion matrices summed over folds;
 * ``runs/fold<k>_<aug|noaug>.json``: each task's rows and test predictions (a resumed run skips
   finished tasks).
@@ -64,7 +66,8 @@ from ..readers import load_clip_inputs, load_clip_table  # noqa: E402
 
 VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "late")
 RESULT_COLUMNS = ["fold", "test_actors", "valid_actors", "variant", "modalities", "time_augmentation", "accuracy",
-                  "macro_f1", "epochs", "best_epoch", "n_train", "n_valid", "n_test", "initialisation", "device"]
+                  "macro_f1", "epochs", "best_epoch", "max_epochs", "n_train", "n_valid", "n_test", "initialisation",
+                  "device"]
 
 
 def resolve_device(name: str) -> str:
@@ -141,7 +144,8 @@ def train_fold(args) -> dict:
                      "valid_actors": "+".join(map(str, valid_actors)), "variant": variant,
                      "modalities": "+".join(modalities), "time_augmentation": augment,
                      "accuracy": round(result["accuracy"], 6), "macro_f1": round(result["macro_f1"], 6),
-                     "epochs": history["epochs"], "best_epoch": history["best_epoch"], "n_train": len(train),
+                     "epochs": history["epochs"], "best_epoch": history["best_epoch"],
+                     "max_epochs": settings.max_epochs, "n_train": len(train),
                      "n_valid": len(valid), "n_test": len(test), "initialisation": initialisation, "device": device})
         predictions[f"{variant}:{'+'.join(modalities)}"] = predicted.tolist()
 
@@ -166,22 +170,58 @@ def train_fold(args) -> dict:
     return result
 
 
+#: the seed's claims checked fold by fold: (network, baseline) pairs of variants
+CLAIMS = (("N3", "N1"), ("N3", "N2"))
+
+
+def paired_test(accuracy: np.ndarray, baseline: np.ndarray) -> dict:
+    """How often and how surely ``accuracy`` beats ``baseline`` over the same folds.
+
+    Returns
+    -------
+    dict
+        ``ge``: folds with accuracy >= baseline; ``mean_difference`` (accuracy - baseline);
+        ``sign_p``: two-sided exact sign test over the folds that differ (ties left out);
+        ``wilcoxon_p``: two-sided Wilcoxon signed-rank test (zero differences left out; NaN
+        when fewer than two folds differ).
+    """
+    from scipy.stats import binomtest, wilcoxon
+
+    difference = np.asarray(accuracy, dtype=float) - np.asarray(baseline, dtype=float)
+    nonzero = difference[difference != 0]
+    wins = int((nonzero > 0).sum())
+    return {"ge": int((difference >= 0).sum()), "mean_difference": float(difference.mean()),
+            "sign_p": float(binomtest(wins, len(nonzero)).pvalue) if len(nonzero) else 1.0,
+            "wilcoxon_p": float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else float("nan")}
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over folds per variant, modalities and time augmentation; for N3 also the
-    number of folds where it is at least as accurate as N1 (same fold, same augmentation)."""
+    """Mean and std over folds per variant, modalities and time augmentation, how often training
+    ran into ``max_epochs`` (``cap_hits``: the fraction of runs that never stopped on validation),
+    and on the N3 rows the seed's claims fold by fold: for each of N1 and N2, the folds where N3
+    is at least as accurate (same fold, same augmentation), the mean difference and paired sign
+    and Wilcoxon tests (:func:`paired_test`)."""
     keys = ["variant", "modalities", "time_augmentation"]
+    results = results.assign(cap_hit=results["epochs"] >= results["max_epochs"])
     summary = (results.groupby(keys, sort=False)
                .agg(folds=("fold", "nunique"), accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
                     macro_f1_mean=("macro_f1", "mean"), macro_f1_std=("macro_f1", "std"),
-                    epochs_mean=("epochs", "mean"))
+                    epochs_mean=("epochs", "mean"), cap_hits=("cap_hit", "mean"))
                .reset_index())
-    pairs = results[results.variant.isin(["N1", "N3"])].pivot_table(
-        index=["fold", "time_augmentation"], columns="variant", values="accuracy")
-    summary["folds_n3_ge_n1"] = np.nan
-    if {"N1", "N3"} <= set(pairs.columns):
-        at_least = (pairs["N3"] >= pairs["N1"]).groupby(level="time_augmentation").sum()
-        mask = summary.variant == "N3"
-        summary.loc[mask, "folds_n3_ge_n1"] = summary.loc[mask, "time_augmentation"].map(at_least).to_numpy()
+    pairs = results[results.variant.isin(VARIANT_ORDER[:3])].pivot_table(
+        index=["time_augmentation", "fold"], columns="variant", values="accuracy")
+    for network, baseline in CLAIMS:
+        columns = [f"folds_{network}_ge_{baseline}", f"{network}_minus_{baseline}",
+                   f"{network}_vs_{baseline}_sign_p", f"{network}_vs_{baseline}_wilcoxon_p"]
+        for column in columns:
+            summary[column.lower()] = np.nan
+        if not {network, baseline} <= set(pairs.columns):
+            continue
+        for augment, folds in pairs.groupby(level="time_augmentation"):
+            test = paired_test(folds[network].to_numpy(), folds[baseline].to_numpy())
+            row = (summary.variant == network) & (summary.time_augmentation == augment)
+            for column, key in zip(columns, ("ge", "mean_difference", "sign_p", "wilcoxon_p")):
+                summary.loc[row, column.lower()] = test[key]
     return summary.round(6)
 
 
@@ -270,5 +310,6 @@ def _mrpn_identity(pipeline: Pipeline) -> dict:
 
 STAGE = Stage(
     name="mrpn", kind="models", sections=("mrpn",), upstream=lambda cfg: ["clips"],
-    libraries=("torch", "timm", "scikit-learn", "numpy"), run=run_mrpn, extra_identity=_mrpn_identity,
+    libraries=("torch", "timm", "scikit-learn", "numpy", "scipy"), run=run_mrpn, extra_identity=_mrpn_identity,
+    version=2,  # 2: max_epochs in the results; cap hits and paired tests in the summary
 )
