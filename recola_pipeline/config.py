@@ -161,7 +161,13 @@ class MrpnConfig:
     Extractors: ``small_cnn`` (4 conv layers), any timm model name (e.g. ``resnet18``; for the
     spectrogram built with ``in_chans=1``) or, for faces, ``fer2013``; weights ``random``,
     ``pretrained``, a local file or an installed weights package (``package:<name>``, see
-    :mod:`~recola_pipeline.extractors.backbones`). The defaults are a CPU setting (small CNNs from random
+    :mod:`~recola_pipeline.extractors.backbones`). ``finetune_blocks`` >= 0: of every
+    extractor with pretrained weights (timm MobileNet/EfficientNet family), only the last that
+    many stages and the head convolution are trained, the layers before are frozen and their
+    outputs computed once per process; -1 trains whole extractors. ``extractor_lr_factor`` scales the learning rate of pretrained
+    extractor layers (the heads, aggregators and fusion keep ``learning_rate``). ``spec_augment``
+    masks random frequency bands and time spans of each training spectrogram step
+    (:func:`~recola_pipeline.mrpn.training.spec_augment`). The defaults are a CPU setting (small CNNs from random
     initialisation, 32 mel bands with a 20 ms hop); ``configs/mrpn_seed.toml`` holds the seed's
     setting (ResNet-18 extractors, 257 linear bins with hop 64) for a GPU.
     """
@@ -189,6 +195,9 @@ class MrpnConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 8
+    finetune_blocks: int = -1
+    extractor_lr_factor: float = 1.0
+    spec_augment: bool = False
     folds: list[int] = field(default_factory=list)
     seed: int = 0
     device: str = "auto"
@@ -348,6 +357,8 @@ def _validate(cfg: Config, source: str) -> None:
          and cfg.mrpn.batch_size >= 2 and cfg.mrpn.learning_rate > 0 and cfg.mrpn.weight_decay >= 0,
          "mrpn.max_epochs, patience, lr_patience must be >= 1, batch_size >= 2, learning_rate > 0, "
          "weight_decay >= 0"),
+        (cfg.mrpn.finetune_blocks >= -1 and 0 < cfg.mrpn.extractor_lr_factor <= 1,
+         "mrpn.finetune_blocks must be >= -1 (-1: train the whole extractor) and mrpn.extractor_lr_factor in (0, 1]"),
         (cfg.mrpn.device in ("auto", "cpu", "cuda") or cfg.mrpn.device.startswith("cuda:"),
          f"mrpn.device must be auto, cpu, cuda or cuda:N, got {cfg.mrpn.device!r}"),
     ]

