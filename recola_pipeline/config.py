@@ -164,12 +164,14 @@ class MrpnConfig:
     :mod:`~recola_pipeline.extractors.backbones`). ``finetune_blocks`` >= 0: of every
     extractor with pretrained weights (timm MobileNet/EfficientNet family), only the last that
     many stages and the head convolution are trained, the layers before are frozen and their
-    outputs computed once per process; -1 trains whole extractors. ``extractor_lr_factor`` scales the learning rate of pretrained
-    extractor layers (the heads, aggregators and fusion keep ``learning_rate``). ``spec_augment``
-    masks random frequency bands and time spans of each training spectrogram step
-    (:func:`~recola_pipeline.mrpn.training.spec_augment`). The defaults are a CPU setting (small CNNs from random
-    initialisation, 32 mel bands with a 20 ms hop); ``configs/mrpn_seed.toml`` holds the seed's
-    setting (ResNet-18 extractors, 257 linear bins with hop 64) for a GPU.
+    outputs computed once per process; -1 trains whole extractors. ``extractor_lr_factor``
+    scales the learning rate of pretrained extractor layers (the heads, aggregators and fusion
+    keep ``learning_rate``). ``spec_augment`` masks random frequency bands and time spans of
+    each training spectrogram step (:func:`~recola_pipeline.mrpn.training.spec_augment`). The
+    defaults are a CPU setting (small CNNs from random initialisation, 32 mel bands with a 20 ms
+    hop); ``configs/mrpn_seed.toml`` holds the seed's setting (ResNet-18 extractors, 257 linear
+    bins with hop 64) for a GPU; ``configs/ravdess_mrpn_pretrained.toml`` an ImageNet-pretrained
+    spectrogram network fine-tuned on a CPU.
     """
 
     corpus: str = "demo"
