@@ -39,7 +39,7 @@ class _FrameBuffer:
         self.first = 0  # index of frames[0]
         self.capacity = capacity
         self.finished = False
-        self.stopped = False  # set by the consumer when it stops early (an exception, an interrupt)
+        self.stopped = False  # set when the consumer leaves: done, an exception or an interrupt
         self.error: BaseException | None = None
 
     def fill(self, row, max_seconds: float, grey: bool) -> None:
@@ -71,7 +71,8 @@ class _FrameBuffer:
             return self.frames[index - self.first] if index < self.first + len(self.frames) else None
 
     def stop(self) -> None:
-        """Make both threads return at their next frame (the consumer stopped early)."""
+        """Make both threads return at their next frame (the consumer has left; a no-op for threads
+        that have already finished)."""
         with self.condition:
             self.stopped = True
             self.condition.notify_all()
