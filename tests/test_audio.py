@@ -13,6 +13,7 @@ from recola_pipeline.extractors.windows import (
     align_to_labels,
     centre_offset,
     strided_moments,
+    strided_percentiles,
 )
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.readers import load_audio_features, load_data
@@ -48,7 +49,8 @@ def windowed_reference(signal, window_s, tmp_path, feature_set):
 ])
 def test_one_pass_equals_opensmile_fixed_windows(tmp_path, name, feature_set, seconds):
     """Every functional against openSMILE's own on the same fixed windows: the ones openSMILE
-    computes per window are bit-identical; the averaging ones (eGeMAPS means and coefficients
+    computes per window, and the F0 and loudness percentiles from our sorted windows, are
+    bit-identical; the averaging ones (eGeMAPS means and coefficients
     of variation, and the equivalent sound level, from cumulative sums) agree to float32
     precision, zero windows and windows of digital silence (-120 dB) included."""
     signal = speechlike(seconds, np.random.default_rng(0))
@@ -71,6 +73,7 @@ def test_one_pass_equals_opensmile_fixed_windows(tmp_path, name, feature_set, se
                                    rtol=1e-6, atol=1e-7)  # openSMILE: float32 sums
         if name == "egemaps" and w == 4.0:  # 5 s of silence: 4 s windows without a voiced frame, means 0
             assert (ref_values[:, by_cumulative_sums] == 0).any()
+            assert (ref["F0semitoneFrom27.5Hz_sma3nz_percentile50.0"].to_numpy()[:n] == 0).any()
             assert (ref["equivalentSoundLevel_dBp"].to_numpy()[:n] == -120).any()
         starts = ref.index.get_level_values("start").total_seconds()[:n]
         np.testing.assert_allclose(starts, np.arange(n) * 0.04, atol=1e-6)
@@ -90,6 +93,30 @@ def test_strided_moments_match_a_direct_loop():
             assert std[k, c] == pytest.approx(values.std(), rel=1e-7)
     count, mean, std = strided_moments(np.zeros((10, 1)), 4, 2, used=np.zeros((10, 1), bool))
     assert (count == 0).all() and np.isnan(mean).all() and np.isnan(std).all()
+
+
+@pytest.mark.parametrize("nonzero", [False, True])
+def test_strided_percentiles_match_numpy_linear_percentiles(nonzero, monkeypatch):
+    """Every window (clipped ones at the end, a block boundary and windows without a used value
+    included) against numpy's 'linear' percentiles of the same values."""
+    rng = np.random.default_rng(9)
+    values = (rng.normal(30.0, 5.0, 3000) * (rng.random(3000) > 0.4)).astype(np.float32)
+    values[400:1300] = 0  # 900 zero frames: some 400-frame windows have no non-zero value
+    used = values != 0 if nonzero else None
+    n_windows = 700  # the last 75 windows run past the end
+    count, ours = strided_percentiles(values, 400, 4, n_windows, [0.2, 0.5, 0.8], used=used)
+    assert ours.dtype == np.float32
+    for k in range(n_windows):
+        window = values[4 * k:4 * k + 400]
+        window = window[window != 0] if nonzero else window
+        assert count[k] == window.size
+        expected = np.percentile(window.astype(float), [20, 50, 80]) if window.size else np.zeros(3)
+        np.testing.assert_allclose(ours[k], expected, rtol=1e-6, atol=0)
+    if nonzero:
+        assert (count == 0).sum() > 50
+    monkeypatch.setattr("recola_pipeline.extractors.windows.PERCENTILE_BLOCK_WINDOWS", 64)
+    _, small_blocks = strided_percentiles(values, 400, 4, n_windows, [0.2, 0.5, 0.8], used=used)
+    np.testing.assert_array_equal(small_blocks, ours)
 
 
 def test_align_to_labels_convention():

@@ -17,8 +17,11 @@ once and their windowed means and standard deviations come from cumulative sums
 (:func:`~recola_pipeline.extractors.windows.strided_moments`), whose cost does not depend on W.
 They follow openSMILE's definitions (``nonZeroFuncts``: zeros left out, a window without a
 value gives 0; ``stddevNorm`` = population std / mean, 0 for a constant window) and match its
-float32 results to about 1e-6 relative (tested). F0 and loudness (percentiles, slopes, peaks)
-and the voiced-segment statistics stay openSMILE's own.
+float32 results to about 1e-6 relative (tested). The percentiles of F0 and loudness (openSMILE
+sorts every window for them) come from numpy's vectorised sort of the same float32 LLDs with
+openSMILE's interpolation (:func:`~recola_pipeline.extractors.windows.strided_percentiles`),
+bit-identical to its own. Their moments, slopes and peaks and the voiced-segment statistics stay
+openSMILE's own, computed window by window.
 
 Row ``k`` of a W table is the window starting at ``k * 0.04`` s, i.e. centred at
 ``k * 0.04 + W / 2``; :func:`recola_pipeline.extractors.windows.align_to_labels` maps rows to
@@ -38,7 +41,7 @@ from opensmile.core.lib import OpenSMILE
 
 from .. import interrupts
 from ..labels import LABEL_HOP_S
-from .windows import strided_moments
+from .windows import strided_moments, strided_percentiles
 
 HOP_S = LABEL_HOP_S
 CONFIG_ROOT = os.path.join(os.path.dirname(opensmile.__file__), "core", "config")
@@ -54,6 +57,7 @@ class SetSpec:
     func_levels: tuple[str, ...]  # the levels the set's own config concatenates, in its order
     moment_levels: tuple[str, ...] = ()  # of func_levels: computed from cumulative sums, not per window
     mean_db_levels: tuple[str, ...] = ()  # of func_levels: dBp of a windowed mean, from cumulative sums too
+    percentile_levels: tuple[str, ...] = ()  # of func_levels: their Percentiles from sorted windows, the rest per window
 
 
 SETS = {
@@ -66,7 +70,8 @@ SETS = {
          "egemapsv02_leq"),
         ("egemapsv02_functionalsMeanStddevZ", "egemapsv02_functionalsMeanStddevVoiced",
          "egemapsv02_functionalsMeanUnvoiced"),
-        ("egemapsv02_leq",)),
+        ("egemapsv02_leq",),
+        ("gemapsv01b_functionalsF0", "gemapsv01b_functionalsLoudness")),
     "compare": SetSpec(
         opensmile.FeatureSet.ComParE_2016,
         ("compare/ComParE_2016_core.lld.conf.inc",),
@@ -159,17 +164,81 @@ def mean_db_component(set_name: str, level: str) -> MeanDbComponent:
     return MeanDbComponent(level, means.get("reader.dmLevel"), f"{operation.get('nameBase')}_dBp")
 
 
+@dataclass(frozen=True)
+class PercentilesComponent:
+    """The Percentiles functional of a functionals component: what it reads and what it outputs."""
+
+    level: str
+    input: str  # the LLD level
+    probabilities: tuple[float, ...]
+    ranges: tuple[tuple[int, int], ...]  # pctlrange[i] = 'j-k': |percentile k - percentile j|
+    nonzero: bool  # openSMILE's nonZeroFuncts: zeros (e.g. unvoiced frames) are left out
+
+
+def _indexed(section: Section, key: str) -> list[str]:
+    """The values of ``key[0]``, ``key[1]``, ... in a section, in index order."""
+    found = re.findall(rf"(?m)^\s*{re.escape(key)}\[(\d+)\]\s*=\s*(.*?)\s*$", section.text)
+    return [value for _, value in sorted(found, key=lambda item: int(item[0]))]
+
+
+@functools.lru_cache(maxsize=None)
+def percentiles_component(set_name: str, level: str) -> PercentilesComponent:
+    """Read the Percentiles settings of the functionals component that writes ``level``."""
+    (section,) = [s for s in functionals_sections(set_name) if s.get("writer.dmLevel") == level]
+    enabled = [f.strip() for f in section.get("functionalsEnabled").split(";") if f.strip()]
+    inputs = section.levels("reader.dmLevel")
+    if ("Percentiles" not in enabled or len(enabled) < 2 or len(inputs) != 1
+            or section.get("Percentiles.quartiles") != "0" or section.get("Percentiles.iqr") != "0"
+            or section.get("Percentiles.interp") != "1" or _indexed(section, "Percentiles.pctlquotient")):
+        raise ValueError(f"{section.name}: only interpolated percentiles and their ranges, next to other "
+                         "functionals of one LLD level, can be one of the percentile_levels")
+    ranges = tuple(tuple(int(k) for k in r.split("-")) for r in _indexed(section, "Percentiles.pctlrange"))
+    return PercentilesComponent(level, inputs[0], tuple(float(p) for p in _indexed(section, "Percentiles.percentile")),
+                                ranges, bool(int(section.get("nonZeroFuncts", "0"))))
+
+
+def _without_percentiles(section: Section) -> Section:
+    """``section`` with Percentiles taken out of its enabled functionals."""
+    enabled = [f.strip() for f in section.get("functionalsEnabled").split(";") if f.strip() != "Percentiles"]
+    text = re.sub(r"(?m)^(\s*functionalsEnabled\s*=).*$", lambda m: m.group(1) + " " + " ; ".join(enabled),
+                  section.text)
+    return Section(section.name, section.type, text)
+
+
+@functools.lru_cache(maxsize=None)
+def _needed_sections(set_name: str) -> tuple[tuple[Section, ...], tuple[Section, ...]]:
+    """The functionals-include sections the per-window levels and the LLD sinks need, split into
+    frame-level ones (e.g. contour smoothers: run once, shared by all windows) and window-level
+    ones (functionals with the set's frame mode, and what reads their output: run per window).
+    Percentiles are taken out of the :attr:`SetSpec.percentile_levels` components."""
+    needed, kept = set(per_window_levels(set_name)) | set(lld_inputs(set_name)), []
+    for section in reversed(functionals_sections(set_name)):
+        if section.get("writer.dmLevel") in needed:
+            needed.update(section.levels("reader.dmLevel"))
+            kept.insert(0, _without_percentiles(section) if section.get("writer.dmLevel") in
+                        SETS[set_name].percentile_levels else section)
+    window_levels, frame_sections, window_sections = set(), [], []
+    for section in kept:  # file order: a section comes after the ones it reads
+        if "frameModeFunctionalsConf" in section.text or window_levels & set(section.levels("reader.dmLevel")):
+            window_levels.add(section.get("writer.dmLevel"))
+            window_sections.append(section)
+        else:
+            frame_sections.append(section)
+    return tuple(frame_sections), tuple(window_sections)
+
+
+def _components(sections) -> str:
+    """Config text that instantiates and configures ``sections``."""
+    instances = "\n".join(f"instance[{s.name}].type={s.type}" for s in sections)
+    return "[componentInstances:cComponentManager]\n" + instances + "\n" + "".join(s.text for s in sections)
+
+
 def _window_block(set_name: str, index: int, window_s: float) -> str:
     """The set's per-window functionals components, renamed with suffix ``_w<index>``, on fixed
     W-second windows (only those :func:`per_window_levels` need)."""
     windowed = per_window_levels(set_name)
-    needed, kept = set(windowed), []
-    for section in reversed(functionals_sections(set_name)):
-        if section.get("writer.dmLevel") in needed:
-            needed.update(section.levels("reader.dmLevel"))
-            kept.insert(0, section)
-    instances = "\n".join(f"instance[{s.name}].type={s.type}" for s in kept)
-    text = "[componentInstances:cComponentManager]\n" + instances + "\n" + "".join(s.text for s in kept)
+    kept = _needed_sections(set_name)[1]
+    text = _components(kept)
     names = {s.name for s in kept} | {s.get("writer.dmLevel") for s in kept}
     fixed = f"frameMode = fixed\nframeSize = {window_s}\nframeStep = {HOP_S}\nframeCenterSpecial = left"
     text = re.sub(r"\\\{\\cm\[frameModeFunctionalsConf[^\]]*\]\}", fixed, text)
@@ -202,10 +271,11 @@ def per_window_levels(set_name: str) -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def lld_inputs(set_name: str) -> tuple[str, ...]:
-    """The LLD levels the set's averaging components read (each taken once from openSMILE)."""
+    """The LLD levels the set's averaging and percentile components read (each taken once from openSMILE)."""
     spec = SETS[set_name]
     levels = [level for m in spec.moment_levels for level in moments_component(set_name, m).inputs]
     levels += [mean_db_component(set_name, m).input for m in spec.mean_db_levels]
+    levels += [percentiles_component(set_name, m).input for m in spec.percentile_levels]
     return tuple(dict.fromkeys(levels))
 
 
@@ -241,7 +311,8 @@ def config_file(set_name: str, windows_s: tuple[float, ...]) -> str:
     includes = "\n".join(f"\\{{{os.path.join(CONFIG_ROOT, p)}}}" for p in
                          ("shared/standard_external_wave_input.conf.inc", *spec.lld_includes))
     text = ("[componentInstances:cComponentManager]\ninstance[dataMemory].type=cDataMemory\nprintLevelStats=0\n"
-            + includes + "\n" + "\n".join(_window_block(set_name, i, w) for i, w in enumerate(windows_s))
+            + includes + "\n" + _components(_needed_sections(set_name)[0]) + "\n"
+            + "\n".join(_window_block(set_name, i, w) for i, w in enumerate(windows_s))
             + _lld_sinks(set_name))
     fd, path = tempfile.mkstemp(prefix=f"recola_{set_name}_", suffix=".conf")
     with os.fdopen(fd, "w") as fh:
@@ -322,6 +393,8 @@ class OpenSmileSet:
                 columns.update(_windowed_moments(moments_component(self.name, level), llds, w, n_full))
             for level in SETS[self.name].mean_db_levels:
                 columns.update(_windowed_mean_db(mean_db_component(self.name, level), llds, w, n_full))
+            for level in SETS[self.name].percentile_levels:
+                columns.update(_windowed_percentiles(percentiles_component(self.name, level), llds, w, n_full))
             result[w] = np.column_stack([columns[name] for name in self.feature_names()]).reshape(n_full, -1)
         return result
 
@@ -347,3 +420,19 @@ def _windowed_mean_db(component: MeanDbComponent, llds: dict, window_s: float, n
         raise ValueError(f"{component.level} averages {len(names)} fields; one was expected")
     _, mean, _ = strided_moments(frames, int(round(window_s / period)), int(round(HOP_S / period)), n_windows)
     return {component.name: 10 * np.log10(np.maximum(np.nan_to_num(mean[:, 0]), DBP_FLOOR))}
+
+
+def _windowed_percentiles(component: PercentilesComponent, llds: dict, window_s: float, n_windows: int) -> dict:
+    """openSMILE's interpolated percentiles and percentile ranges of ``component`` over every window, by name."""
+    names, frames, period = llds[component.input]
+    columns = {}
+    for k, name in enumerate(names):
+        values = frames[:, k].astype(np.float32)  # the float32 LLDs openSMILE sorts
+        _, percentiles = strided_percentiles(values, int(round(window_s / period)), int(round(HOP_S / period)),
+                                             n_windows, component.probabilities,
+                                             values != 0 if component.nonzero else None)
+        for j, p in enumerate(component.probabilities):
+            columns[f"{name}_percentile{p * 100:.1f}"] = percentiles[:, j]
+        for low, high in component.ranges:
+            columns[f"{name}_pctlrange{low}-{high}"] = np.abs(percentiles[:, high] - percentiles[:, low])
+    return columns
