@@ -50,7 +50,8 @@ def train(net, inputs, labels, steps=40):
     return losses
 
 
-@pytest.mark.parametrize("variant, aggregator", [("N1", "lstm"), ("N2", "lstm"), ("N3", "lstm"), ("N3", "transformer")])
+@pytest.mark.parametrize("variant, aggregator", [("N1", "lstm"), ("N2", "lstm"), ("N3", "lstm"), ("N3", "transformer"),
+                                                ("N3", "stats")])
 def test_each_variant_learns_the_tiny_clips(variant, aggregator):
     inputs, labels = tiny_clips()
     net = make_net(variant, aggregator=aggregator)

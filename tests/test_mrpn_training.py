@@ -40,7 +40,7 @@ def clip_set(n=24, seed=0, classes=3):
     return ClipSet({"face": faces, "lld": llds}, labels, dict(RATES))
 
 
-@pytest.mark.parametrize("aggregator", ["lstm", "transformer"])
+@pytest.mark.parametrize("aggregator", ["lstm", "transformer", "stats"])
 def test_padding_does_not_change_a_clips_vector(aggregator):
     torch.manual_seed(0)
     branch = SequenceBranch(torch.nn.Linear(4, 8), 8, hidden=8, aggregator=aggregator).eval()
@@ -49,6 +49,17 @@ def test_padding_does_not_change_a_clips_vector(aggregator):
     together = branch(padded, torch.tensor([5, 9]))
     assert torch.allclose(together[0], branch(short)[0], atol=1e-5)
     assert torch.allclose(together[1], branch(long)[0], atol=1e-5)
+
+
+def test_statistics_pooling_is_the_mean_and_std_of_the_real_steps():
+    branch = SequenceBranch(torch.nn.Identity(), 4, hidden=8, aggregator="stats").eval()
+    branch.sequence = torch.nn.Identity()  # look at the pooled statistics themselves
+    steps = torch.randn(2, 6, 4)
+    pooled = branch(steps, torch.tensor([6, 3]))
+    for row, n in enumerate((6, 3)):
+        real = steps[row, :n].numpy().astype(float)
+        expected = np.concatenate([real.mean(axis=0), np.sqrt(real.var(axis=0) + 1e-6)])
+        np.testing.assert_allclose(pooled[row].numpy(), expected, rtol=1e-5)
 
 
 def test_batches_pad_and_report_lengths():

@@ -2,7 +2,8 @@
 
 Per modality, a :class:`SequenceBranch` turns a clip's sequence (face frames, spectrogram
 segments, eGeMAPS LLD frames) into one vector: a feature extractor on every time step, then an
-aggregator (LSTM: last hidden state; or Transformer encoder: mean of its outputs). Then:
+aggregator (LSTM: last hidden state; Transformer encoder: mean of its outputs; or statistics
+pooling: mean and standard deviation of the steps' features, then a dense layer). Then:
 
 * ``N1`` (naive end-to-end): the fusion component only: concatenated vectors -> batch norm ->
   dense -> class scores; loss = CE(fused).
@@ -24,6 +25,8 @@ from torch.nn import functional as F
 VARIANTS = ("N1", "N2", "N3")
 #: every variant ``mrpn.variants`` may list: the networks and the late fusion of the unimodal ones
 ALL_VARIANTS = (*VARIANTS, "late")
+#: the ways a :class:`SequenceBranch` turns its steps into one vector
+AGGREGATORS = ("lstm", "transformer", "stats")
 
 
 class SequenceBranch(nn.Module):
@@ -34,16 +37,21 @@ class SequenceBranch(nn.Module):
     extractor : nn.Module
         Maps (N, ...) inputs to (N, feature_dim).
     feature_dim, hidden : int
-    aggregator : {'lstm', 'transformer'}
+    aggregator : {'lstm', 'transformer', 'stats'}
+        ``stats``: statistics pooling (the mean and standard deviation over the clip's steps of
+        every feature, then a dense layer with ReLU), as in x-vector speaker embeddings; not in
+        the seed, which uses an LSTM.
     """
 
     def __init__(self, extractor: nn.Module, feature_dim: int, hidden: int = 128, aggregator: str = "lstm"):
         super().__init__()
-        if aggregator not in ("lstm", "transformer"):
-            raise ValueError(f"aggregator must be 'lstm' or 'transformer', got {aggregator!r}")
+        if aggregator not in AGGREGATORS:
+            raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {aggregator!r}")
         self.extractor, self.aggregator, self.hidden = extractor, aggregator, hidden
         if aggregator == "lstm":
             self.sequence = nn.LSTM(feature_dim, hidden, batch_first=True)
+        elif aggregator == "stats":
+            self.sequence = nn.Sequential(nn.Linear(2 * feature_dim, hidden), nn.ReLU())
         else:
             self.project = nn.Linear(feature_dim, hidden)
             layer = nn.TransformerEncoderLayer(hidden, nhead=4, dim_feedforward=2 * hidden, batch_first=True)
@@ -67,8 +75,12 @@ class SequenceBranch(nn.Module):
             packed = nn.utils.rnn.pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
             _, (state, _) = self.sequence(packed)
             return state[-1]
+        weights = valid.unsqueeze(-1).to(features.dtype)
+        if self.aggregator == "stats":
+            mean = (features * weights).sum(dim=1) / weights.sum(dim=1)
+            variance = (((features - mean.unsqueeze(1)) * weights) ** 2).sum(dim=1) / weights.sum(dim=1)
+            return self.sequence(torch.cat([mean, torch.sqrt(variance + 1e-6)], dim=1))
         encoded = self.sequence(self.project(features), src_key_padding_mask=~valid)
-        weights = valid.unsqueeze(-1).to(encoded.dtype)
         return (encoded * weights).sum(dim=1) / weights.sum(dim=1)
 
 
