@@ -28,6 +28,7 @@ from .labels import GOLD_STANDARDS
 from .modalities import MODALITY_STAGES
 from .mrpn.corpora import READERS as CLIP_CORPORA
 from .mrpn.inputs import CLIP_MODALITIES
+from .mrpn.networks import AGGREGATORS as MRPN_AGGREGATORS
 from .mrpn.networks import ALL_VARIANTS as MRPN_VARIANTS
 from .parallel import BACKENDS
 
@@ -349,7 +350,7 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.mrpn.variants) and set(cfg.mrpn.variants) <= set(MRPN_VARIANTS),
          f"mrpn.variants must be a non-empty subset of {MRPN_VARIANTS}, got {cfg.mrpn.variants}"),
         (bool(cfg.mrpn.time_augmentation), "mrpn.time_augmentation must list true and/or false"),
-        (cfg.mrpn.aggregator in ("lstm", "transformer", "stats"), "mrpn.aggregator must be 'lstm', 'transformer' or 'stats'"),
+        (cfg.mrpn.aggregator in MRPN_AGGREGATORS, f"mrpn.aggregator must be one of {MRPN_AGGREGATORS}"),
         (cfg.mrpn.hidden >= 4 and cfg.mrpn.hidden % 4 == 0, "mrpn.hidden must be a multiple of 4 (>= 4)"),
         (cfg.mrpn.min_slice_s > 0 and cfg.mrpn.face_size >= 16 and cfg.mrpn.face_stride >= 1
          and cfg.mrpn.n_mels >= 0 and cfg.mrpn.spectrogram_hop >= 1 and cfg.mrpn.cnn_width >= 4,

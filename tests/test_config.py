@@ -46,6 +46,7 @@ def test_unknown_section_suggests_closest(tmp_path):
     ("corpus.name=semaine", "corpus.name must be one of"),
     ("corpus.dimensions=[\"dominance\"]", "distinct names of"),
     ("nonsense", "expected section.key=value"),
+    ("mrpn.aggregator=\"gru\"", r"mrpn.aggregator must be one of \('lstm', 'transformer', 'stats'\)"),
 ])
 def test_bad_values_are_errors(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
