@@ -77,8 +77,9 @@ class SequenceBranch(nn.Module):
             return state[-1]
         weights = valid.unsqueeze(-1).to(features.dtype)
         if self.aggregator == "stats":
-            mean = (features * weights).sum(dim=1) / weights.sum(dim=1)
-            variance = (((features - mean.unsqueeze(1)) * weights) ** 2).sum(dim=1) / weights.sum(dim=1)
+            steps = weights.sum(dim=1)
+            mean = (features * weights).sum(dim=1) / steps
+            variance = (((features - mean.unsqueeze(1)) * weights) ** 2).sum(dim=1) / steps
             return self.sequence(torch.cat([mean, torch.sqrt(variance + 1e-6)], dim=1))
         encoded = self.sequence(self.project(features), src_key_padding_mask=~valid)
         return (encoded * weights).sum(dim=1) / weights.sum(dim=1)
