@@ -57,7 +57,7 @@ class SetSpec:
     func_levels: tuple[str, ...]  # the levels the set's own config concatenates, in its order
     moment_levels: tuple[str, ...] = ()  # of func_levels: computed from cumulative sums, not per window
     mean_db_levels: tuple[str, ...] = ()  # of func_levels: dBp of a windowed mean, from cumulative sums too
-    percentile_levels: tuple[str, ...] = ()  # of func_levels: their Percentiles from sorted windows, the rest per window
+    percentile_levels: tuple[str, ...] = ()  # of func_levels: Percentiles from sorted windows, the rest per window
 
 
 SETS = {
@@ -97,6 +97,7 @@ class Section:
         return match.group(1) if match else default
 
     def levels(self, key: str) -> list[str]:
+        """The items of a ``;``-separated value (reader levels, enabled functionals), stripped."""
         return [level.strip() for level in self.get(key).split(";") if level.strip()]
 
 
@@ -126,7 +127,7 @@ def functionals_sections(set_name: str) -> tuple[Section, ...]:
 def moments_component(set_name: str, level: str) -> MomentsComponent:
     """Read the averaging component that writes ``level`` from the shipped config."""
     (section,) = [s for s in functionals_sections(set_name) if s.get("writer.dmLevel") == level]
-    enabled = [f.strip() for f in section.get("functionalsEnabled").split(";") if f.strip()]
+    enabled = section.levels("functionalsEnabled")
     statistics = tuple(name for name in MOMENT_STATISTICS if int(section.get(f"Moments.{name}", "0")))
     others = ("variance", "stddev", "skewness", "kurtosis", "doRatioLimit")
     if enabled != ["Moments"] or any(int(section.get(f"Moments.{name}", "0")) for name in others):
@@ -155,7 +156,7 @@ def mean_db_component(set_name: str, level: str) -> MeanDbComponent:
     sections = functionals_sections(set_name)
     (operation,) = [s for s in sections if s.get("writer.dmLevel") == level]
     (means,) = [s for s in sections if s.get("writer.dmLevel") == operation.get("reader.dmLevel")]
-    enabled = [f.strip() for f in means.get("functionalsEnabled").split(";") if f.strip()]
+    enabled = means.levels("functionalsEnabled")
     others = ("posamean", "absmean", "qmean", "nzamean", "nzabsmean", "nzqmean", "nzgmean", "nnz")
     if (operation.type != "cVectorOperation" or operation.get("operation") != "dBp" or enabled != ["Means"]
             or not int(means.get("Means.amean", "0")) or any(int(means.get(f"Means.{k}", "0")) for k in others)
@@ -185,7 +186,7 @@ def _indexed(section: Section, key: str) -> list[str]:
 def percentiles_component(set_name: str, level: str) -> PercentilesComponent:
     """Read the Percentiles settings of the functionals component that writes ``level``."""
     (section,) = [s for s in functionals_sections(set_name) if s.get("writer.dmLevel") == level]
-    enabled = [f.strip() for f in section.get("functionalsEnabled").split(";") if f.strip()]
+    enabled = section.levels("functionalsEnabled")
     inputs = section.levels("reader.dmLevel")
     if ("Percentiles" not in enabled or len(enabled) < 2 or len(inputs) != 1
             or section.get("Percentiles.quartiles") != "0" or section.get("Percentiles.iqr") != "0"
@@ -199,7 +200,7 @@ def percentiles_component(set_name: str, level: str) -> PercentilesComponent:
 
 def _without_percentiles(section: Section) -> Section:
     """``section`` with Percentiles taken out of its enabled functionals."""
-    enabled = [f.strip() for f in section.get("functionalsEnabled").split(";") if f.strip() != "Percentiles"]
+    enabled = [f for f in section.levels("functionalsEnabled") if f != "Percentiles"]
     text = re.sub(r"(?m)^(\s*functionalsEnabled\s*=).*$", lambda m: m.group(1) + " " + " ; ".join(enabled),
                   section.text)
     return Section(section.name, section.type, text)
