@@ -168,7 +168,12 @@ class MrpnConfig:
     outputs computed once per process; -1 trains whole extractors. ``extractor_lr_factor``
     scales the learning rate of pretrained extractor layers (the heads, aggregators and fusion
     keep ``learning_rate``). ``spec_augment`` masks random frequency bands and time spans of
-    each training spectrogram step (:func:`~recola_pipeline.mrpn.training.spec_augment`). The
+    each training spectrogram step (:func:`~recola_pipeline.mrpn.training.spec_augment`). ``unimodal_seeds``: per
+    modality (in ``modalities`` order; empty: 1 each) how many unimodal networks are trained from
+    different seeds and combined by the product rule (:func:`~recola_pipeline.mrpn.networks.seed_ensemble`).
+    ``start_from_unimodal``: late fusion and N1/N2/N3 start where the product rule of the fold's
+    trained unimodal networks is (:func:`~recola_pipeline.mrpn.networks.start_from_unimodal`),
+    not from random fusion layers and the extractors' weights. The
     defaults are a CPU setting (small CNNs from random initialisation, 32 mel bands with a 20 ms
     hop); ``configs/mrpn_seed.toml`` holds the seed's setting (ResNet-18 extractors, 257 linear
     bins with hop 64) for a GPU; ``configs/ravdess_mrpn_pretrained.toml`` an ImageNet-pretrained
@@ -201,6 +206,8 @@ class MrpnConfig:
     finetune_blocks: int = -1
     extractor_lr_factor: float = 1.0
     spec_augment: bool = False
+    unimodal_seeds: list[int] = field(default_factory=list)
+    start_from_unimodal: bool = False
     folds: list[int] = field(default_factory=list)
     seed: int = 0
     device: str = "auto"
@@ -351,6 +358,10 @@ def _validate(cfg: Config, source: str) -> None:
          f"mrpn.variants must be a non-empty subset of {MRPN_VARIANTS}, got {cfg.mrpn.variants}"),
         (bool(cfg.mrpn.time_augmentation), "mrpn.time_augmentation must list true and/or false"),
         (cfg.mrpn.aggregator in MRPN_AGGREGATORS, f"mrpn.aggregator must be one of {MRPN_AGGREGATORS}"),
+        (not cfg.mrpn.unimodal_seeds or (len(cfg.mrpn.unimodal_seeds) == len(cfg.mrpn.modalities)
+                                         and min(cfg.mrpn.unimodal_seeds) >= 1),
+         f"mrpn.unimodal_seeds must be empty (one network each) or give a count >= 1 per modality of "
+         f"{cfg.mrpn.modalities}, in that order; got {cfg.mrpn.unimodal_seeds}"),
         (cfg.mrpn.hidden >= 4 and cfg.mrpn.hidden % 4 == 0, "mrpn.hidden must be a multiple of 4 (>= 4)"),
         (cfg.mrpn.min_slice_s > 0 and cfg.mrpn.face_size >= 16 and cfg.mrpn.face_stride >= 1
          and cfg.mrpn.n_mels >= 0 and cfg.mrpn.spectrogram_hop >= 1 and cfg.mrpn.cnn_width >= 4,

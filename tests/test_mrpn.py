@@ -9,8 +9,11 @@ from recola_pipeline.mrpn.networks import (
     MultiModalNet,
     ResidualPerceptron,
     SequenceBranch,
+    joint_from_unimodal,
     late_fusion,
+    seed_ensemble,
     small_cnn,
+    start_from_unimodal,
 )
 
 CLASSES = 3
@@ -120,3 +123,81 @@ def test_late_fusion_trains_only_the_fusion_component():
     losses = train(net, inputs, labels, steps=30)
     assert all(torch.equal(v, frozen[k]) for k, v in net.branches.state_dict().items())  # BN statistics too
     assert sum(losses[-5:]) < sum(losses[:5])
+
+
+def trained_unimodal_nets(inputs, labels):
+    unimodal = {}
+    for seed, m in enumerate(("audio", "video")):
+        unimodal[m] = make_net("N1", modalities=(m,), aggregator="stats", seed=seed + 1)
+        train(unimodal[m], {m: inputs[m]}, labels, steps=15)
+        unimodal[m].eval()
+    return unimodal
+
+
+@pytest.mark.parametrize("variant", ["N1", "N2", "N3", "late"])
+def test_start_from_unimodal_gives_the_product_rule(variant):
+    inputs, labels = tiny_clips()
+    unimodal = trained_unimodal_nets(inputs, labels)
+    if variant == "late":
+        net = late_fusion(unimodal, CLASSES)
+    else:
+        net = make_net(variant, aggregator="stats", seed=7)
+    start_from_unimodal(net, unimodal).eval()
+    with torch.no_grad():
+        fused = net(inputs)["fused"]
+        alone = {m: unimodal[m]({m: inputs[m]})["fused"] for m in unimodal}
+    # summed scores, hence summed log-probabilities up to a constant per clip: the product rule
+    assert torch.allclose(fused, alone["audio"] + alone["video"], atol=1e-4)
+    product = torch.log_softmax(alone["audio"], 1) + torch.log_softmax(alone["video"], 1)
+    assert torch.equal(fused.argmax(1), product.argmax(1))
+    if variant in ("N2", "N3"):  # side heads: the unimodal scoring, batch norm folded in
+        with torch.no_grad():
+            for m in unimodal:
+                vector = net.branches[m](inputs[m])
+                assert torch.allclose(net.side[m](vector), alone[m], atol=1e-4)
+    if variant != "late":  # copies: training the joint network leaves the unimodal ones alone
+        assert all(a is not b for a, b in zip(net.parameters(), unimodal["audio"].parameters()))
+
+
+def test_start_from_unimodal_n3_fusion_matches_on_a_training_batch_too():
+    """In training mode batch norms use batch statistics: the N3 start is set so that its fusion
+    component still gives N1's scores on a batch of branch vectors (exact up to the norms' eps)."""
+    inputs, labels = tiny_clips()
+    unimodal = trained_unimodal_nets(inputs, labels)
+    nets = {v: start_from_unimodal(make_net(v, aggregator="stats", seed=7), unimodal).train() for v in ("N1", "N3")}
+    vectors = {m: torch.randn(32, 16, generator=torch.Generator().manual_seed(i)) * 2 + 1
+               for i, m in enumerate(unimodal)}
+
+    def fused(net):
+        parts = [net.residual[m](v) if net.residual is not None else v for m, v in vectors.items()]
+        return net.fusion(torch.cat(parts, dim=1))
+
+    with torch.no_grad():
+        assert torch.allclose(fused(nets["N3"]), fused(nets["N1"]), atol=1e-3)
+
+
+def test_start_from_unimodal_refuses_mismatched_networks():
+    inputs, labels = tiny_clips()
+    unimodal = trained_unimodal_nets(inputs, labels)
+    with pytest.raises(ValueError, match="one unimodal network per modality"):
+        start_from_unimodal(make_net("N1", aggregator="stats"), {"audio": unimodal["audio"]})
+    with pytest.raises(ValueError, match="N1 network on video alone"):
+        start_from_unimodal(make_net("N1", aggregator="stats"), {"audio": unimodal["audio"],
+                                                                 "video": make_net("N2", modalities=("video",))})
+
+
+def test_seed_ensemble_sums_the_scores_and_can_start_a_joint_network():
+    inputs, labels = tiny_clips()
+    members = []
+    for seed in (3, 4, 5):
+        members.append(make_net("N1", modalities=("audio",), aggregator="stats", seed=seed))
+        train(members[-1], {"audio": inputs["audio"]}, labels, steps=10)
+    ensemble = seed_ensemble(members, CLASSES).eval()
+    assert seed_ensemble(members[:1], CLASSES) is members[0]
+    with torch.no_grad():
+        summed = sum(m.eval()({"audio": inputs["audio"]})["fused"] for m in members)
+        assert torch.allclose(ensemble({"audio": inputs["audio"]})["fused"], summed, atol=1e-4)
+    video = trained_unimodal_nets(inputs, labels)["video"]
+    joint = joint_from_unimodal({"audio": ensemble, "video": video}, CLASSES, "N3").eval()
+    with torch.no_grad():
+        assert torch.allclose(joint(inputs)["fused"], summed + video({"video": inputs["video"]})["fused"], atol=1e-4)

@@ -159,6 +159,10 @@ def test_settings_are_checked(tmp_path):
         config(tmp_path, "mrpn.corpus=ravdess")
     with pytest.raises(ConfigError, match="mrpn.variants"):
         config(tmp_path, 'mrpn.variants=["N4"]')
+    with pytest.raises(ConfigError, match="mrpn.unimodal_seeds must .* per modality of \\['face', 'spectrogram'\\]"):
+        config(tmp_path, "mrpn.unimodal_seeds=[3]")
+    with pytest.raises(ConfigError, match="mrpn.unimodal_seeds"):
+        config(tmp_path, "mrpn.unimodal_seeds=[1, 0]")
 
 
 def write_ravdess(root, actors=(1, 2, 3), silent=None):
@@ -223,3 +227,24 @@ def test_stage_all_runs_mrpn_on_the_demo_or_on_a_named_clip_corpus(tmp_path):
                   f'mrpn.data_root="{tmp_path}"')
     assert stages_to_run("all", both)[-1] == "mrpn"
     assert stages_to_run("mrpn", recola) == ["mrpn"]
+
+
+def test_seed_ensembles_and_networks_started_from_them(demo_mrpn, tmp_path):
+    """``unimodal_seeds`` adds an ``ensemble`` row (its first network is the ``unimodal`` row, the
+    same network as without ensembles); with ``start_from_unimodal`` late fusion and N1-N3 say
+    that they started from the fold's unimodal networks."""
+    pipeline = Pipeline(config(tmp_path, "mrpn.unimodal_seeds=[2, 1]", "mrpn.start_from_unimodal=true"))
+    results = read_table(pipeline.ensure("mrpn").file("mrpn_results.csv"))
+    ensemble = results[results.variant == "ensemble"]
+    assert set(ensemble.modalities) == {"face"} and len(ensemble) == 2  # with and without time augmentation
+    assert ensemble.initialisation.str.endswith("2 seeds, product rule").all()
+    joint = results[results.variant.isin(["N1", "N2", "N3", "late"])]
+    assert len(joint) == 8 and joint.initialisation.str.contains("started from the fold's unimodal networks").all()
+    assert (joint.best_epoch >= 0).all() and (joint.best_epoch <= joint.epochs).all()
+    before = read_table(demo_mrpn.artifact("mrpn").file("mrpn_results.csv"))
+    columns = ["modalities", "time_augmentation", "accuracy", "epochs", "best_epoch"]
+
+    def unimodal(table):
+        return table[table.variant == "unimodal"][columns].sort_values(columns[:2]).reset_index(drop=True)
+
+    assert unimodal(results).equals(unimodal(before))

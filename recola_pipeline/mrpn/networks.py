@@ -14,9 +14,12 @@ pooling: mean and standard deviation of the steps' features, then a dense layer)
 
 At test time (``eval()``) only the fused branch runs. :func:`late_fusion` builds the late-fusion
 baseline from unimodal networks trained alone: their branches frozen, only the fusion component
-trained.
+trained. :func:`start_from_unimodal` sets any of these networks to start where the product rule
+of trained unimodal networks is (not in the seed, which starts every network from its extractors).
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -158,6 +161,125 @@ def late_fusion(unimodal: dict[str, MultiModalNet], n_classes: int) -> MultiModa
         for parameter in branch.parameters():
             parameter.requires_grad_(False)
     return MultiModalNet(branches, n_classes, variant="N1")
+
+
+class BranchEnsemble(nn.Module):
+    """Branches of one modality side by side: (B, T, ...) -> (B, sum of their ``hidden``)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.hidden = sum(member.hidden for member in members)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([member(x, lengths) for member in self.members], dim=1)
+
+
+def _one_modality_n1(net: MultiModalNet, modality: str) -> MultiModalNet:
+    if net.variant != "N1" or list(net.branches) != [modality]:
+        raise ValueError(f"the {modality} network must be an N1 network on {modality} alone")
+    return net
+
+
+@torch.no_grad()
+def _scorers_side_by_side(norm: nn.BatchNorm1d, dense: nn.Linear, sources: list[MultiModalNet]) -> None:
+    """Set a fusion component's norm and dense layer to the sources' scoring layers side by side
+    (block by block of the concatenated vectors; biases summed): the sum of their scores."""
+    dense.bias.zero_()
+    start = 0
+    for source in sources:
+        source_norm, source_dense = source.fusion
+        block = slice(start, start + source_dense.in_features)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(norm, name)[block] = getattr(source_norm, name)
+        dense.weight[:, block] = source_dense.weight
+        dense.bias += source_dense.bias
+        start = block.stop
+
+
+def seed_ensemble(nets: list[MultiModalNet], n_classes: int) -> MultiModalNet:
+    """One-modality N1 networks (e.g. trained from different seeds) as one N1 network whose fused
+    scores are the sum of theirs: the product rule of their class probabilities.
+
+    Its branch is a :class:`BranchEnsemble` of theirs (the same modules, not copies); a single
+    network is returned as it is.
+    """
+    (modality,) = nets[0].branches
+    for net in nets:
+        _one_modality_n1(net, modality)
+    if len(nets) == 1:
+        return nets[0]
+    ensemble = MultiModalNet({modality: BranchEnsemble([net.branches[modality] for net in nets])}, n_classes, "N1")
+    _scorers_side_by_side(*ensemble.fusion, nets)
+    return ensemble
+
+
+@torch.no_grad()
+def start_from_unimodal(net: MultiModalNet, unimodal: dict[str, MultiModalNet]) -> MultiModalNet:
+    """Set ``net`` (N1, N2, N3 or a late fusion) to start from trained one-modality N1 networks.
+
+    Afterwards, in eval mode, ``net``'s fused scores are the sum of the unimodal networks' scores:
+    the product rule of their class probabilities (summed log-probabilities differ from summed
+    scores by a constant per clip and network). Training then starts from that late fusion.
+
+    * branches: the unimodal networks' branch weights (for :func:`late_fusion`, the same modules);
+    * fusion component: its batch norm takes each unimodal network's scoring batch norm on that
+      modality's block, its dense layer their dense layers side by side, biases summed;
+    * N3: each residual perceptron takes its modality's scoring batch norm, and a dense layer of
+      zeros, so it adds sigmoid(0) = 1/2 to every feature; the fusion batch norm's block is set
+      to take that 1/2 away again, and otherwise to pass its input on (on a training batch too,
+      whose variance is then the perceptron norm's weight squared, up to the norms' eps);
+    * N2, N3 side heads: the unimodal scoring layer with its batch norm folded in (exact with the
+      norm's running statistics).
+
+    Parameters
+    ----------
+    net : MultiModalNet
+        Freshly built over the same modalities, branch widths and classes.
+    unimodal : dict
+        Modality -> trained one-modality N1 network (or :func:`seed_ensemble` of several).
+
+    Returns
+    -------
+    MultiModalNet
+        ``net``, changed in place.
+    """
+    if set(unimodal) != set(net.branches):
+        raise ValueError(f"start_from_unimodal: need one unimodal network per modality of {list(net.branches)}, "
+                         f"got {list(unimodal)}")
+    sources = [_one_modality_n1(unimodal[m], m) for m in net.branches]
+    for m, branch in net.branches.items():
+        branch.load_state_dict(unimodal[m].branches[m].state_dict())
+    norm, dense = net.fusion
+    _scorers_side_by_side(norm, dense, sources)
+    start = 0
+    for m, source in zip(net.branches, sources):
+        source_norm, source_dense = source.fusion
+        block = slice(start, start + source_dense.in_features)
+        start = block.stop
+        if net.residual is not None:
+            perceptron = net.residual[m]
+            perceptron.norm.load_state_dict(source_norm.state_dict())
+            perceptron.dense.weight.zero_()
+            perceptron.dense.bias.zero_()
+            gamma = source_norm.weight
+            norm.running_mean[block] = source_norm.bias + 0.5
+            norm.running_var[block] = gamma ** 2
+            norm.weight[block] = torch.sqrt(gamma ** 2 + norm.eps)
+            norm.bias[block] = source_norm.bias
+        if net.side is not None:
+            scale = source_norm.weight / torch.sqrt(source_norm.running_var + source_norm.eps)
+            net.side[m].weight.copy_(source_dense.weight * scale)
+            net.side[m].bias.copy_(source_dense.bias
+                                   + source_dense.weight @ (source_norm.bias - scale * source_norm.running_mean))
+    return net
+
+
+def joint_from_unimodal(unimodal: dict[str, MultiModalNet], n_classes: int, variant: str) -> MultiModalNet:
+    """An N1, N2 or N3 network over copies of the unimodal networks' branches, started where
+    their product rule is (:func:`start_from_unimodal`); the unimodal networks stay unchanged."""
+    branches = {m: copy.deepcopy(net.branches[m]) for m, net in unimodal.items()}
+    return start_from_unimodal(MultiModalNet(branches, n_classes, variant=variant), unimodal)
 
 
 def small_cnn(in_chans: int, width: int = 32) -> nn.Sequential:

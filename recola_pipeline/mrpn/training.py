@@ -196,20 +196,24 @@ def _validation(net, clips: ClipSet, settings: TrainSettings, device) -> tuple[f
 
 
 def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSettings, *, seed: int = 0,
-        device="cpu") -> dict:
+        device="cpu", keep_start: bool = False) -> dict:
     """Train ``net`` on ``train``, early-stopped on ``valid``; the best epoch's weights are kept.
+
+    ``keep_start``: the starting weights compete as epoch 0 (for a network started from trained
+    ones, :func:`~recola_pipeline.mrpn.networks.start_from_unimodal`): when no epoch beats them
+    on validation, they are kept.
 
     Returns
     -------
     dict
-        ``epochs`` run, ``best_epoch`` (1-based), per-epoch ``train_loss``, ``valid_loss`` and
-        ``valid_accuracy``.
+        ``epochs`` run, ``best_epoch`` (1-based; 0: the starting weights), per-epoch
+        ``train_loss``, ``valid_loss`` and ``valid_accuracy``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net.to(device)
-    pretrained = {id(p) for b in net.branches.values() if getattr(getattr(b, "extractor", None), "pretrained", False)
-                  for p in b.extractor.parameters()}
+    pretrained = {id(p) for module in net.modules() if getattr(module, "pretrained", False)
+                  for p in module.parameters()}
     trainable = [p for p in net.parameters() if p.requires_grad]
     groups = [{"params": [p for p in trainable if id(p) not in pretrained]},
               {"params": [p for p in trainable if id(p) in pretrained],
@@ -218,6 +222,9 @@ def fit(net: MultiModalNet, train: ClipSet, valid: ClipSet, settings: TrainSetti
                                   weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=settings.lr_patience)
     best, best_state, best_epoch, waited = (-np.inf, np.inf), None, 0, 0
+    if keep_start:
+        valid_loss, valid_accuracy = _validation(net, valid, settings, device)
+        best, best_state = (valid_accuracy, valid_loss), copy.deepcopy(net.state_dict())
     history = {"train_loss": [], "valid_loss": [], "valid_accuracy": []}
     for epoch in range(1, settings.max_epochs + 1):
         net.train()

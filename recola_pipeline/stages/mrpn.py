@@ -7,6 +7,14 @@ setting in ``mrpn.time_augmentation``, the networks of ``mrpn.variants`` are tra
 * ``N1``, ``N2``, ``N3`` (MRPN): :class:`~recola_pipeline.mrpn.networks.MultiModalNet`;
 * ``late``: one unimodal network per modality trained alone (reported as variant ``unimodal``),
   frozen, then only a fusion component trained (:func:`~recola_pipeline.mrpn.networks.late_fusion`).
+  With ``mrpn.unimodal_seeds`` a modality's unimodal network is a product-rule ensemble of
+  networks trained from different seeds (:func:`~recola_pipeline.mrpn.networks.seed_ensemble`;
+  variant ``ensemble``; the ``unimodal`` row stays its first network, from the fold's seed).
+
+With ``mrpn.start_from_unimodal`` the unimodal networks are trained first, and late fusion and
+N1/N2/N3 start where their product rule is (:func:`~recola_pipeline.mrpn.networks.start_from_unimodal`;
+the starting weights compete as epoch 0 in early stopping). Otherwise the joint networks start
+from the extractors' weights and random layers, as in the seed.
 
 Split: the fold's actors are the test set; the next fold's actors (cyclically) are the
 validation set for early stopping and the learning-rate schedule; the rest train. Every network
@@ -19,7 +27,8 @@ share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) ru
 * ``mrpn_results.csv``: one row per fold x variant x time augmentation: ``fold``,
   ``test_actors``, ``valid_actors``, ``variant``, ``modalities``, ``time_augmentation``,
   ``accuracy``, ``macro_f1``, ``epochs``, ``best_epoch``, ``max_epochs``, ``n_train``, ``n_valid``, ``n_test``,
-  ``initialisation``, ``device``;
+  ``initialisation``, ``device`` (for an ``ensemble`` row, ``epochs`` and ``best_epoch`` are the
+  largest of its networks'; a ``best_epoch`` of 0 means the starting weights were kept);
 * ``mrpn_summary.csv``: mean and standard deviation of accuracy and macro F1 over folds, the
   fraction of runs that hit ``max_epochs``, and the seed's claims checked fold by fold: on the N3
   rows, the folds where N3 >= N1 and N3 >= N2, the mean differences and paired sign and
@@ -53,7 +62,14 @@ from ..mrpn.corpora import READERS  # noqa
 from ..mrpn.corpora.clips import Clip  # noqa: E402
 from ..mrpn.extractors import build_extractor, output_width, split_for_finetuning  # noqa: E402
 from ..mrpn.inputs import steps_per_second  # noqa
-from ..mrpn.networks import MultiModalNet, SequenceBranch, late_fusion  # noqa: E402
+from ..mrpn.networks import (  # noqa: E402
+    MultiModalNet,
+    SequenceBranch,
+    joint_from_unimodal,
+    late_fusion,
+    seed_ensemble,
+    start_from_unimodal,
+)
 from ..mrpn.training import (  # noqa: E402
     ClipSet,
     TrainSettings,
@@ -65,7 +81,9 @@ from ..mrpn.training import (  # noqa: E402
 from ..pipeline import Pipeline, Stage  # noqa: E402
 from ..readers import load_clip_inputs, load_clip_table  # noqa: E402
 
-VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "late")
+VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "ensemble", "late")
+#: the k-th unimodal network of a seed ensemble (``mrpn.unimodal_seeds``) starts from seed + k * SEED_STEP
+SEED_STEP = 100
 RESULT_COLUMNS = ["fold", "test_actors", "valid_actors", "variant", "modalities", "time_augmentation", "accuracy",
                   "macro_f1", "epochs", "best_epoch", "max_epochs", "n_train", "n_valid", "n_test", "initialisation",
                   "device"]
@@ -180,8 +198,7 @@ def train_fold(args) -> dict:
                                 if f.name != "time_augmentation"}, time_augmentation=augment)
     seed = cfg.seed * 1000 + number
 
-    def run(variant, net, modalities, initialisation):
-        history = fit(net, train.only(modalities), valid.only(modalities), settings, seed=seed, device=device)
+    def record(variant, net, modalities, initialisation, history):
         predicted = predict_scores(net, test.only(modalities), batch_size=cfg.batch_size, device=device).argmax(axis=1)
         result = scores(test.labels, predicted, n_classes)
         rows.append({"fold": number, "test_actors": "+".join(map(str, test_actors)),
@@ -193,21 +210,50 @@ def train_fold(args) -> dict:
                      "n_valid": len(valid), "n_test": len(test), "initialisation": initialisation, "device": device})
         predictions[f"{variant}:{'+'.join(modalities)}"] = predicted.tolist()
 
-    rows, predictions = [], {}
+    def run(variant, net, modalities, initialisation, *, net_seed=seed, keep_start=False):
+        history = fit(net, train.only(modalities), valid.only(modalities), settings, seed=net_seed, device=device,
+                      keep_start=keep_start)
+        record(variant, net, modalities, initialisation, history)
+        return history
+
+    rows, predictions, unimodal, unimodal_initialisation = [], {}, {}, {}
+    if "late" in cfg.variants or cfg.start_from_unimodal:
+        counts = cfg.unimodal_seeds or [1] * len(cfg.modalities)
+        for m, count in zip(cfg.modalities, counts):
+            members, histories = [], []
+            for k in range(count):
+                torch.manual_seed(seed + SEED_STEP * k)
+                net, initialisation = build_net(cfg, train, [m], n_classes, "N1")
+                if k == 0:
+                    histories.append(run("unimodal", net, [m], initialisation))
+                else:
+                    histories.append(fit(net, train.only([m]), valid.only([m]), settings, seed=seed + SEED_STEP * k,
+                                         device=device))
+                members.append(net)
+            unimodal[m] = seed_ensemble(members, n_classes)
+            unimodal_initialisation[m] = initialisation
+            if count > 1:
+                unimodal_initialisation[m] += f"; {count} seeds, product rule"
+                record("ensemble", unimodal[m], [m], unimodal_initialisation[m],
+                       {"epochs": max(h["epochs"] for h in histories),
+                        "best_epoch": max(h["best_epoch"] for h in histories)})
+    started = "; ".join(unimodal_initialisation.values()) + "; started from the fold's unimodal networks (product rule)"
     for variant in ("N1", "N2", "N3"):
         if variant in cfg.variants:
             torch.manual_seed(seed)
-            net, initialisation = build_net(cfg, train, cfg.modalities, n_classes, variant)
-            run(variant, net, cfg.modalities, initialisation)
+            if cfg.start_from_unimodal:
+                run(variant, joint_from_unimodal(unimodal, n_classes, variant), cfg.modalities, started,
+                    keep_start=True)
+            else:
+                net, initialisation = build_net(cfg, train, cfg.modalities, n_classes, variant)
+                run(variant, net, cfg.modalities, initialisation)
     if "late" in cfg.variants:
-        unimodal = {}
-        for m in cfg.modalities:
-            torch.manual_seed(seed)
-            unimodal[m], initialisation = build_net(cfg, train, [m], n_classes, "N1")
-            run("unimodal", unimodal[m], [m], initialisation)
         torch.manual_seed(seed)
         fused = late_fusion(unimodal, n_classes)
-        run("late", fused, cfg.modalities, "; ".join(r["initialisation"] for r in rows if r["variant"] == "unimodal"))
+        if cfg.start_from_unimodal:
+            run("late", start_from_unimodal(fused, unimodal), cfg.modalities, started, keep_start=True)
+        else:
+            run("late", fused, cfg.modalities, "; ".join(unimodal_initialisation.values()))
     result = {"rows": rows, "test_clips": table["clip"].to_numpy()[split["test"]].tolist(),
               "test_labels": test.labels.tolist(), "predictions": predictions}
     write_json(artifact.file(name), result)
@@ -300,7 +346,7 @@ def _confusions(artifact, runs: list[tuple[dict, bool]], classes: list[str]) -> 
     for (key, augment), matrices in totals.items():
         variant, modalities = key.split(":")
         matrix = np.sum(matrices, axis=0)
-        stem = f"confusion_{variant}{'_' + modalities if variant == 'unimodal' else ''}_{'aug' if augment else 'noaug'}"
+        stem = f"confusion_{variant}{'_' + modalities if variant in ('unimodal', 'ensemble') else ''}_{'aug' if augment else 'noaug'}"
         plot_confusion(artifact, f"{stem}.png", matrix, classes,
                        f"{variant} ({modalities}), time augmentation {'on' if augment else 'off'}: "
                        f"accuracy {100 * np.trace(matrix) / matrix.sum():.1f}% over {len(matrices)} folds")
@@ -362,5 +408,5 @@ def _mrpn_identity(pipeline: Pipeline) -> dict:
 STAGE = Stage(
     name="mrpn", kind="models", sections=("mrpn",), upstream=lambda cfg: ["clips"],
     libraries=("torch", "timm", "scikit-learn", "numpy", "scipy"), run=run_mrpn, extra_identity=_mrpn_identity,
-    version=2,  # 2: max_epochs in the results; cap hits and paired tests in the summary
+    version=3,  # 2: max_epochs in the results; cap hits and paired tests in the summary; 3: ensemble rows
 )
