@@ -168,12 +168,13 @@ class MrpnConfig:
     outputs computed once per process; -1 trains whole extractors. ``extractor_lr_factor``
     scales the learning rate of pretrained extractor layers (the heads, aggregators and fusion
     keep ``learning_rate``). ``spec_augment`` masks random frequency bands and time spans of
-    each training spectrogram step (:func:`~recola_pipeline.mrpn.training.spec_augment`). ``unimodal_seeds``: per
-    modality (in ``modalities`` order; empty: 1 each) how many unimodal networks are trained from
-    different seeds and combined by the product rule (:func:`~recola_pipeline.mrpn.networks.seed_ensemble`).
-    ``start_from_unimodal``: late fusion and N1/N2/N3 start where the product rule of the fold's
-    trained unimodal networks is (:func:`~recola_pipeline.mrpn.networks.start_from_unimodal`),
-    not from random fusion layers and the extractors' weights. The
+    each training spectrogram step (:func:`~recola_pipeline.mrpn.training.spec_augment`).
+    ``unimodal_seeds``: per modality (in ``modalities`` order; empty: 1 each), how many unimodal
+    networks are trained from different seeds and combined by the product rule
+    (:func:`~recola_pipeline.mrpn.networks.seed_ensemble`). ``start_from_unimodal``: late fusion
+    and N1/N2/N3 start where the product rule of the fold's trained unimodal networks is
+    (:func:`~recola_pipeline.mrpn.networks.start_from_unimodal`), not from random fusion layers
+    and the extractors' weights (the seed's way). The
     defaults are a CPU setting (small CNNs from random initialisation, 32 mel bands with a 20 ms
     hop); ``configs/mrpn_seed.toml`` holds the seed's setting (ResNet-18 extractors, 257 linear
     bins with hop 64) for a GPU; ``configs/ravdess_mrpn_pretrained.toml`` an ImageNet-pretrained

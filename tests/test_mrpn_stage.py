@@ -99,11 +99,11 @@ def test_paired_tests_against_hand_counts_and_an_exact_enumeration():
     baseline = rng.uniform(0.4, 0.6, 12)
     gains = np.array([0.05, 0.02, 0.07, 0.01, 0.03, 0.04, 0.06, 0.08, 0.09, 0.011, -0.015, -0.025])
     test = mrpn_stage.paired_test(baseline + gains, baseline)
-    assert test["ge"] == 10 and test["mean_difference"] == pytest.approx(gains.mean())
+    assert test["ge"] == 10 and test["ties"] == 0 and test["mean_difference"] == pytest.approx(gains.mean())
     assert test["sign_p"] == pytest.approx(2 * (66 + 12 + 1) / 4096)  # 10 of 12: 2 P(K >= 10), K ~ B(12, 1/2)
     assert test["wilcoxon_p"] == pytest.approx(_exact_wilcoxon_p(gains), rel=1e-9)
     tied = mrpn_stage.paired_test(np.array([0.5, 0.6, 0.7]), np.array([0.5, 0.6, 0.6]))
-    assert tied["ge"] == 3 and tied["sign_p"] == 1.0 and np.isnan(tied["wilcoxon_p"])  # one fold differs
+    assert tied["ge"] == 3 and tied["ties"] == 2 and tied["sign_p"] == 1.0 and np.isnan(tied["wilcoxon_p"])  # one fold differs
 
 
 def test_summary_checks_the_claims_per_fold_and_counts_cap_hits():
@@ -115,6 +115,7 @@ def test_summary_checks_the_claims_per_fold_and_counts_cap_hits():
     summary = mrpn_stage.summarise(pd.DataFrame(rows)).set_index("variant")
     assert summary.loc["N1", "cap_hits"] == 0 and summary.loc["N3", "cap_hits"] == 1
     assert summary.loc["N3", "folds_n3_ge_n1"] == 4 and summary.loc["N3", "folds_n3_ge_n2"] == 2  # 0.56, 0.58
+    assert summary.loc["N3", "folds_n3_tie_n1"] == 0 and summary.loc["N3", "folds_n3_tie_n2"] == 0
     assert summary.loc["N3", "n3_minus_n1"] == pytest.approx(0.05)
     assert np.isnan(summary.loc["N1", "folds_n3_ge_n1"])
 

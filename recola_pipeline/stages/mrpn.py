@@ -11,14 +11,16 @@ setting in ``mrpn.time_augmentation``, the networks of ``mrpn.variants`` are tra
   networks trained from different seeds (:func:`~recola_pipeline.mrpn.networks.seed_ensemble`;
   variant ``ensemble``; the ``unimodal`` row stays its first network, from the fold's seed).
 
-With ``mrpn.start_from_unimodal`` the unimodal networks are trained first, and late fusion and
+With ``mrpn.start_from_unimodal`` the unimodal networks are trained first (and reported, with or
+without ``late``), and late fusion and
 N1/N2/N3 start where their product rule is (:func:`~recola_pipeline.mrpn.networks.start_from_unimodal`;
 the starting weights compete as epoch 0 in early stopping). Otherwise the joint networks start
 from the extractors' weights and random layers, as in the seed.
 
 Split: the fold's actors are the test set; the next fold's actors (cyclically) are the
 validation set for early stopping and the learning-rate schedule; the rest train. Every network
-of a fold starts from the same seed. Tasks (one per fold and time-augmentation setting) run in
+of a fold starts from the same seed (the k-th network of a seed ensemble from seed + 100 k). Tasks
+(one per fold and time-augmentation setting) run in
 parallel through :meth:`~recola_pipeline.pipeline.Pipeline.map` (joblib or dask), each with its
 share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) run ``--jobs 1``.
 
@@ -31,7 +33,8 @@ share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) ru
   largest of its networks'; a ``best_epoch`` of 0 means the starting weights were kept);
 * ``mrpn_summary.csv``: mean and standard deviation of accuracy and macro F1 over folds, the
   fraction of runs that hit ``max_epochs``, and the seed's claims checked fold by fold: on the N3
-  rows, the folds where N3 >= N1 and N3 >= N2, the mean differences and paired sign and
+  rows, the folds where N3 >= N1 and N3 >= N2 (and how many of them are ties), the mean
+  differences and paired sign and
   Wilcoxon tests over the folds (:func:`paired_test`);
 * ``confusion_<variant>_<aug|noaug>.png`` (and ``.csv``): confusion matrices summed over folds;
 * ``runs/fold<k>_<aug|noaug>.json``: each task's rows and test predictions (a resumed run skips
@@ -210,8 +213,8 @@ def train_fold(args) -> dict:
                      "n_valid": len(valid), "n_test": len(test), "initialisation": initialisation, "device": device})
         predictions[f"{variant}:{'+'.join(modalities)}"] = predicted.tolist()
 
-    def run(variant, net, modalities, initialisation, *, net_seed=seed, keep_start=False):
-        history = fit(net, train.only(modalities), valid.only(modalities), settings, seed=net_seed, device=device,
+    def run(variant, net, modalities, initialisation, *, keep_start=False):
+        history = fit(net, train.only(modalities), valid.only(modalities), settings, seed=seed, device=device,
                       keep_start=keep_start)
         record(variant, net, modalities, initialisation, history)
         return history
@@ -270,7 +273,8 @@ def paired_test(accuracy: np.ndarray, baseline: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``ge``: folds with accuracy >= baseline; ``mean_difference`` (accuracy - baseline);
+        ``ge``: folds with accuracy >= baseline, ``ties``: of those, the folds with equal
+        accuracy; ``mean_difference`` (accuracy - baseline);
         ``sign_p``: two-sided exact sign test over the folds that differ (ties left out);
         ``wilcoxon_p``: two-sided Wilcoxon signed-rank test (zero differences left out; NaN
         when fewer than two folds differ).
@@ -280,7 +284,8 @@ def paired_test(accuracy: np.ndarray, baseline: np.ndarray) -> dict:
     difference = np.asarray(accuracy, dtype=float) - np.asarray(baseline, dtype=float)
     nonzero = difference[difference != 0]
     wins = int((nonzero > 0).sum())
-    return {"ge": int((difference >= 0).sum()), "mean_difference": float(difference.mean()),
+    return {"ge": int((difference >= 0).sum()), "ties": int((difference == 0).sum()),
+            "mean_difference": float(difference.mean()),
             "sign_p": float(binomtest(wins, len(nonzero)).pvalue) if len(nonzero) else 1.0,
             "wilcoxon_p": float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else float("nan")}
 
@@ -289,8 +294,8 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over folds per variant, modalities and time augmentation, how often training
     ran into ``max_epochs`` (``cap_hits``: the fraction of runs that never stopped on validation),
     and on the N3 rows the seed's claims fold by fold: for each of N1 and N2, the folds where N3
-    is at least as accurate (same fold, same augmentation), the mean difference and paired sign
-    and Wilcoxon tests (:func:`paired_test`)."""
+    is at least as accurate (same fold, same augmentation) and of those the ties, the mean
+    difference and paired sign and Wilcoxon tests (:func:`paired_test`)."""
     keys = ["variant", "modalities", "time_augmentation"]
     results = results.assign(cap_hit=results["epochs"] >= results["max_epochs"])
     summary = (results.groupby(keys, sort=False)
@@ -301,7 +306,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     pairs = results[results.variant.isin(VARIANT_ORDER[:3])].pivot_table(
         index=["time_augmentation", "fold"], columns="variant", values="accuracy")
     for network, baseline in CLAIMS:
-        columns = [f"folds_{network}_ge_{baseline}", f"{network}_minus_{baseline}",
+        columns = [f"folds_{network}_ge_{baseline}", f"folds_{network}_tie_{baseline}", f"{network}_minus_{baseline}",
                    f"{network}_vs_{baseline}_sign_p", f"{network}_vs_{baseline}_wilcoxon_p"]
         for column in columns:
             summary[column.lower()] = np.nan
@@ -310,7 +315,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         for augment, folds in pairs.groupby(level="time_augmentation"):
             test = paired_test(folds[network].to_numpy(), folds[baseline].to_numpy())
             row = (summary.variant == network) & (summary.time_augmentation == augment)
-            for column, key in zip(columns, ("ge", "mean_difference", "sign_p", "wilcoxon_p")):
+            for column, key in zip(columns, ("ge", "ties", "mean_difference", "sign_p", "wilcoxon_p")):
                 summary.loc[row, column.lower()] = test[key]
     return summary.round(6)
 
@@ -346,7 +351,8 @@ def _confusions(artifact, runs: list[tuple[dict, bool]], classes: list[str]) -> 
     for (key, augment), matrices in totals.items():
         variant, modalities = key.split(":")
         matrix = np.sum(matrices, axis=0)
-        stem = f"confusion_{variant}{'_' + modalities if variant in ('unimodal', 'ensemble') else ''}_{'aug' if augment else 'noaug'}"
+        named = f"{variant}_{modalities}" if variant in ("unimodal", "ensemble") else variant
+        stem = f"confusion_{named}_{'aug' if augment else 'noaug'}"
         plot_confusion(artifact, f"{stem}.png", matrix, classes,
                        f"{variant} ({modalities}), time augmentation {'on' if augment else 'off'}: "
                        f"accuracy {100 * np.trace(matrix) / matrix.sum():.1f}% over {len(matrices)} folds")
