@@ -141,6 +141,23 @@ def test_fit_learns_and_keeps_the_best_validation_epoch():
     assert scores(valid.labels, probabilities.argmax(1), 3)["accuracy"] > 0.8
 
 
+def test_keep_start_keeps_the_starting_weights_when_no_epoch_beats_them():
+    """A network started from trained weights, then trained on shuffled labels: no epoch beats the
+    start on validation, so ``keep_start`` returns the starting weights (best epoch 0)."""
+    train, valid = standardise(clip_set(48, seed=0), clip_set(24, seed=1))
+    net = make_net(train)
+    settings = TrainSettings(max_epochs=15, patience=15, batch_size=8, learning_rate=3e-3)
+    fit(net, train, valid, settings, seed=0)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    start_accuracy = float(np.mean(predict_scores(net, valid).argmax(1) == valid.labels))
+    shuffled = ClipSet(train.inputs, np.random.default_rng(0).permutation(train.labels), train.steps_per_s)
+    history = fit(net, shuffled, valid, TrainSettings(max_epochs=4, patience=4, batch_size=8, learning_rate=3e-2),
+                  seed=0, keep_start=True)
+    assert max(history["valid_accuracy"]) < start_accuracy  # training made it worse on validation ...
+    assert history["best_epoch"] == 0  # ... so the start was kept
+    assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+
+
 def test_early_stopping_stops_after_patience_epochs():
     train, valid = standardise(clip_set(24, seed=0), clip_set(12, seed=5))
     history = fit(make_net(train, "N1"), train, valid,
