@@ -21,7 +21,8 @@ Split: the fold's actors are the test set; the next fold's actors (cyclically) a
 validation set for early stopping and the learning-rate schedule; the rest train. Every network
 of a fold starts from the same seed (the k-th network of a seed ensemble from seed + 100 k).
 Tasks (one per fold and time-augmentation setting) run in parallel through
-:meth:`~recola_pipeline.pipeline.Pipeline.map` (joblib or dask), each with its share of the cores; on a GPU (``mrpn.device = auto`` picks CUDA when present) run ``--jobs 1``.
+:meth:`~recola_pipeline.pipeline.Pipeline.map` (joblib or dask), each with its share of the cores;
+on a GPU (``mrpn.device = auto`` picks CUDA when present) run ``--jobs 1``.
 
 ``mrpn`` artifact (``models/mrpn/<hash>/``):
 
