@@ -181,20 +181,26 @@ def _one_modality_n1(net: MultiModalNet, modality: str) -> MultiModalNet:
     return net
 
 
+def _blocks(sources: list[MultiModalNet]):
+    """Each source network with its block (a slice) of the concatenated vectors it scores."""
+    start = 0
+    for source in sources:
+        width = source.fusion[1].in_features
+        yield source, slice(start, start + width)
+        start += width
+
+
 @torch.no_grad()
 def _scorers_side_by_side(norm: nn.BatchNorm1d, dense: nn.Linear, sources: list[MultiModalNet]) -> None:
     """Set a fusion component's norm and dense layer to the sources' scoring layers side by side
     (block by block of the concatenated vectors; biases summed): the sum of their scores."""
     dense.bias.zero_()
-    start = 0
-    for source in sources:
+    for source, block in _blocks(sources):
         source_norm, source_dense = source.fusion
-        block = slice(start, start + source_dense.in_features)
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(norm, name)[block] = getattr(source_norm, name)
         dense.weight[:, block] = source_dense.weight
         dense.bias += source_dense.bias
-        start = block.stop
 
 
 def seed_ensemble(nets: list[MultiModalNet], n_classes: int) -> MultiModalNet:
@@ -252,11 +258,8 @@ def start_from_unimodal(net: MultiModalNet, unimodal: dict[str, MultiModalNet]) 
         branch.load_state_dict(unimodal[m].branches[m].state_dict())
     norm, dense = net.fusion
     _scorers_side_by_side(norm, dense, sources)
-    start = 0
-    for m, source in zip(net.branches, sources):
+    for m, (source, block) in zip(net.branches, _blocks(sources)):
         source_norm, source_dense = source.fusion
-        block = slice(start, start + source_dense.in_features)
-        start = block.stop
         if net.residual is not None:
             perceptron = net.residual[m]
             perceptron.norm.load_state_dict(source_norm.state_dict())
