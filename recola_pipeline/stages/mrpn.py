@@ -217,22 +217,18 @@ def train_fold(args) -> dict:
         history = fit(net, train.only(modalities), valid.only(modalities), settings, seed=seed, device=device,
                       keep_start=keep_start)
         record(variant, net, modalities, initialisation, history)
-        return history
 
     rows, predictions, unimodal, unimodal_initialisation = [], {}, {}, {}
     if "late" in cfg.variants or cfg.start_from_unimodal:
         counts = cfg.unimodal_seeds or [1] * len(cfg.modalities)
         for m, count in zip(cfg.modalities, counts):
             members, histories = [], []
-            for k in range(count):
-                torch.manual_seed(seed + SEED_STEP * k)
+            for member_seed in range(seed, seed + SEED_STEP * count, SEED_STEP):
+                torch.manual_seed(member_seed)
                 net, initialisation = build_net(cfg, train, [m], n_classes, "N1")
-                if k == 0:
-                    histories.append(run("unimodal", net, [m], initialisation))
-                else:
-                    histories.append(fit(net, train.only([m]), valid.only([m]), settings, seed=seed + SEED_STEP * k,
-                                         device=device))
+                histories.append(fit(net, train.only([m]), valid.only([m]), settings, seed=member_seed, device=device))
                 members.append(net)
+            record("unimodal", members[0], [m], initialisation, histories[0])
             unimodal[m] = seed_ensemble(members, n_classes)
             unimodal_initialisation[m] = initialisation
             if count > 1:
