@@ -18,6 +18,7 @@ from .config import ConfigError, load_config
 from .corpora import CORPORA, CorpusError
 from .export import export_model
 from .extractors.backbones import BackboneError
+from .inputs import InputError, writable_folder
 from .modalities import MODALITY_STAGES
 from .model import SYSTEMS
 from .parallel import BACKENDS
@@ -146,24 +147,38 @@ def main(argv=None) -> int:
         return 130
 
 
+def _os_error(exc: OSError) -> int:
+    """Log a failed read or write (disk full, read-only folder, permissions) by file and reason; exit 2."""
+    log.error("cannot access %s: %s. Free space or fix permissions there (or pick another folder) and run again: "
+              "finished work is kept", exc.filename or "a file", exc.strerror or exc)
+    return 2
+
+
 def _export(args: argparse.Namespace) -> int:
     try:
-        out = export_model(Pipeline(load_config(args.config, overrides=_overrides(args))), args.out)
-    except (ConfigError, CorpusError, ArtifactError, BackboneError) as exc:
+        config = load_config(args.config, overrides=_overrides(args))
+        writable_folder(Path(args.out).absolute().parent, "--out", create=False)
+        out = export_model(Pipeline(config), args.out)
+    except (ConfigError, CorpusError, ArtifactError, BackboneError, InputError) as exc:
         log.error("%s", exc)
         return 2
+    except OSError as exc:
+        return _os_error(exc)
     print(f"export: {out}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     try:
+        writable_folder(args.out, "--out", create=True)
         outputs = predict_inputs(args.model, args.inputs, Path(args.out), system=args.system, jobs=args.jobs,
                                  backend=args.backend, scheduler=args.scheduler, progress=not args.quiet,
                                  output_format=args.output_format)
-    except (CorpusError, ArtifactError, BackboneError) as exc:
+    except (CorpusError, ArtifactError, BackboneError, InputError) as exc:
         log.error("%s", exc)
         return 2
+    except OSError as exc:
+        return _os_error(exc)
     for path in outputs:
         print(f"predict: {path}")
     return 0
@@ -186,9 +201,7 @@ def _run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     except OSError as exc:  # disk full, read-only store, permissions: the file and the reason
-        log.error("cannot access %s: %s. Free space or fix permissions there (or pick another --artifact-root) "
-                  "and run again: finished work is kept", exc.filename or "a file", exc.strerror or exc)
-        return 2
+        return _os_error(exc)
     return 0
 
 

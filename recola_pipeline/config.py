@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import reprlib
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -35,6 +36,15 @@ from .parallel import BACKENDS
 DIMENSIONS = ("arousal", "valence")
 #: largest config file read (a real one is a few kB)
 MAX_CONFIG_BYTES = 2**20
+#: longest list a grid setting may hold (every entry is a model fit or a feature pass)
+MAX_GRID = 64
+
+
+def _short(value) -> str:
+    """A value as shown in a message: deep or long structures cut (a 2,000-deep table would overflow repr)."""
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxlist, shown.maxdict, shown.maxstring, shown.maxother = 3, 8, 4, 60, 60
+    return shown.repr(value)
 
 
 class ConfigError(ValueError):
@@ -54,7 +64,11 @@ class RunConfig:
 
 @dataclass
 class CorpusConfig:
-    """Which corpus to read and how to build its gold standard."""
+    """Which corpus to read and how to build its gold standard.
+
+    ``allow_shared_labels``: accept one label file named by recordings of different partitions
+    (refused by default: the test labels would be the train or devel labels).
+    """
 
     name: str = "demo"
     data_root: str = ""
@@ -64,6 +78,7 @@ class CorpusConfig:
     gold_standard: str = "avec2016"
     max_seconds: float = 300.0
     max_label_gap_s: float = 1.0
+    allow_shared_labels: bool = False
 
 
 @dataclass
@@ -248,14 +263,14 @@ def _check_type(value, annotation, where: str):
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {_short(value)}")
         return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value) if abs(value) < 1e300 else float("inf")
     if annotation is int and isinstance(value, bool):
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if not isinstance(value, annotation):
-        raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{where}: expected {annotation.__name__}, got {_short(value)} ({type(value).__name__})")
     if annotation is float and not math.isfinite(value):
         raise ConfigError(f"{where}: {value!r} is not a finite number; give a number such as 1.0")
     if annotation is int and abs(value) > 2**31:
@@ -292,10 +307,74 @@ def _parse_override(text: str) -> tuple[str, str, object]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word such as `mean` is taken as a string
+    except RecursionError:
+        raise ConfigError(f"--set {dotted}: the value is nested too deeply to read; give a number, a string or a "
+                          "flat list") from None
     return section, key, value
 
 
+def longest_recording_s(cfg: Config) -> float:
+    """The longest stretch of a recording the pipeline reads: the demo's duration, else ``corpus.max_seconds``."""
+    return cfg.demo.duration_s if cfg.corpus.name == "demo" else cfg.corpus.max_seconds
+
+
+def size_limits(cfg: Config) -> list[tuple[str, list, float]]:
+    """Every setting that sizes an array, a loop or a grid: ``(key, values, largest)``.
+
+    Lengths in seconds are bounded by the longest recording the run reads (a window or median
+    filter longer than that only repeats edge values, and sizes buffers from the setting, not
+    the data); counts and pixel sizes by a ceiling far above any sensible use, so that a typo
+    (``1e9``) is refused before anything is allocated, never a process killed for memory.
+    """
+    longest = longest_recording_s(cfg)
+    return [
+        ("corpus.max_seconds", [cfg.corpus.max_seconds], 86400.0),
+        ("audio.windows_s", cfg.audio.windows_s, longest),
+        ("video.windows_s", cfg.video.windows_s, longest),
+        ("evaluate.median_windows_s", cfg.evaluate.median_windows_s, longest),
+        ("train.delay_max_s", [cfg.train.delay_max_s], min(60.0, longest)),
+        ("train.delay_step_s", [cfg.train.delay_step_s], 60.0),
+        ("video.max_gap_s", [cfg.video.max_gap_s], longest),
+        ("video.input_size", [cfg.video.input_size], 1024),
+        ("video.batch_size", [cfg.video.batch_size], 4096),
+        ("video.detect_width", [cfg.video.detect_width], 4096),
+        ("video.smoothing", [cfg.video.smoothing], 251),
+        ("video.finetune_epochs", [cfg.video.finetune_epochs], 1000),
+        ("train.rbf_components", [cfg.train.rbf_components], 20000),
+        ("evaluate.bootstrap_resamples", [cfg.evaluate.bootstrap_resamples], 100000),
+        ("evaluate.max_folds", [cfg.evaluate.max_folds], 1000),
+        ("mrpn.min_slice_s", [cfg.mrpn.min_slice_s], 60.0),
+        ("mrpn.face_size", [cfg.mrpn.face_size], 512),
+        ("mrpn.face_stride", [cfg.mrpn.face_stride], 1000),
+        ("mrpn.n_mels", [cfg.mrpn.n_mels], 512),
+        ("mrpn.spectrogram_hop", [cfg.mrpn.spectrogram_hop], 48000),
+        ("mrpn.cnn_width", [cfg.mrpn.cnn_width], 1024),
+        ("mrpn.hidden", [cfg.mrpn.hidden], 4096),
+        ("mrpn.batch_size", [cfg.mrpn.batch_size], 4096),
+        ("mrpn.max_epochs", [cfg.mrpn.max_epochs], 10000),
+        ("mrpn.unimodal_seeds", cfg.mrpn.unimodal_seeds, 100),
+    ]
+
+
+def _check_sizes(cfg: Config, source: str) -> None:
+    """Refuse, before any other check computes with it, a value that would size an array, a loop
+    or a grid beyond what can run; the message names the key and the largest value that runs."""
+    grids = {"audio.windows_s": cfg.audio.windows_s, "video.windows_s": cfg.video.windows_s,
+             "train.c_grid": cfg.train.c_grid, "evaluate.median_windows_s": cfg.evaluate.median_windows_s}
+    for key, values in grids.items():
+        if len(values) > MAX_GRID:
+            raise ConfigError(f"{source}: {key} lists {len(values)} values; at most {MAX_GRID} can be searched")
+    for key, values, largest in size_limits(cfg):
+        for value in values:
+            if value > largest:
+                why = (" (the longest recording this run reads: demo.duration_s or corpus.max_seconds)"
+                       if largest == longest_recording_s(cfg) else "")
+                raise ConfigError(f"{source}: {key} = {_short(value)} is too large; the largest value that runs is "
+                                  f"{largest:g}{why}")
+
+
 def _validate(cfg: Config, source: str) -> None:
+    _check_sizes(cfg, source)
     checks = [
         (cfg.corpus.name in CORPORA, f"corpus.name must be one of {tuple(CORPORA)}, got {cfg.corpus.name!r}"),
         (cfg.corpus.name != "demo" or not (cfg.corpus.data_root or cfg.corpus.manifest or cfg.corpus.partitions_csv),
@@ -340,8 +419,8 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.train.kernel in ("linear", "rbf"), "train.kernel must be 'linear' or 'rbf'"),
         (cfg.train.rbf_components >= 1, "train.rbf_components must be at least 1"),
         (bool(cfg.train.c_grid) and min(cfg.train.c_grid) > 0, "train.c_grid must be positive values"),
-        (0 <= cfg.train.delay_max_s <= 60 and cfg.train.delay_step_s > 0,
-         "train.delay_max_s must be between 0 and 60 s and train.delay_step_s > 0"),
+        (0 <= cfg.train.delay_max_s <= 60 and cfg.train.delay_step_s >= 0.04,
+         "train.delay_max_s must be between 0 and 60 s and train.delay_step_s at least 0.04 s (one label frame)"),
         (bool(cfg.evaluate.median_windows_s) and min(cfg.evaluate.median_windows_s) >= 0,
          "evaluate.median_windows_s must list lengths >= 0 s (0: no median filter)"),
         (cfg.evaluate.max_folds >= 3, "evaluate.max_folds must be at least 3"),
@@ -415,6 +494,9 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
             raise ConfigError(f"{path}: not UTF-8 text; pass a TOML file to --config") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: tables or arrays nested too deeply to read; a config has sections of "
+                              "keys (e.g. [audio] windows_s = [4.0, 8.0])") from None
         _apply(cfg, data, source)
     for text in overrides:
         section, key, value = _parse_override(text)

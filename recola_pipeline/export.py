@@ -18,7 +18,11 @@ Layout of a bundle ``DIR``:
 ``MODEL.md``
     The model card: data, scores, intended use, limits.
 ``checksums.json``
-    SHA-256 of every other file; :func:`~recola_pipeline.model.load_model` verifies them.
+    SHA-256 of every other file; :func:`~recola_pipeline.model.load_model` verifies them, and
+    reads nothing outside the bundle (:mod:`~recola_pipeline.bundle_io`).
+
+``model.json`` also states the train gold standard's range per dimension (``label_range``) and every array of every skops file (``arrays``: dtype and shape, from the
+``.npy`` headers); an array that differs, or is not numeric, is refused before it is loaded.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import datetime
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import save_file
@@ -37,7 +42,7 @@ from .corpora import CorpusError
 from .extractors.backbones import weights_digest
 from .pipeline import Pipeline, library_versions
 
-FORMAT = 1
+FORMAT = 2
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", "soxr", "torch", "timm",
              "opencv-python-headless")
 
@@ -95,10 +100,12 @@ def export_model(pipeline: Pipeline, out: str | Path) -> Path:
         "dimensions": list(pipeline.config.corpus.dimensions), "label_hop_s": 0.04,
         "max_seconds": pipeline.config.corpus.max_seconds, "corpus": pipeline.config.corpus.name,
         "audio": {"feature_set": pipeline.config.audio.feature_set, "sample_rate": pipeline.config.audio.sample_rate},
-        "video": video, "systems": systems, "chosen": chosen,
+        "video": video, "systems": systems, "chosen": chosen, "label_range": _label_range(pipeline),
         "scores": results[score_columns].to_dict("records"),
         "artifacts": {"train": train.hash, "evaluate": evaluate.hash},
     }
+    description["arrays"] = {p.relative_to(tmp).as_posix(): safe_io.array_inventory(p)
+                             for p in sorted(tmp.rglob("*.skops"))}
     write_json(tmp / "model.json", description)
     config = {s: pipeline.config.section(s) for s in ("corpus", "audio", "video", "train", "evaluate")}
     write_json(tmp / "config.json", config)
@@ -108,6 +115,17 @@ def export_model(pipeline: Pipeline, out: str | Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+def _label_range(pipeline: Pipeline) -> dict[str, list[float]]:
+    """Per dimension, the smallest and largest gold value of the train recordings (what the
+    model learned from; :meth:`~recola_pipeline.model.TrainedModel.predict` flags predictions
+    far outside it)."""
+    data = pipeline.ensure("data")
+    table = read_table(data.file("recordings.csv"))
+    golds = [read_table(data.file(f"gold/{rec}.parquet")) for rec in table.loc[table.partition == "train", "recording"]]
+    return {dim: [float(np.nanmin([g[dim].min() for g in golds])), float(np.nanmax([g[dim].max() for g in golds]))]
+            for dim in pipeline.config.corpus.dimensions}
 
 
 def _copy_model(source: Path, target: Path) -> None:
@@ -157,7 +175,7 @@ trained with recola-pipeline {description['recola_pipeline']} on the `{descripti
 ## Intended use and limits
 
 For research on continuous affect: predicting arousal and valence traces of recordings like the
-training corpus (one speaker, close microphone, frontal face). Scores hold for data like the
+training corpus (one speaker, close microphone{', frontal face' if video else ''}). Scores hold for data like the
 devel and test partitions above; on other speakers, languages, microphones or rating scales
 expect lower agreement and re-validate. Not for decisions about individuals. The predictions
 are at 40 ms on the input's own time axis, annotation delay accounted for.

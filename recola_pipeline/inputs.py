@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 #: the separators a table from another tool may use
@@ -54,6 +55,46 @@ def checked_file(path, what: str, setting: str, *, max_bytes: int) -> Path:
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} {path} is not readable (permissions); fix {setting} or the file's permissions")
     return path
+
+
+def writable_folder(folder, setting: str, *, create: bool) -> Path:
+    """Return ``folder`` after proving a file can be written in it (one created and removed).
+
+    A run that would fail only at its last step (predictions computed for an hour, then a
+    read-only ``--out``) fails at its first instead.
+
+    Parameters
+    ----------
+    folder : str or Path
+    setting : str
+        The option that named it, for the message (e.g. ``"--out"``).
+    create : bool
+        Create the folder (and its parents) when missing; otherwise its nearest existing parent
+        is checked, and nothing is created.
+
+    Raises
+    ------
+    InputError
+        Read-only, full, not a folder, or no permission; the message names the folder.
+    """
+    folder = Path(folder)
+    probe_in = folder
+    try:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            while not probe_in.exists() and probe_in != probe_in.parent:
+                probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise InputError(f"{probe_in} is not a folder; fix {setting}")
+        with tempfile.TemporaryFile(dir=probe_in, prefix=".write-test-") as handle:
+            handle.write(b"0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise InputError(f"cannot write to {probe_in} ({exc.strerror or exc}); pick a writable folder for {setting} "
+                         "or free space there") from None
+    return folder
 
 
 def sniff_separator(path) -> str:

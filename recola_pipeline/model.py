@@ -16,7 +16,6 @@ a demo test recording gets the evaluate stage's numbers back.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from pathlib import Path
 
@@ -26,7 +25,8 @@ import torch
 from safetensors.torch import load_file
 
 from . import safe_io
-from .cache import ArtifactError, file_sha256
+from .bundle_io import confined, read_json, verified_files
+from .cache import ArtifactError
 from .config import VideoConfig
 from .corpora import CorpusError
 from .estimators.bundle import predict_bundle
@@ -41,6 +41,10 @@ from .matrices import FrameMatrix, label_times
 log = logging.getLogger(__name__)
 
 SYSTEMS = ("best", "audio", "video", "early", "late")
+#: the output column that flags frames predicted far outside the training labels' range
+OUTSIDE_COLUMN = "outside_training_range"
+#: how far outside the range counts as far: this share of its width beyond either end
+OUTSIDE_MARGIN = 0.5
 
 
 def load_model(path: str | Path) -> TrainedModel:
@@ -53,15 +57,29 @@ def load_model(path: str | Path) -> TrainedModel:
         allow-list; the message names the file. Nothing of it is executed.
     """
     path = Path(path)
-    if not (path / "checksums.json").is_file():
-        raise ArtifactError(f"{path} is not a model bundle (no checksums.json); pass a folder written by "
-                            "recola-pipeline export")
-    for name, digest in json.loads((path / "checksums.json").read_text()).items():
-        file = path / name
-        if not file.is_file() or file_sha256(file) != digest:
-            raise ArtifactError(f"{file} is missing or changed since the bundle was exported (checksum); "
-                                "export the model again")
-    return TrainedModel(path, json.loads((path / "model.json").read_text()))
+    files = verified_files(path)
+    if "model.json" not in files:
+        raise ArtifactError(f"{path}: checksums.json does not list model.json; export the model again")
+    description = read_json(files["model.json"])
+    for name in referenced_files(description):
+        if name not in files:
+            raise ArtifactError(f"{path}: model.json names {name!r}, which checksums.json does not list; it was not "
+                                "read. Export the model again")
+    return TrainedModel(path, description)
+
+
+def referenced_files(description: dict) -> list:
+    """Every file a bundle's ``model.json`` names (each must be listed, and so checked, in checksums.json)."""
+    try:
+        names = [entry[key] for entry in description["systems"].values() for key in ("model", "postprocess")
+                 if key in entry]
+        video = description.get("video") or {}
+        names += [video[key] for key in ("pca", "finetuned") if video.get(key)]
+        names += list(description.get("arrays", {}))
+    except (KeyError, TypeError, AttributeError):
+        raise ArtifactError("model.json lacks its systems table or has a malformed entry; export the model again") \
+            from None
+    return names
 
 
 class TrainedModel:
@@ -83,7 +101,10 @@ class TrainedModel:
 
     @functools.cache
     def _load(self, name: str):
-        return safe_io.load(self.path / name)
+        arrays = self.description.get("arrays")
+        if arrays is None and self.description.get("format", 1) >= 2:
+            raise ArtifactError(f"{self.path / 'model.json'} states no array inventory; export the model again")
+        return safe_io.load(confined(self.path, name), arrays=None if arrays is None else arrays.get(name, {}))
 
     def _system(self, dimension: str, system: str) -> dict:
         key = self.description["chosen"][dimension] if system == "best" else f"{system}_{dimension}"
@@ -116,8 +137,10 @@ class TrainedModel:
         Returns
         -------
         DataFrame
-            ``time`` (0.00, 0.04, ... on the input's time axis) and one column per dimension,
-            delay accounted for and post-processing applied.
+            ``time`` (0.00, 0.04, ... on the input's time axis), one column per dimension,
+            delay accounted for and post-processing applied, and ``outside_training_range``:
+            True where a prediction lies beyond the train labels' range by more than half its
+            width (bundles of format 1 state no range and lack the column).
 
         Raises
         ------
@@ -155,7 +178,25 @@ class TrainedModel:
             else:
                 raw = self._raw(entry, features, groups)
             out[dim] = self._load(entry["postprocess"]).transform(raw, groups)
+        if "label_range" in self.description:
+            out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
         return out
+
+    def _outside_training_range(self, out: pd.DataFrame, source) -> np.ndarray:
+        """True where a prediction lies far outside the train labels' range (beyond it by more
+        than :data:`OUTSIDE_MARGIN` of its width); one warning per dimension that has such frames."""
+        flags = np.zeros(len(out), dtype=bool)
+        for dim in self.dimensions:
+            low, high = self.description["label_range"][dim]
+            margin = OUTSIDE_MARGIN * (high - low)
+            outside = ((out[dim] < low - margin) | (out[dim] > high + margin)).to_numpy()
+            if outside.any():
+                log.warning("%s: %d of %d %s predictions (%.1f%%, up to %.3g) lie far outside the training labels' "
+                            "range [%.3g, %.3g]; they are flagged in the %s column. Check the input: level, "
+                            "clipping, or a recording unlike the training corpus", source, outside.sum(), len(out),
+                            dim, 100 * outside.mean(), out[dim][outside].abs().max(), low, high, OUTSIDE_COLUMN)
+            flags |= outside
+        return flags
 
     def predict_files(self, paths, *, system: str = "best") -> dict[str, pd.DataFrame]:
         """:meth:`predict` for several inputs: each an audio or video file, or an ``(audio, video)`` pair."""
@@ -211,7 +252,7 @@ class TrainedModel:
                                 "trained with (SHA-256); install the same weights file")
         backbone = load_backbone(settings["backbone"], settings["weights"], input_size=settings["input_size"])
         if video.get("finetuned"):
-            backbone.model.load_state_dict(load_file(str(self.path / video["finetuned"])))
+            backbone.model.load_state_dict(load_file(str(confined(self.path, video["finetuned"]))))
         torch.set_num_threads(max(1, torch.get_num_threads()))
         return backbone
 

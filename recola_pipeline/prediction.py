@@ -108,6 +108,8 @@ def trace_plot(frame: pd.DataFrame, title: str) -> bytes:
     import io
     fig, ax = plt.subplots(figsize=(9, 3))
     for column in frame.columns[1:]:
+        if frame[column].dtype == bool:
+            continue
         ax.plot(frame["time"], frame[column], label=column, linewidth=0.8)
     ax.set_xlabel("time (s)")
     ax.set_ylim(-1.05, 1.05)

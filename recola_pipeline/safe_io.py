@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import skops.io as sio
 
 from .cache import ArtifactError, atomic_path
@@ -68,6 +70,49 @@ def canonical(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
+#: dtype kinds an array in a model file may have: bool, signed and unsigned integers, floats, complex
+NUMERIC_KINDS = "biufc"
+
+
+def array_inventory(path) -> dict[str, dict]:
+    """The arrays a skops file holds, read from their ``.npy`` headers (no array data is read).
+
+    Returns
+    -------
+    dict
+        Entry name -> ``{"dtype": numpy dtype string, "shape": list of int}``.
+
+    Raises
+    ------
+    ArtifactError
+        Not a zip file, an unreadable header, an array whose dtype is not numeric (an object
+        array is a pickle), or one whose header declares more bytes than the entry holds.
+    """
+    path = Path(path)
+    inventory = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(handle, max_header_size=10000)
+                where = f"{path} (entry {info.filename})"
+                if dtype.kind not in NUMERIC_KINDS or dtype.hasobject:
+                    raise ArtifactError(f"{where} holds an array of dtype {dtype.str!r}, not numbers; it was not "
+                                        "loaded (only numeric arrays are read from a model file)")
+                if math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ArtifactError(f"{where} declares a {shape} array larger than the entry; it was not loaded")
+                inventory[info.filename] = {"dtype": dtype.str, "shape": [int(n) for n in shape]}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{path} is not a model file in skops format ({type(exc).__name__}: {exc}); "
+                            "it was not loaded") from None
+    return inventory
+
+
 def untrusted_types(path) -> list[str]:
     """Types stored in ``path`` that are not on the allow-list (nothing is loaded).
 
@@ -84,17 +129,34 @@ def untrusted_types(path) -> list[str]:
                             "it was not loaded") from None
 
 
-def load(path):
+def load(path, *, arrays: dict | None = None):
     """Rebuild the object stored at ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+    arrays : dict, optional
+        The :func:`array_inventory` the file must have (a bundle's manifest states it): every
+        array's dtype and shape, checked before anything is rebuilt.
 
     Raises
     ------
     ArtifactError
-        The file is not a skops file (e.g. a pickle put in its place) or holds a type that is
-        not on the allow-list; nothing from it is executed.
+        The file is not a skops file (e.g. a pickle put in its place), holds a type that is
+        not on the allow-list, an array that is not numeric or not as ``arrays`` states, or
+        cannot be rebuilt; nothing from it is executed.
     """
     untrusted = untrusted_types(path)
     if untrusted:
         raise ArtifactError(f"{path} holds types that are not on the allow-list ({', '.join(untrusted[:3])}); "
                             "it was not loaded")
-    return sio.load(path, trusted=list(TRUSTED))
+    inventory = array_inventory(path)
+    if arrays is not None and inventory != arrays:
+        differs = sorted(set(inventory) ^ set(arrays)) or sorted(k for k in inventory if inventory[k] != arrays[k])
+        raise ArtifactError(f"{path}: its arrays differ from those the bundle's model.json states (entry "
+                            f"{differs[0]}); it was not loaded. Export the model again")
+    try:
+        return sio.load(path, trusted=list(TRUSTED))
+    except Exception as exc:  # skops raises what its parts raise for a malformed schema
+        raise ArtifactError(f"{path} cannot be rebuilt ({type(exc).__name__}: {exc}); it was not loaded. "
+                            "Export the model (or run the stage) again") from None

@@ -69,4 +69,27 @@ def recola_root(tmp_path) -> Path:
             write_ratings(root / "RECOLA-Annotation" / "emotional_behaviour" / dim / f"{rec}.csv", 201, seed=k)
     return root
 
+#: a small demo: one recording per partition, 30 s, two audio windows, a short grid
+SMALL_DEMO = ["--set", "demo.recordings_per_partition=1", "--set", "demo.duration_s=30",
+              "--set", "audio.windows_s=[4.0, 8.0]", "--set", "video.windows_s=[4.0]",
+              "--set", "train.c_grid=[0.001, 0.01]", "--set", "train.delay_max_s=2.0"]
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """The small demo trained (audio and video) and exported: ``(bundle, test audio, test video,
+    the evaluate stage's predictions of that test recording)``. Tests copy the bundle to change it."""
+    import pandas as pd
+
+    from recola_pipeline.cli import main
+    root = tmp_path_factory.mktemp("model")
+    assert main(["export", "--out", str(root / "model"), "--artifact-root", str(root / "store"), "--jobs", "1",
+                 "--quiet", *SMALL_DEMO]) == 0
+    demo = next((root / "store" / "features" / "demo").glob("*/"))
+    test = pd.read_csv(demo / "partitions.csv").query("partition == 'test'").recording.iloc[0]
+    evaluated = pd.read_parquet(next((root / "store" / "models" / "evaluate").glob(f"*/predictions/{test}.parquet")))
+    return root / "model", demo / "RECOLA-Audio-recordings" / f"{test}.wav", \
+        demo / "RECOLA-Video-recordings" / f"{test}.mp4", evaluated
+
+
 collect_ignore_glob = ["fixtures/*.py"]  # one-off generators that need tools the suite does not (Keras)

@@ -18,24 +18,6 @@ from recola_pipeline import load_model
 from recola_pipeline.cache import ArtifactError, file_sha256
 from recola_pipeline.cli import main
 
-DEMO = ["--set", "demo.recordings_per_partition=1", "--set", "demo.duration_s=30",
-        "--set", "audio.windows_s=[4.0, 8.0]", "--set", "video.windows_s=[4.0]", "--set", "train.c_grid=[0.001, 0.01]",
-        "--set", "train.delay_max_s=2.0"]
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The demo trained (one recording per partition, audio and video) and exported."""
-    root = tmp_path_factory.mktemp("model")
-    assert main(["export", "--out", str(root / "model"), "--artifact-root", str(root / "store"), "--jobs", "1",
-                 "--quiet", *DEMO]) == 0
-    demo = next((root / "store" / "features" / "demo").glob("*/"))
-    test = pd.read_csv(demo / "partitions.csv").query("partition == 'test'").recording.iloc[0]
-    evaluated = pd.read_parquet(next((root / "store" / "models" / "evaluate").glob(f"*/predictions/{test}.parquet")))
-    return root / "model", demo / "RECOLA-Audio-recordings" / f"{test}.wav", \
-        demo / "RECOLA-Video-recordings" / f"{test}.mp4", evaluated
-
-
 def test_round_trip_equals_the_evaluate_stage(exported):
     model_dir, audio, video, evaluated = exported
     model = load_model(model_dir)
@@ -68,13 +50,14 @@ def test_predict_command_writes_csv_and_png_for_each_input(exported, tmp_path):
                  str(audio), str(tmp_path / "stereo.flac")]) == 0
     for name in (audio.stem, "stereo"):
         frame = pd.read_csv(tmp_path / "out" / f"{name}.csv")
-        assert list(frame.columns) == ["time", "arousal", "valence"] and len(frame) == len(evaluated)
+        assert list(frame.columns) == ["time", "arousal", "valence", "outside_training_range"]
+        assert len(frame) == len(evaluated) and not frame["outside_training_range"].any()
         assert np.isfinite(frame[["arousal", "valence"]].to_numpy()).all()
         assert (tmp_path / "out" / f"{name}.png").stat().st_size > 1000
     assert main(["predict", "--model", str(model_dir), "--out", str(tmp_path / "out2"), "--quiet",
                  "--format", "audformat", f"{audio},{video}"]) == 0
     table = audformat.Database.load(str(tmp_path / "out2"))["predictions"].get()
-    assert len(table) == len(evaluated) and set(table.columns) == {"arousal", "valence"}
+    assert len(table) == len(evaluated) and set(table.columns) == {"arousal", "valence", "outside_training_range"}
     both = pd.read_csv(tmp_path / "out2" / f"{audio.stem}.csv")
     np.testing.assert_allclose(both["valence"], evaluated[load_model(model_dir).description["chosen"]["valence"]],
                                atol=1e-6)

@@ -151,10 +151,11 @@ def write_predictions(predictions: dict[str, pd.DataFrame], files: dict[str, str
         frames.append(pd.DataFrame({c: frame[c].to_numpy() for c in frame.columns if c != "time"}, index=index))
     data = pd.concat(frames)
     db = audformat.Database(name, source="recola-pipeline predict")
-    db.schemes["continuous"] = audformat.Scheme("float", minimum=-1, maximum=1)
+    db.schemes["continuous"] = audformat.Scheme("float")  # no range: predictions can go beyond the labels' scale
+    db.schemes["flag"] = audformat.Scheme("bool")
     db[name] = audformat.Table(data.index)
     for column in data.columns:
-        db[name][column] = audformat.Column(scheme_id="continuous")
+        db[name][column] = audformat.Column(scheme_id="flag" if data[column].dtype == bool else "continuous")
         db[name][column].set(data[column].to_numpy())
     out.mkdir(parents=True, exist_ok=True)
     db.save(str(out), storage_format="csv")

@@ -1,6 +1,8 @@
 """Reading audio files: an end-to-end check (before any feature is extracted) and mono at a rate."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,8 @@ import soundfile as sf
 import soxr
 
 from ..corpora import CorpusError
+
+log = logging.getLogger(__name__)
 
 
 def check_wav_complete(path: Path) -> None:
@@ -28,75 +32,128 @@ def check_wav_complete(path: Path) -> None:
         pos += 8 + size + (size & 1)
 
 
-def _checked_peak(path, samples: np.ndarray) -> float:
-    """The largest absolute sample; raise when a sample is NaN or infinite."""
-    if not np.isfinite(samples).all():
-        raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
-    return float(np.abs(samples).max(initial=0.0))
+#: the largest sample a real recording can hold: 40 dB above full scale (1.0). A float file
+#: written at integer scale peaks near 32768; 1e30 is no recording at all
+MAX_PEAK = 100.0
+#: a sample this close to full scale counts as clipped
+CLIP_LEVEL = 0.999
+#: the share of clipped samples above which a recording gets a warning
+CLIP_SHARE = 0.001
+#: decoded audio shorter than the container states by more than this (seconds and share) is cut
+TRUNCATION_S, TRUNCATION_SHARE = 0.5, 0.02
+
+
+@dataclass
+class AudioScan:
+    """What one pass over a recording's samples found: their count, peak, and the samples
+    beyond full scale (``|x| > 1``) or clipped (at full scale: ``CLIP_LEVEL <= |x| <= 1``)."""
+
+    samples: int = 0
+    peak: float = 0.0
+    beyond: int = 0
+    clipped: int = 0
+
+    def add(self, path, block: np.ndarray) -> None:
+        """Count one block of samples (all channels); raise on a NaN or infinite sample."""
+        if not np.isfinite(block).all():
+            raise CorpusError(f"{path}: the audio contains NaN or infinite samples; re-export it")
+        magnitude = np.abs(block)
+        self.samples += len(block)
+        self.peak = max(self.peak, float(magnitude.max(initial=0.0)))
+        self.beyond += int((magnitude > 1.0).any(axis=-1).sum())
+        self.clipped += int(((magnitude >= CLIP_LEVEL) & (magnitude <= 1.0)).any(axis=-1).sum())
+
+    def warnings(self, path, stated_frames: int, rate: float) -> list[str]:
+        """Check the whole recording; return its warnings.
+
+        Raises
+        ------
+        CorpusError
+            Empty, digitally silent, non-physical amplitudes, or decoded audio shorter than the
+            container states (a cut copy).
+        """
+        if self.samples == 0:
+            raise CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
+        if self.peak == 0.0:
+            raise CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
+        if self.peak > MAX_PEAK:
+            raise CorpusError(f"{path}: samples reach {self.peak:.3g}, far beyond full scale (1.0): not a recording's "
+                              "amplitude (a float file written at integer scale?). Rescale it to [-1, 1] and re-export")
+        missing_s = (stated_frames - self.samples) / rate
+        if missing_s > TRUNCATION_S and missing_s > TRUNCATION_SHARE * stated_frames / rate:
+            raise CorpusError(f"{path}: truncated: its header states {stated_frames / rate:.2f} s but only "
+                              f"{self.samples / rate:.2f} s of audio decode; copy the file again (if it plays in full "
+                              "elsewhere, its header misstates the length: convert it to WAV)")
+        messages = []
+        if self.beyond:
+            messages.append(f"{path}: {self.beyond / self.samples:.2%} of its samples are beyond full scale (peak "
+                            f"{self.peak:.3g}); features are computed from them as they are, but check the gain")
+        if self.clipped > CLIP_SHARE * self.samples:
+            messages.append(f"{path}: {self.clipped / self.samples:.2%} of its samples are at full scale (clipped); "
+                            "loudness and spectral features of the clipped parts are distorted")
+        return messages
 
 
 def _unreadable(path, exc: Exception) -> CorpusError:
     return CorpusError(f"{path}: cannot read audio ({exc}); replace the file or convert it to WAV")
 
 
-def _empty(path) -> CorpusError:
-    return CorpusError(f"{path}: the audio file is empty (0 samples); replace it")
-
-
-def _silent(path) -> CorpusError:
-    return CorpusError(f"{path}: the audio is digital silence; check the recording or leave it out")
-
-
-def audio_duration(path: Path) -> float:
-    """Check an audio file end to end and return its duration in seconds.
+def check_audio(path: Path) -> tuple[float, list[str]]:
+    """Check an audio file end to end; return its duration in seconds and its warnings.
 
     The file is read in blocks (a corpus's long recordings are not held in memory).
 
     Raises
     ------
     CorpusError
-        Naming the file: unreadable, truncated, empty, non-finite or digitally silent audio
-        (checked here, before any feature is extracted, so bad input never leaves partial artifacts).
+        Naming the file: unreadable, truncated (a WAV data chunk or decoded audio shorter than
+        the header states), empty, non-finite, non-physical (beyond :data:`MAX_PEAK`) or
+        digitally silent audio (checked here, before any feature is extracted, so bad input
+        never leaves partial artifacts).
     """
+    scan = AudioScan()
     try:
         info = sf.info(str(path))
         check_wav_complete(Path(path))
-        if info.frames == 0:
-            raise _empty(path)
-        peak = 0.0
-        for block in sf.blocks(str(path), blocksize=1 << 18, dtype="float32", always_2d=True):
-            peak = max(peak, _checked_peak(path, block))
+        with sf.SoundFile(str(path)) as handle:  # read to the end of what decodes (sf.blocks pads to the header's length)
+            while len(block := handle.read(1 << 18, dtype="float32", always_2d=True)):
+                scan.add(path, block)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise _unreadable(path, exc) from None
-    if peak == 0.0:
-        raise _silent(path)
-    return info.frames / info.samplerate
+    return scan.samples / info.samplerate, scan.warnings(path, info.frames, info.samplerate)
+
+
+def audio_duration(path: Path) -> float:
+    """:func:`check_audio`'s duration (its warnings dropped)."""
+    return check_audio(path)[0]
 
 
 def load_checked_audio(path, sample_rate: int) -> tuple[np.ndarray, float]:
-    """Check an audio file as :func:`audio_duration` does and read it, in one pass over the file.
+    """Check an audio file as :func:`check_audio` does and read it, in one pass over the file;
+    its warnings are logged.
 
     Returns
     -------
     signal : ndarray
         Mono float at ``sample_rate``.
     duration_s : float
-        The file's duration.
+        The duration of the audio that decodes.
 
     Raises
     ------
     CorpusError
-        As :func:`audio_duration`.
+        As :func:`check_audio`.
     """
+    scan = AudioScan()
     try:
         check_wav_complete(Path(path))
+        info = sf.info(str(path))
         signal, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise _unreadable(path, exc) from None
-    if len(signal) == 0:
-        raise _empty(path)
-    if _checked_peak(path, signal) == 0.0:
-        raise _silent(path)
+    scan.add(path, signal)
+    for message in scan.warnings(path, info.frames, rate):
+        log.warning("%s", message)
     return _mono_at(signal, rate, sample_rate), len(signal) / rate
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 from ..cache import write_table
 from ..corpora import Corpus, CorpusError, Recording, load_corpus
 from ..extractors import video_decode
-from ..extractors.audio_io import audio_duration
+from ..extractors.audio_io import check_audio
 from ..labels import LABEL_HOP_S, gold_standard, rater_agreement
 from ..pipeline import Pipeline, Stage
 
@@ -127,7 +127,7 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         where = f"expected at {where}" if where else "no label file given in the manifest"
         raise CorpusError(f"recording {rec.id} ({rec.partition}) has no {absent[0]} ratings: {where}. "
                           "Add the file, or move the recording to the test partition if its labels are withheld")
-    audio_s = audio_duration(rec.audio) if rec.audio is not None else float("nan")
+    audio_s, audio_warnings = check_audio(rec.audio) if rec.audio is not None else (float("nan"), [])
     video = video_decode.probe(rec.video) if rec.video is not None else None  # a corrupt file fails here
     max_frames = int(np.floor(max_seconds / LABEL_HOP_S + 1e-6)) + 1
     ratings = {d: read_ratings(path, max_gap_s=max_gap_s) for d, path in present.items()}
@@ -158,7 +158,7 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
     row["unlabelled_frames"] = n_frames - int(labelled.sum())
     media = {kind: media_digest(path) for kind, path in (("audio", rec.audio), ("video", rec.video))
              if path is not None}
-    return PreparedRecording(row, gold, rating_warnings(rec, ratings), media)
+    return PreparedRecording(row, gold, audio_warnings + rating_warnings(rec, ratings), media)
 
 
 def check_distinct_media(prepared: list[PreparedRecording]) -> list[str]:
@@ -182,6 +182,49 @@ def check_distinct_media(prepared: list[PreparedRecording]) -> list[str]:
                 raise CorpusError(f"the {pair}: one recording in two partitions leaks the test data into training; "
                                   "remove the duplicate from the corpus")
             messages.append(f"the {pair}: it counts twice in {first['partition']}; remove the duplicate")
+    return messages
+
+
+def check_distinct_labels(recordings, *, allow_shared: bool) -> list[str]:
+    """Warnings for label files shared across partitions.
+
+    Returns
+    -------
+    list of str
+        One message per pair of recordings in different partitions whose label files hold the
+        same bytes under different names, and per label file named twice in one partition.
+
+    Raises
+    ------
+    CorpusError
+        One label file named by recordings in different partitions (their labels leak from one
+        partition into another), unless ``allow_shared``.
+    """
+    by_path: dict[Path, tuple] = {}
+    by_content: dict[str, tuple] = {}
+    messages = []
+    for rec in recordings:
+        for dim, path in rec.labels.items():
+            if path is None or not Path(path).is_file():
+                continue
+            path = Path(path).resolve()
+            first = by_path.setdefault(path, (rec, dim))
+            if first[0] is not rec:
+                pair = (f"the {first[1]} label file of recording {first[0].id} ({first[0].partition}) and the {dim} "
+                        f"label file of {rec.id} ({rec.partition}) are one file, {path}")
+                if first[0].partition == rec.partition:
+                    messages.append(f"{pair}: both recordings are fitted or scored on the same labels")
+                elif not allow_shared:
+                    raise CorpusError(f"{pair}: the labels of one partition would be those of another. Give each "
+                                      "recording its own label file, or set corpus.allow_shared_labels = true if "
+                                      "they really share labels")
+                continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            other = by_content.setdefault(digest, (rec, dim, path))
+            if other[0] is not rec and other[0].partition != rec.partition:
+                messages.append(f"the {other[1]} labels of recording {other[0].id} ({other[0].partition}, {other[2]}) "
+                                f"and the {dim} labels of {rec.id} ({rec.partition}, {path}) are identical: check "
+                                "that the labels of one partition were not copied into another")
     return messages
 
 
@@ -217,6 +260,7 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
         raise CorpusError(f"corpus '{cfg.name}' lists no recordings")
     kwargs = dict(dimensions=cfg.dimensions, method=cfg.gold_standard, max_seconds=cfg.max_seconds,
                   max_gap_s=cfg.max_label_gap_s)
+    label_warnings = check_distinct_labels(corpus.recordings, allow_shared=cfg.allow_shared_labels)
     prepared = pipeline.map(_prepare, [(r, corpus.read_ratings, kwargs) for r in corpus.recordings],
                             desc="data: ratings")
     for item in prepared:
@@ -225,7 +269,7 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
             write_table(artifact.file(name), item.gold)
     table = pd.DataFrame([p.row for p in prepared])
     check_dimensions_rated(table, cfg.dimensions)
-    warnings = check_distinct_media(prepared) + [m for p in prepared for m in p.warnings]
+    warnings = label_warnings + check_distinct_media(prepared) + [m for p in prepared for m in p.warnings]
     store = pipeline.store.root.resolve()
     for column in ("audio", "video"):
         table[column] = [_portable(path, store) for path in table[column]]

@@ -1,0 +1,104 @@
+"""Reading an exported bundle without reaching outside it.
+
+A bundle comes from someone else. Its ``checksums.json`` and ``model.json`` name the files to
+read, and a crafted bundle could name ``../../.ssh/id_rsa``, ``/etc/passwd`` or a symlink to
+either. Nothing is executed from such a file, but a bundle must not read the user's files
+either. So every path is checked here before it is opened: relative, no ``..``, inside the
+bundle folder once resolved, a regular file (never a symlink, FIFO or device), listed in
+``checksums.json`` with the SHA-256 of its bytes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+from .cache import ArtifactError, file_sha256
+
+#: largest checksums.json / model.json read (a real one is a few kB)
+MAX_MANIFEST_BYTES = 4 * 2**20
+
+
+def check_tree(root: Path) -> None:
+    """Refuse a bundle folder holding a symlink or a special file anywhere below it.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the entry.
+    """
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            entry = Path(folder) / name
+            mode = os.lstat(entry).st_mode
+            if stat.S_ISLNK(mode):
+                raise ArtifactError(f"{entry}: a symlink inside the bundle {root}; a bundle holds only its own files "
+                                    "(it was not followed). Copy the bundle without links (cp -L) or export it again")
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise ArtifactError(f"{entry}: not a regular file (a pipe, socket or device) inside the bundle {root}; "
+                                    "remove it or export the model again")
+
+
+def confined(root: Path, name) -> Path:
+    """``root / name`` after checking that ``name`` stays inside the bundle.
+
+    Raises
+    ------
+    ArtifactError
+        ``name`` is not a string, is absolute, has a ``..`` or empty part or a backslash,
+        resolves outside ``root``, or is not a regular file.
+    """
+    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
+        raise ArtifactError(f"{root}: the bundle names the file {name!r}, which is not a relative path; "
+                            "export the model again")
+    parts = PurePosixPath(name).parts
+    if PurePosixPath(name).is_absolute() or any(part in ("..", ".") for part in parts) or "//" in name:
+        raise ArtifactError(f"{root}: the bundle names {name!r}, a path outside the bundle (absolute or with '..'); "
+                            "it was not read. Export the model again")
+    path = root.joinpath(*parts)
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        raise ArtifactError(f"{path} is missing from the bundle; export the model again") from None
+    if not stat.S_ISREG(mode) or not path.resolve().is_relative_to(root.resolve()):
+        raise ArtifactError(f"{path}: not a regular file inside the bundle (a link, folder or device); it was not "
+                            "read. Export the model again")
+    return path
+
+
+def read_json(path: Path) -> dict:
+    """A bundle's JSON manifest, size-limited; a JSON object or an ArtifactError naming the file."""
+    if os.lstat(path).st_size > MAX_MANIFEST_BYTES:
+        raise ArtifactError(f"{path} is larger than any bundle manifest ({MAX_MANIFEST_BYTES // 2**20} MiB); "
+                            "export the model again")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({type(exc).__name__}); export the model again") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} is not a JSON object; export the model again")
+    return data
+
+
+def verified_files(root: Path) -> dict[str, Path]:
+    """Every file ``checksums.json`` lists, confined and checked against its SHA-256.
+
+    Raises
+    ------
+    ArtifactError
+        Not a bundle, a link or special file in it, a path outside it, a missing or changed file.
+    """
+    if not (root / "checksums.json").is_file():
+        raise ArtifactError(f"{root} is not a model bundle (no checksums.json); pass a folder written by "
+                            "recola-pipeline export")
+    check_tree(root)
+    checksums = read_json(root / "checksums.json")
+    files = {}
+    for name, digest in checksums.items():
+        path = confined(root, name)
+        if not isinstance(digest, str) or file_sha256(path) != digest:
+            raise ArtifactError(f"{path} is missing or changed since the bundle was exported (checksum); "
+                                "export the model again")
+        files[name] = path
+    return files
