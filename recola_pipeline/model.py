@@ -31,8 +31,8 @@ from .config import VideoConfig
 from .corpora import CorpusError
 from .estimators.bundle import predict_bundle
 from .extractors import video_decode
-from .extractors.audio_features import audio_features
-from .extractors.audio_io import audio_duration, load_checked_audio
+from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
+from .extractors.audio_io import check_audio, load_audio
 from .extractors.backbones import load_backbone, weights_digest
 from .extractors.face_embedding import face_frames, face_window_features
 from .labels import LABEL_HOP_S
@@ -89,12 +89,17 @@ class TrainedModel:
     ----------
     description : dict
         ``model.json``: features, systems, the system chosen per dimension, scores.
+    piece_s : int
+        Seconds of an audio file's sound held at a time while its features are computed
+        (default :data:`~recola_pipeline.extractors.audio_features.PIECE_S`); the predictions do
+        not depend on it.
     """
 
     def __init__(self, path: Path, description: dict):
         self.path = Path(path)
         self.description = description
         self.dimensions = description["dimensions"]
+        self.piece_s = PIECE_S
 
     def __repr__(self) -> str:
         return f"TrainedModel({str(self.path)!r}, systems={self.description['chosen']})"
@@ -156,18 +161,22 @@ class TrainedModel:
         if "audio" in needed and audio is None:
             audio = video  # a video's own sound track
         rate = self.description["audio"]["sample_rate"]
-        signal, seconds = _audio_signal(Path(audio), rate) if "audio" in needed else (None, None)
         timeline = Path(audio if audio is not None else video)  # the input's time axis: its audio's when given
+        signal = None
+        if "audio" in needed and _is_video(audio):
+            signal, seconds = _video_sound(Path(audio), rate)
+        elif not _is_video(timeline):
+            seconds, messages = check_audio(timeline)  # read in blocks: a long recording is never held whole
+            for message in messages:
+                log.warning("%s", message)
         if _is_video(timeline):
             seconds = video_decode.probe(timeline).duration_s
-        elif seconds is None:
-            seconds = audio_duration(timeline)
-        n_frames = self._frames(seconds)
+        n_frames = int(np.floor(seconds / LABEL_HOP_S + 1e-6)) + 1
         features = {}
         if "audio" in needed:
             features["audio"] = self._audio_features(audio, signal, n_frames)
         if "video" in needed:
-            features["video"] = self._video_features(video, n_frames)
+            features["video"] = self._video_features(video, n_frames, seconds)
         out = pd.DataFrame({"time": label_times(n_frames)})
         groups = np.zeros(n_frames, dtype=int)
         for dim in self.dimensions:
@@ -207,21 +216,24 @@ class TrainedModel:
         return out
 
     # ------------------------------------------------------------------ features
-    def _frames(self, seconds: float) -> int:
-        frames = int(np.floor(seconds / LABEL_HOP_S + 1e-6)) + 1
-        return min(frames, int(np.floor(self.description["max_seconds"] / LABEL_HOP_S + 1e-6)) + 1)
 
     def _windows(self, modality: str) -> list[float]:
         return sorted({e["windows"][modality] for e in self.description["systems"].values()
                        if modality in e.get("windows", {})})
 
-    def _audio_features(self, path, signal: np.ndarray, n_frames: int) -> dict[float, pd.DataFrame]:
-        """The audio features of ``signal`` (read from ``path``); a recording shorter than the longest
-        window is repeated end to end until one window fits (a documented fallback, with a warning),
-        and the result cut back."""
+    def _audio_features(self, path, signal: np.ndarray | None, n_frames: int) -> dict[float, pd.DataFrame]:
+        """The audio features of ``signal``, or of the audio file ``path`` read in pieces of
+        :attr:`piece_s` seconds when ``signal`` is None; a recording shorter than the longest
+        window is repeated end to end until one window fits (a documented fallback, with a
+        warning), and the result cut back."""
         cfg = self.description["audio"]
         rate, windows = cfg["sample_rate"], self._windows("audio")
         needed = int(np.ceil(max(windows) / LABEL_HOP_S)) + 1  # frames whose span holds the longest window
+        if signal is None and n_frames >= needed:
+            tables = audio_features_of_file(path, rate, cfg["feature_set"], windows, n_frames,
+                                            piece_s=self.piece_s).tables
+            return {w: t.iloc[:n_frames].reset_index(drop=True) for w, t in tables.items()}
+        signal = load_audio(path, rate) if signal is None else signal
         if n_frames < needed:
             log.warning("%s: %.2f s is shorter than the model's %g s window; its audio is repeated end to end to "
                         "fill one window, so its predictions are rough", path, signal.size / rate, max(windows))
@@ -230,14 +242,14 @@ class TrainedModel:
                                 source=str(path)).tables
         return {w: t.iloc[:n_frames].reset_index(drop=True) for w, t in tables.items()}
 
-    def _video_features(self, path, n_frames: int) -> dict[float, pd.DataFrame]:
+    def _video_features(self, path, n_frames: int, seconds: float) -> dict[float, pd.DataFrame]:
         video = self.description["video"]
         cfg = VideoConfig(**{**vars(VideoConfig()), **video["settings"]})
         backbone = self._backbone()
         probed = video_decode.probe(Path(path))
         row = {"recording": Path(path).stem, "video": str(path), "n_frames": n_frames, "decoder": probed.decoder,
                "fps": probed.fps if probed.fps > 0 else 25.0}
-        table, info = face_frames(row, cfg, self.description["max_seconds"], backbone)
+        table, info = face_frames(row, cfg, seconds, backbone)
         if info["face_frames"] == 0:
             raise CorpusError(f"{path}: no face was found in any frame; the video systems cannot predict from it "
                               "(use --system audio)")
@@ -273,11 +285,8 @@ def _is_video(path) -> bool:
     return Path(path).suffix.lower() in (".mp4", ".avi", ".mkv", ".mov", ".mpg", ".mpeg", ".webm", ".flv")
 
 
-def _audio_signal(path: Path, sample_rate: int) -> tuple[np.ndarray, float]:
-    """Mono audio at ``sample_rate`` from an audio file (checked), or from a video container's sound
-    track, and its duration in seconds."""
-    if not _is_video(path):
-        return load_checked_audio(path, sample_rate)
+def _video_sound(path: Path, sample_rate: int) -> tuple[np.ndarray, float]:
+    """Mono audio at ``sample_rate`` from a video container's sound track, and its duration in seconds."""
     try:
         import av
         with av.open(str(path)) as container:

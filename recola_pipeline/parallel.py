@@ -68,14 +68,28 @@ def parallel_map(function, items, *, jobs: int = -1, backend: str = "loky", sche
     progress : bool
     """
     items = list(items)
+    results = [None] * len(items)
+    for i, result in parallel_imap(function, items, jobs=jobs, backend=backend, scheduler=scheduler, desc=desc,
+                                   progress=progress):
+        results[i] = result
+    return results
+
+
+def parallel_imap(function, items, *, jobs: int = -1, backend: str = "loky", scheduler: str = "",
+                  desc: str = "", progress: bool = True):
+    """:func:`parallel_map` as a generator of ``(index, result)`` in the order tasks finish, so a
+    caller can write each result and drop it (memory independent of the number of items).
+
+    Yields
+    ------
+    tuple of (int, object)
+    """
+    items = list(items)
     if not items:
-        return []
+        return
     backend_params = {"client": dask_client(scheduler or "local:2")} if backend == "dask" else {}
     n_jobs = 1 if len(items) == 1 and backend != "dask" else jobs
-    results = [None] * len(items)
     tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
     with joblib.parallel_config(backend=backend, **backend_params):
         runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for i, result in tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=False):
-            results[i] = result
-    return results
+        yield from tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=False)

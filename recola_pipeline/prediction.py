@@ -14,7 +14,7 @@ from .corpora import CorpusError  # noqa: E402
 from .corpora.audformat_db import write_predictions  # noqa: E402
 from .corpora.base import read_csv_table  # noqa: E402
 from .model import _is_video, load_model  # noqa: E402
-from .parallel import parallel_map  # noqa: E402
+from .parallel import parallel_imap  # noqa: E402
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -80,9 +80,11 @@ def _model(path):
 
 def predict_inputs(model_dir, inputs, out: Path, *, system: str = "best", jobs: int = 1, backend: str = "loky",
                    scheduler: str = "", progress: bool = True, output_format: str = "csv") -> list[Path]:
-    """Predict every input and write ``<out>/<name>.csv`` (``time`` and one column per dimension)
-    and ``<out>/<name>.png`` (the traces); with ``output_format='audformat'`` also an audformat
-    database in ``out`` (``db.yaml``, a segmented table ``predictions``). Returns the paths written."""
+    """Predict every input and write ``<out>/<name>.csv`` (``time``, one column per dimension and
+    the ``outside_training_range`` flag) and ``<out>/<name>.png`` (the traces), each as soon as it
+    is predicted; with ``output_format='audformat'`` also an audformat database in ``out``
+    (``db.yaml``, a segmented table ``predictions``; it holds every prediction in memory until
+    the end). Returns the paths written."""
     model = load_model(model_dir)  # checks the bundle once, before any work
     recordings = expand_inputs(inputs)
     names = [name for name, _, _ in recordings]
@@ -90,16 +92,17 @@ def predict_inputs(model_dir, inputs, out: Path, *, system: str = "best", jobs: 
         raise CorpusError(f"two inputs share the name {next(n for n in names if names.count(n) > 1)!r}; "
                           "their outputs would overwrite each other")
     tasks = [(str(model.path), audio, video, system) for _, audio, video in recordings]
-    results = parallel_map(_predict_one, tasks, jobs=jobs, backend=backend, scheduler=scheduler, desc="predict",
-                           progress=progress)
-    written = []
-    for name, frame in zip(names, results):
-        write_table(out / f"{name}.csv", frame)
-        write_bytes(out / f"{name}.png", trace_plot(frame, name))
-        written.append(out / f"{name}.csv")
+    written, kept = [None] * len(tasks), {}
+    for i, frame in parallel_imap(_predict_one, tasks, jobs=jobs, backend=backend, scheduler=scheduler,
+                                  desc="predict", progress=progress):
+        write_table(out / f"{names[i]}.csv", frame)  # written as it comes: memory does not grow with the inputs
+        write_bytes(out / f"{names[i]}.png", trace_plot(frame, names[i]))
+        written[i] = out / f"{names[i]}.csv"
+        if output_format == "audformat":
+            kept[names[i]] = frame
     if output_format == "audformat":
         files = {name: str(Path(audio if audio is not None else video).resolve()) for name, audio, video in recordings}
-        written.append(write_predictions(dict(zip(names, results)), files, out))
+        written.append(write_predictions({name: kept[name] for name in names}, files, out))
     return written
 
 

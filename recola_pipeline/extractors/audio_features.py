@@ -7,12 +7,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 
 from ..corpora import CorpusError
 from ..labels import LABEL_HOP_S
 from ..matrices import label_times
 from . import AUDIO_FEATURE_SETS
+from .audio_io import mono_blocks
+from .pieces import pieces
 from .windows import align_to_labels
+
+#: seconds of audio a long recording is processed in (see :mod:`~recola_pipeline.extractors.pieces`)
+PIECE_S = 600
+#: seconds of audio before and after each piece's kept span that its LLDs see (pitch tracking,
+#: smoothing); 5 s is far above what eGeMAPS' Viterbi smoother (0.4 s) and sma filters look at
+PIECE_CONTEXT_S = 5
 
 
 @dataclass
@@ -50,6 +59,42 @@ def audio_features(signal: np.ndarray, sample_rate: int, feature_set: str, windo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_window = extractor.windowed_functionals(signal, sample_rate, windows)
+    return _aligned(per_window, extractor, n_frames, duration, source)
+
+
+def audio_features_of_file(path, sample_rate: int, feature_set: str, windows_s, n_frames: int, *,
+                           piece_s: int = PIECE_S) -> AudioFeatures:
+    """:func:`audio_features` of an audio file, holding at most about ``piece_s`` seconds of its
+    audio at a time when the feature set computes from pieces (openSMILE's sets; the result is
+    identical to that of the whole signal). Other feature sets read the whole file.
+
+    Raises
+    ------
+    CorpusError
+        As :func:`audio_features`, or the file cannot be read.
+    """
+    windows = [float(w) for w in windows_s]
+    extractor = AUDIO_FEATURE_SETS[feature_set]
+    limit = int(round(((n_frames - 1) * LABEL_HOP_S + max(windows) / 2) * sample_rate))
+    blocks = mono_blocks(path, sample_rate, limit=limit)
+    if not hasattr(extractor, "windowed_functionals_of_pieces"):
+        return audio_features(np.concatenate(list(blocks)), sample_rate, feature_set, windows, n_frames,
+                              source=str(path))
+    info = sf.info(str(path))
+    duration = min(limit / sample_rate, info.frames / info.samplerate)  # to a sample: the pieces give the exact one
+    if duration < min(windows):
+        raise CorpusError(f"{path}: {duration:.2f} s of audio is shorter than the shortest window "
+                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
+    parts = pieces(blocks, sample_rate, piece_s=piece_s, context_s=PIECE_CONTEXT_S,
+                   lookahead_s=int(np.ceil(max(windows))) + PIECE_CONTEXT_S)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_window = extractor.windowed_functionals_of_pieces(parts, sample_rate, windows)
+    return _aligned(per_window, extractor, n_frames, duration, str(path))
+
+
+def _aligned(per_window: dict, extractor, n_frames: int, duration: float, source: str) -> AudioFeatures:
+    """Per W, the windows' functionals mapped onto label frames, as a table with ``time``."""
     time = label_times(n_frames)
     tables, nonfinite = {}, {}
     for w, values in per_window.items():

@@ -123,40 +123,6 @@ def check_audio(path: Path) -> tuple[float, list[str]]:
     return scan.samples / info.samplerate, scan.warnings(path, info.frames, info.samplerate)
 
 
-def audio_duration(path: Path) -> float:
-    """:func:`check_audio`'s duration (its warnings dropped)."""
-    return check_audio(path)[0]
-
-
-def load_checked_audio(path, sample_rate: int) -> tuple[np.ndarray, float]:
-    """Check an audio file as :func:`check_audio` does and read it, in one pass over the file;
-    its warnings are logged.
-
-    Returns
-    -------
-    signal : ndarray
-        Mono float at ``sample_rate``.
-    duration_s : float
-        The duration of the audio that decodes.
-
-    Raises
-    ------
-    CorpusError
-        As :func:`check_audio`.
-    """
-    scan = AudioScan()
-    try:
-        check_wav_complete(Path(path))
-        info = sf.info(str(path))
-        signal, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise _unreadable(path, exc) from None
-    scan.add(path, signal)
-    for message in scan.warnings(path, info.frames, rate):
-        log.warning("%s", message)
-    return _mono_at(signal, rate, sample_rate), len(signal) / rate
-
-
 def load_audio(path, sample_rate: int) -> np.ndarray:
     """Read ``path`` (checked by the data stage) as mono float at ``sample_rate``."""
     try:
@@ -164,6 +130,45 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
     except (sf.LibsndfileError, RuntimeError) as exc:  # e.g. replaced since the data stage read it
         raise _unreadable(path, exc) from None
     return _mono_at(signal, rate, sample_rate)
+
+
+def mono_blocks(path, sample_rate: int, *, limit: int | None = None, block_frames: int = 1 << 20):
+    """A file's audio as mono float at ``sample_rate``, in blocks: the same samples as
+    :func:`load_audio`, without holding the file in memory (soxr's stream resampler gives the
+    one-shot resampler's samples, whatever the block size).
+
+    Parameters
+    ----------
+    path : str or Path
+    sample_rate : int
+    limit : int, optional
+        Stop after this many output samples.
+    block_frames : int
+        Frames read from the file at a time.
+
+    Yields
+    ------
+    ndarray
+    """
+    produced = 0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            resampler = (soxr.ResampleStream(handle.samplerate, sample_rate, 1, dtype="float64")
+                         if handle.samplerate != sample_rate else None)
+            while limit is None or produced < limit:
+                block = handle.read(block_frames, dtype="float64", always_2d=True)
+                last = len(block) < block_frames
+                mono = block.mean(axis=1)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                mono = mono if limit is None else mono[:limit - produced]
+                produced += mono.size
+                if mono.size:
+                    yield mono
+                if last:
+                    return
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def _mono_at(signal: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:

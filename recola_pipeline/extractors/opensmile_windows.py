@@ -358,6 +358,49 @@ class OpenSmileSet:
             ``k * 0.04`` s. Windows that would run past the end of the signal are not included.
         """
         windows_s = tuple(float(w) for w in windows_s)
+        windowed, llds = self._run(signal, sample_rate, windows_s)
+        return self._functionals(windowed, llds, signal.size / sample_rate, windows_s)
+
+    def windowed_functionals_of_pieces(self, pieces, sample_rate: int, windows_s) -> dict[float, np.ndarray]:
+        """:meth:`windowed_functionals` of a whole recording, computed from overlapping pieces of it.
+
+        openSMILE runs once per piece; of its output, the LLD rows and the windows that start in
+        the piece's kept span are joined, and the functionals computed from cumulative sums or
+        sorted windows then run over the joined LLDs of the whole recording, as for one run. With
+        enough context around each kept span (:func:`~recola_pipeline.extractors.pieces.pieces`)
+        the result is identical to :meth:`windowed_functionals` of the whole signal (tested),
+        while only one piece of audio is held at a time.
+
+        Parameters
+        ----------
+        pieces : iterable of :class:`~recola_pipeline.extractors.pieces.Piece`
+            In order; their kept spans tile the recording. Each starts on a whole second.
+        sample_rate : int
+        windows_s : sequence of float
+        """
+        windows_s = tuple(float(w) for w in windows_s)
+        windowed_parts = [[] for _ in windows_s]
+        window_names = [[] for _ in windows_s]
+        lld_parts: dict[str, list] = {}
+        names_periods: dict[str, tuple] = {}
+        for piece in pieces:
+            windowed, llds = self._run(piece.signal, sample_rate, windows_s)
+            first, last = piece.kept_windows(HOP_S)
+            for i, (names, rows) in enumerate(windowed):
+                windowed_parts[i].append(rows[first:last])
+                window_names[i] = names
+            for level, (names, frames, period) in llds.items():
+                first, last = piece.kept_windows(period)
+                lld_parts.setdefault(level, []).append(frames[first:last])
+                names_periods[level] = (names, period)
+            duration_s = piece.start_s + piece.signal.size / sample_rate  # the last piece ends the recording
+        windowed = [(names, _joined(parts)) for names, parts in zip(window_names, windowed_parts)]
+        llds = {level: (names, _joined(lld_parts[level]), period) for level, (names, period) in names_periods.items()}
+        return self._functionals(windowed, llds, duration_s, windows_s)
+
+    def _run(self, signal: np.ndarray, sample_rate: int, windows_s: tuple) -> tuple[list, dict]:
+        """One openSMILE run: per window length, its own functionals of every window (names, rows),
+        and per LLD level the LLDs the numpy functionals need (names, frames, frame period)."""
         levels = lld_inputs(self.name)
         sinks = [f"funcnames_w{i}" for i in range(len(windows_s))] + [f"lldnames_{j}" for j in range(len(levels))]
         with tempfile.TemporaryDirectory(prefix="recola_llds_") as folder:
@@ -373,23 +416,29 @@ class OpenSmileSet:
             )
             pcm = (np.clip(signal, -1, 32767 / 32768) * 32768).astype(np.int16)
             smile.external_audio_source_write_data("extsource", pcm.tobytes())
+            del pcm
             smile.external_audio_source_set_eoi("extsource")
             smile.run()
             names = {sink: [smile.external_sink_get_element_name(sink, k)
                             for k in range(smile.external_sink_get_num_elements(sink))] for sink in sinks}
             smile.free()
             interrupts.check()  # a Ctrl-C during run() is handled when it returns: stop before reading
-            windowed = [read_htk(files[f"funcfile_w{i}"])[0] for i in range(len(windows_s))]
+            windowed = [(names[f"funcnames_w{i}"], read_htk(files[f"funcfile_w{i}"])[0])
+                        for i in range(len(windows_s))]
             llds = {level: (names[f"lldnames_{j}"], *read_htk(files[f"lldfile_{j}"])) for j, level in enumerate(levels)}
-        duration = signal.size / sample_rate
+        return windowed, llds
+
+    def _functionals(self, windowed: list, llds: dict, duration: float, windows_s: tuple) -> dict[float, np.ndarray]:
+        """The feature set's functionals of every full window, in :meth:`feature_names` order."""
         result = {}
         for i, w in enumerate(windows_s):
             n_full = max(int(np.floor((duration - w) / HOP_S + 1e-6)) + 1, 0)
-            if len(windowed[i]) < n_full - 1:  # openSMILE may end one window early, never more
-                raise RuntimeError(f"openSMILE wrote {len(windowed[i])} of the {n_full} windows of {w} s; "
+            names, rows = windowed[i]
+            if len(rows) < n_full - 1:  # openSMILE may end one window early, never more
+                raise RuntimeError(f"openSMILE wrote {len(rows)} of the {n_full} windows of {w} s; "
                                    "nothing was written, run again")
-            n_full = min(n_full, len(windowed[i]))
-            columns = dict(zip(names[f"funcnames_w{i}"], windowed[i][:n_full].T))
+            n_full = min(n_full, len(rows))
+            columns = dict(zip(names, rows[:n_full].T))
             for level in SETS[self.name].moment_levels:
                 columns.update(_windowed_moments(moments_component(self.name, level), llds, w, n_full))
             for level in SETS[self.name].mean_db_levels:
@@ -400,14 +449,45 @@ class OpenSmileSet:
         return result
 
 
+def _joined(parts: list) -> np.ndarray:
+    """The rows of ``parts`` in one array; the list is emptied as it is joined (one copy held, not two)."""
+    out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), dtype=parts[0].dtype)
+    row = 0
+    while parts:
+        part = parts.pop(0)
+        out[row:row + len(part)] = part
+        row += len(part)
+    return out
+
+
+#: columns of LLDs whose windowed moments are computed together: a long recording's temporaries
+#: stay small, and each group keeps two or more columns, so numpy sums its rows in the same order
+#: as for all columns at once (a single column would be summed pairwise: other rounding)
+MOMENT_GROUP_COLUMNS = 4
+
+
+def column_groups(n_columns: int) -> list[slice]:
+    """Slices of ``MOMENT_GROUP_COLUMNS`` columns; a last column left alone joins the group before it.
+
+    >>> [(g.start, g.stop) for g in column_groups(9)]
+    [(0, 4), (4, 9)]
+    """
+    bounds = [*range(MOMENT_GROUP_COLUMNS, n_columns, MOMENT_GROUP_COLUMNS), n_columns]
+    if len(bounds) > 1 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return [slice(a, b) for a, b in zip([0, *bounds[:-1]], bounds)]
+
+
 def _windowed_moments(component: MomentsComponent, llds: dict, window_s: float, n_windows: int) -> dict:
     """openSMILE's Moments (amean, stddevNorm) of ``component`` over every window, by name."""
     names = [name for level in component.inputs for name in llds[level][0]]
     frames = np.hstack([llds[level][1] for level in component.inputs])
     period = llds[component.inputs[0]][2]
     used = frames != 0 if component.nonzero else None
-    count, mean, std = strided_moments(frames, int(round(window_s / period)), int(round(HOP_S / period)),
-                                       n_windows, used)
+    count, mean, std = (np.hstack(parts) for parts in zip(*(
+        strided_moments(frames[:, group], int(round(window_s / period)), int(round(HOP_S / period)), n_windows,
+                        None if used is None else used[:, group])
+        for group in column_groups(frames.shape[1]))))
     empty = count == 0
     statistics = {"amean": np.where(empty, 0.0, mean),
                   "stddevNorm": np.where(empty | (std == 0), 0.0, std / np.where(mean == 0, 1.0, mean))}

@@ -132,7 +132,8 @@ def strided_moments(frames: np.ndarray, window_frames: int, step_frames: int, n_
     ends = np.minimum(starts + window_frames, n_rows)
 
     def window_sums(values):
-        cumulative = np.vstack([np.zeros(n_columns), np.cumsum(values, axis=0)])
+        cumulative = np.zeros((n_rows + 1, n_columns))
+        np.cumsum(values, axis=0, out=cumulative[1:])  # in place: no second copy of a long recording's sums
         return cumulative[ends] - cumulative[starts]
 
     count = window_sums(used.astype(float))
@@ -140,10 +141,10 @@ def strided_moments(frames: np.ndarray, window_frames: int, step_frames: int, n_
         mean = window_sums(centred) / count + centre
         variance = window_sums(centred ** 2) / count - (mean - centre) ** 2
     constant = (variance <= 1e-9 * column_variance) & (count > 0)
-    # the last used row before each window's end holds the value of a constant window
-    last_used = np.maximum.accumulate(np.where(used, np.arange(n_rows)[:, None], 0), axis=0)
     rows, columns = np.nonzero(constant)
-    mean[rows, columns] = frames[last_used[ends[rows] - 1, columns], columns]
+    if rows.size:  # the last used row before each window's end holds the value of a constant window
+        last_used = np.maximum.accumulate(np.where(used, np.arange(n_rows)[:, None], 0), axis=0)
+        mean[rows, columns] = frames[last_used[ends[rows] - 1, columns], columns]
     return count, mean, np.sqrt(np.where(constant, 0.0, variance))
 
 

@@ -200,15 +200,15 @@ def check_distinct_labels(recordings, *, allow_shared: bool) -> list[str]:
         One label file named by recordings in different partitions (their labels leak from one
         partition into another), unless ``allow_shared``.
     """
-    by_path: dict[Path, tuple] = {}
+    by_path: dict = {}
     by_content: dict[str, tuple] = {}
     messages = []
     for rec in recordings:
         for dim, path in rec.labels.items():
-            if path is None or not Path(path).is_file():
+            if path is None or not path.is_file():  # a label file, or a rating source such as an audformat table
                 continue
-            path = Path(path).resolve()
-            first = by_path.setdefault(path, (rec, dim))
+            key = path.resolve() if isinstance(path, Path) else str(path)
+            first = by_path.setdefault(key, (rec, dim))
             if first[0] is not rec:
                 pair = (f"the {first[1]} label file of recording {first[0].id} ({first[0].partition}) and the {dim} "
                         f"label file of {rec.id} ({rec.partition}) are one file, {path}")
