@@ -102,3 +102,61 @@ def verified_files(root: Path) -> dict[str, Path]:
                                 "export the model again")
         files[name] = path
     return files
+
+
+def _require(ok: bool, root: Path, what: str) -> None:
+    if not ok:
+        raise ArtifactError(f"{root / 'model.json'}: {what}; export the model again")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_description(root: Path, description: dict) -> None:
+    """Check the parts of a bundle's ``model.json`` that prediction reads: their types and links.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the entry that is missing or malformed.
+    """
+    dims = description.get("dimensions")
+    _require(isinstance(dims, list) and dims and all(isinstance(d, str) for d in dims), root,
+             "'dimensions' must list dimension names")
+    audio = description.get("audio")
+    _require(isinstance(audio, dict) and isinstance(audio.get("feature_set"), str)
+             and isinstance(audio.get("sample_rate"), int) and 8000 <= audio["sample_rate"] <= 96000, root,
+             "'audio' must give a feature_set name and a sample_rate (Hz)")
+    systems = description.get("systems")
+    _require(isinstance(systems, dict) and systems, root, "'systems' must be a table of systems")
+    for key, entry in systems.items():
+        _require(isinstance(entry, dict) and isinstance(entry.get("model"), str)
+                 and isinstance(entry.get("postprocess"), str) and entry.get("dimension") in dims, root,
+                 f"system {key!r} must name its model and postprocess files and one of the dimensions")
+        if entry.get("system") == "late":
+            _require(isinstance(entry.get("inputs"), list) and entry["inputs"]
+                     and all(isinstance(k, str) and k in systems and "windows" in systems[k] for k in entry["inputs"]),
+                     root, f"late-fusion system {key!r} must list the systems it fuses")
+        else:
+            windows = entry.get("windows")
+            _require(isinstance(windows, dict) and windows and all(m in ("audio", "video") and _is_number(w) and w > 0
+                                                                   for m, w in windows.items()), root,
+                     f"system {key!r} must give its window length (s) per modality")
+    chosen = description.get("chosen")
+    _require(isinstance(chosen, dict) and all(chosen.get(d) in systems for d in dims), root,
+             "'chosen' must name a system for every dimension")
+    video = description.get("video")
+    _require(video is None or (isinstance(video, dict) and isinstance(video.get("settings"), dict)
+                               and isinstance(video.get("pca"), str) and isinstance(video.get("weights_sha256"), str)
+                               and (video.get("finetuned") is None or isinstance(video["finetuned"], str))), root,
+             "'video' must be null or give its settings, PCA file and weights' SHA-256")
+    ranges = description.get("label_range", {})
+    _require(isinstance(ranges, dict) and all(isinstance(ranges.get(d), list) and len(ranges[d]) == 2
+                                              and all(_is_number(v) for v in ranges[d]) for d in dims if ranges),
+             root, "'label_range' must give [lowest, highest] per dimension")
+    arrays = description.get("arrays", {})
+    _require(isinstance(arrays, dict) and all(
+        isinstance(entries, dict) and all(isinstance(a, dict) and isinstance(a.get("dtype"), str)
+                                          and isinstance(a.get("shape"), list) for a in entries.values())
+        for entries in arrays.values()), root, "'arrays' must give each file's arrays with dtype and shape")

@@ -38,6 +38,10 @@ DIMENSIONS = ("arousal", "valence")
 MAX_CONFIG_BYTES = 2**20
 #: longest list a grid setting may hold (every entry is a model fit or a feature pass)
 MAX_GRID = 64
+#: a window, median filter or gap may always be this long (s), and never longer than an hour
+MIN_LENGTH_LIMIT_S, MAX_LENGTH_S = 60.0, 3600.0
+#: the settings bounded by the recording length
+RECORDING_LENGTHS = ("audio.windows_s", "video.windows_s", "evaluate.median_windows_s", "video.max_gap_s")
 
 
 def _short(value) -> str:
@@ -321,18 +325,19 @@ def longest_recording_s(cfg: Config) -> float:
 def size_limits(cfg: Config) -> list[tuple[str, list, float]]:
     """Every setting that sizes an array, a loop or a grid: ``(key, values, largest)``.
 
-    Lengths in seconds are bounded by the longest recording the run reads (a window or median
-    filter longer than that only repeats edge values, and sizes buffers from the setting, not
-    the data); counts and pixel sizes by a ceiling far above any sensible use, so that a typo
-    (``1e9``) is refused before anything is allocated, never a process killed for memory.
+    Lengths in seconds are bounded by the longest recording the run reads, or 60 s when that is
+    shorter (a window or median filter longer than the recording only repeats edge values, and
+    sizes buffers from the setting, not the data), and never beyond an hour; counts and pixel
+    sizes by a ceiling far above any sensible use. So a typo (``1e9``) is refused before anything
+    is allocated, never a process killed for memory.
     """
-    longest = longest_recording_s(cfg)
+    longest = min(MAX_LENGTH_S, max(MIN_LENGTH_LIMIT_S, longest_recording_s(cfg)))
     return [
         ("corpus.max_seconds", [cfg.corpus.max_seconds], 86400.0),
         ("audio.windows_s", cfg.audio.windows_s, longest),
         ("video.windows_s", cfg.video.windows_s, longest),
         ("evaluate.median_windows_s", cfg.evaluate.median_windows_s, longest),
-        ("train.delay_max_s", [cfg.train.delay_max_s], min(60.0, longest)),
+        ("train.delay_max_s", [cfg.train.delay_max_s], 60.0),
         ("train.delay_step_s", [cfg.train.delay_step_s], 60.0),
         ("video.max_gap_s", [cfg.video.max_gap_s], longest),
         ("video.input_size", [cfg.video.input_size], 1024),
@@ -367,8 +372,8 @@ def _check_sizes(cfg: Config, source: str) -> None:
     for key, values, largest in size_limits(cfg):
         for value in values:
             if value > largest:
-                why = (" (the longest recording this run reads: demo.duration_s or corpus.max_seconds)"
-                       if largest == longest_recording_s(cfg) else "")
+                why = (" (the longest recording this run reads, demo.duration_s or corpus.max_seconds, at least "
+                       f"{MIN_LENGTH_LIMIT_S:g} s and at most {MAX_LENGTH_S:g} s)" if key in RECORDING_LENGTHS else "")
                 raise ConfigError(f"{source}: {key} = {_short(value)} is too large; the largest value that runs is "
                                   f"{largest:g}{why}")
 

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file
 
 from . import safe_io
-from .bundle_io import confined, read_json, verified_files
+from .bundle_io import check_description, confined, read_json, verified_files
 from .cache import ArtifactError
 from .config import VideoConfig
 from .corpora import CorpusError
@@ -61,6 +61,7 @@ def load_model(path: str | Path) -> TrainedModel:
     if "model.json" not in files:
         raise ArtifactError(f"{path}: checksums.json does not list model.json; export the model again")
     description = read_json(files["model.json"])
+    check_description(path, description)
     for name in referenced_files(description):
         if name not in files:
             raise ArtifactError(f"{path}: model.json names {name!r}, which checksums.json does not list; it was not "
@@ -70,16 +71,9 @@ def load_model(path: str | Path) -> TrainedModel:
 
 def referenced_files(description: dict) -> list:
     """Every file a bundle's ``model.json`` names (each must be listed, and so checked, in checksums.json)."""
-    try:
-        names = [entry[key] for entry in description["systems"].values() for key in ("model", "postprocess")
-                 if key in entry]
-        video = description.get("video") or {}
-        names += [video[key] for key in ("pca", "finetuned") if video.get(key)]
-        names += list(description.get("arrays", {}))
-    except (KeyError, TypeError, AttributeError):
-        raise ArtifactError("model.json lacks its systems table or has a malformed entry; export the model again") \
-            from None
-    return names
+    names = [entry[key] for entry in description["systems"].values() for key in ("model", "postprocess")]
+    video = description.get("video") or {}
+    return names + [video[key] for key in ("pca", "finetuned") if video.get(key)] + list(description.get("arrays", {}))
 
 
 class TrainedModel:

@@ -10,10 +10,14 @@ CI runs the ``ci`` profile (a bounded number of examples, well under 3 minutes);
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import sys
 import logging
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from hypothesis import strategies as st
 
 from recola_pipeline.cli import main
 from recola_pipeline.config import Config, load_config
+from recola_pipeline.corpora import CorpusError
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.readers import load_data
 
@@ -224,13 +229,21 @@ def test_a_damaged_label_file_is_refused_by_name_or_read_as_written(corpus, stor
 # --------------------------------------------------------------------------- configs
 SECTIONS = {f: list(getattr(Config(), f).__dataclass_fields__) for f in Config.__dataclass_fields__}
 
-scalars = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-                    st.text(max_size=12), st.sampled_from(["demo", "recola", "manifest", "egemaps", "mean", "linear",
-                                                           "arousal", "valence", "loky", "pretrained", "random"]))
-values = st.one_of(scalars, st.lists(scalars, max_size=4))
+#: floats at the edges of what a double holds, and the sizes that allocated until killed before
+EXTREME_FLOATS = st.sampled_from([1e308, -1e308, 1.7976931348623157e308, 5e-324, -5e-324, 1e9, 1e30, 1e-9, 0.04,
+                                  0.08 * 2**40])
+scalars = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True), EXTREME_FLOATS,
+                    st.booleans(), st.text(max_size=12),
+                    st.sampled_from(["demo", "recola", "manifest", "egemaps", "mean", "linear", "arousal", "valence",
+                                     "loky", "pretrained", "random"]))
+#: values nested a few levels (tables and arrays inside arrays), as a key may be given by mistake
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+    st.sampled_from(["a", "b", "windows_s"]), inner, max_size=2), max_leaves=8)
 
 
 def toml_value(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -244,6 +257,10 @@ def toml_value(value) -> str:
 
 @st.composite
 def toml_configs(draw) -> str:
+    if draw(st.integers(0, 9)) == 0:  # now and then, a table or array nested up to thousands deep
+        depth, opener = draw(st.integers(1, 3000)), draw(st.sampled_from(["[", "{a = "]))
+        closer = "]" if opener == "[" else "}"
+        return f"[{draw(st.sampled_from(list(SECTIONS)))}]\nwindows_s = {opener * depth}1{closer * depth}\n"
     lines = []
     for section in draw(st.lists(st.sampled_from([*SECTIONS, "corpsu"]), unique=True, max_size=3)):
         lines.append(f"[{section}]")
@@ -290,3 +307,77 @@ def test_any_set_override_is_used_or_refused_by_name(tmp_path_factory, key, raw)
     if code == 2:
         assert log.messages and any(key.split(".")[0] in m or "--set" in m or "does not exist" in m
                                     for m in log.messages), (key, raw, log.messages)
+
+
+# ---------------------------------------------------------------- bundle manifests
+#: path strings a bundle's checksums.json or model.json may name: its own files, and ways out of it
+BUNDLE_PATHS = st.one_of(
+    st.sampled_from(["model.json", "MODEL.md", "systems/audio_arousal.skops", "video/pca.skops", "../x", "/etc/hostname",
+                     "systems/../../x", "systems//audio_arousal.skops", "./model.json", "", "systems", "a\\b",
+                     "nonexistent.skops", "systems/audio_arousal.skops/..", "\u00e9.json"]),
+    st.text(max_size=20))
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | BUNDLE_PATHS,
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(BUNDLE_PATHS, inner,
+                                                                                      max_size=3), max_leaves=10)
+
+
+@st.composite
+def bundle_edits(draw):
+    """A change an attacker or a broken copy could make: checksums.json entries added or replaced,
+    or a model.json entry replaced (systems' files, the video entry, the array inventory)."""
+    kind = draw(st.sampled_from(["checksum", "model-file", "model-value", "arrays"]))
+    return kind, draw(BUNDLE_PATHS), draw(json_values)
+
+
+@SETTINGS
+@given(edit=bundle_edits())
+def test_any_bundle_manifest_loads_or_is_refused_by_name_and_reads_nothing_outside(exported, tmp_path_factory, edit):
+    from recola_pipeline import load_model
+    from recola_pipeline.cache import ArtifactError, file_sha256
+    kind, path, value = edit
+    root = tmp_path_factory.mktemp("bundle")
+    bundle = root / "bundle"
+    shutil.copytree(exported[0], bundle)
+    (root / "x").write_text("outside")
+    checksums = json.loads((bundle / "checksums.json").read_text())
+    description = json.loads((bundle / "model.json").read_text())
+    if kind == "checksum":
+        checksums[path] = value if isinstance(value, str) else file_sha256(root / "x")
+    elif kind == "model-file":
+        description["systems"]["audio_arousal"]["model"] = path
+    elif kind == "model-value":
+        description["systems"]["audio_arousal"] = value
+    else:
+        description["arrays"]["systems/audio_arousal.skops"] = value
+    (bundle / "model.json").write_text(json.dumps(description))
+    if kind != "checksum":
+        checksums["model.json"] = file_sha256(bundle / "model.json")  # the forger updates the checksum too
+    (bundle / "checksums.json").write_text(json.dumps(checksums))
+    with opens_recorded() as opened:
+        try:
+            load_model(bundle).predict(audio=exported[1], system="audio")
+        except (ArtifactError, CorpusError) as exc:
+            assert str(bundle) in str(exc) or "model.json" in str(exc), exc
+    assert str(root / "x") not in opened and "/etc/hostname" not in opened, opened
+
+
+_OPENED: list | None = None
+
+
+def _record_opens(event, args):
+    if event == "open" and _OPENED is not None and isinstance(args[0], str):
+        _OPENED.append(os.path.abspath(args[0]))
+
+
+sys.addaudithook(_record_opens)  # audit hooks stay for the process; this one records only inside opens_recorded
+
+
+@contextlib.contextmanager
+def opens_recorded():
+    """Every file path opened (by any means: builtins, io, os) inside the block."""
+    global _OPENED
+    _OPENED = []
+    try:
+        yield _OPENED
+    finally:
+        _OPENED = None

@@ -77,11 +77,17 @@ def test_a_value_that_sizes_an_array_is_bounded_before_allocation(caplog, overri
     assert key in message and f"the largest value that runs is {largest}" in message
 
 
-def test_window_bounds_follow_the_corpus_length():
-    """The bound is the longest recording read: the demo's duration, else corpus.max_seconds."""
+def test_window_bounds_follow_the_corpus_length(tmp_path):
+    """The bound is the longest recording read (the demo's duration, else corpus.max_seconds),
+    at least 60 s and at most an hour."""
     assert load_config(None, overrides=["demo.duration_s=120", "audio.windows_s=[100.0]"]).audio.windows_s == [100.0]
-    with pytest.raises(ConfigError, match="largest value that runs is 20"):
-        load_config(None, overrides=["demo.duration_s=20", "evaluate.median_windows_s=[30.0]"])
+    assert load_config(None, overrides=["demo.duration_s=20", "evaluate.median_windows_s=[30.0]"])
+    recola = ["corpus.name=recola", f'corpus.data_root="{tmp_path}"']
+    with pytest.raises(ConfigError, match="evaluate.median_windows_s = 200.0 is too large; the largest value that "
+                                          "runs is 100 \(the longest recording"):
+        load_config(None, overrides=[*recola, "corpus.max_seconds=100", "evaluate.median_windows_s=[200.0]"])
+    with pytest.raises(ConfigError, match="largest value that runs is 3600"):
+        load_config(None, overrides=[*recola, "corpus.max_seconds=86400", "audio.windows_s=[7200.0]"])
     with pytest.raises(ConfigError, match="train.delay_step_s at least 0.04"):
         load_config(None, overrides=["train.delay_step_s=1e-9"])
     with pytest.raises(ConfigError, match="lists 65 values"):
