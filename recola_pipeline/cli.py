@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 
 from . import interrupts
-from .cache import ArtifactError
+from . import logs
+from .cache import ArtifactError, write_text
+from .compare import compare, runs_table
 from .config import ConfigError, load_config
 from .corpora import CORPORA, CorpusError
 from .export import export_model
+from .html_report import build_report
 from .extractors.backbones import BackboneError
 from .inputs import InputError, writable_folder
 from .modalities import MODALITY_STAGES
@@ -24,6 +27,7 @@ from .model import SYSTEMS
 from .parallel import BACKENDS
 from .pipeline import Pipeline, public_stages
 from .prediction import predict_inputs
+from .runs import Run, RunError, default_name, load_run
 
 log = logging.getLogger("recola_pipeline")
 
@@ -41,12 +45,24 @@ SHORTHANDS = {
 }
 
 
+#: the subcommands beside running stages, with the line ``--help`` shows for each
+SUBCOMMANDS = {
+    "export": "write the trained model of a configuration or a run as a bundle folder",
+    "predict": "arousal and valence at 40 ms for new recordings, from a bundle",
+    "runs": "list the named runs under the artifact root",
+    "compare": "set two or more runs side by side, with paired bootstrap differences",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the options in the README)."""
     parser = argparse.ArgumentParser(
         prog="recola-pipeline",
         description="Time-continuous emotion (arousal, valence) from speech and face video: "
                     "run or rerun the stages of the pipeline. With no option it runs the built-in demo corpus.",
+        epilog="subcommands (recola-pipeline SUBCOMMAND --help for their options):\n"
+               + "\n".join(f"  {name:9s} {line}" for name, line in SUBCOMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--stage", default="all", choices=[*public_stages(), "all"],
                         help="stage to run; the stages before it are reused from the cache or built (default: all)")
@@ -68,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="recompute the requested stage even when cached")
     parser.add_argument("--dry-run", action="store_true", help="print which artifacts would be reused or built")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("--name", help="name of this run: its folder runs/NAME under the artifact root holds run.json, "
+                                       "run.log, results.csv and report.html (default: date_time_corpus)")
     return parser
 
 
@@ -96,12 +114,31 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def build_export_parser() -> argparse.ArgumentParser:
-    """``recola-pipeline export --out DIR [the options that chose the model]``."""
+    """``recola-pipeline export --out DIR [--run NAME | the options that chose the model]``."""
     parser = build_parser()
     parser.prog = "recola-pipeline export"
-    parser.description = ("Write the trained model of this configuration (built first if needed) as a bundle: "
-                          "fitted steps in skops format, settings, scores, a model card, checksums.")
+    parser.description = ("Write the trained model of a named run, or of this configuration, as a bundle: fitted "
+                          "steps in skops format, settings, scores, a model card, checksums. The model must have "
+                          "been trained (--stage evaluate) under the artifact root: export never trains.")
+    parser.epilog = None
     parser.add_argument("--out", required=True, help="new folder for the bundle")
+    parser.add_argument("--run", help="export the model of this named run (see recola-pipeline runs)")
+    return parser
+
+
+def build_runs_parser() -> argparse.ArgumentParser:
+    """``recola-pipeline runs [--artifact-root DIR]``."""
+    parser = argparse.ArgumentParser(prog="recola-pipeline runs", description=SUBCOMMANDS["runs"])
+    parser.add_argument("--artifact-root", default=".", help="folder holding runs/ (default: .)")
+    return parser
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    """``recola-pipeline compare A B [...] [--artifact-root DIR] [--out FILE]``."""
+    parser = argparse.ArgumentParser(prog="recola-pipeline compare", description=SUBCOMMANDS["compare"])
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run names (the first is compared with each other)")
+    parser.add_argument("--artifact-root", default=".", help="folder holding runs/ (default: .)")
+    parser.add_argument("--out", default="compare.html", help="the comparison as a page (default: compare.html)")
     return parser
 
 
@@ -129,16 +166,16 @@ def build_predict_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("export", "predict") else "run"
-    if command == "run":
-        args = build_parser().parse_args(argv)
-    else:
-        args = (build_export_parser() if command == "export" else build_predict_parser()).parse_args(argv[1:])
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(message)s", stream=sys.stderr)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "run"
+    parsers = {"run": build_parser, "export": build_export_parser, "predict": build_predict_parser,
+               "runs": build_runs_parser, "compare": build_compare_parser}
+    args = parsers[command]().parse_args(argv if command == "run" else argv[1:])
+    once = logs.console(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     try:
         with interrupts.guard():
-            return {"run": _run, "export": _export, "predict": _predict}[command](args)
+            if command == "run":
+                return _run(args, argv, once)
+            return {"export": _export, "predict": _predict, "runs": _runs, "compare": _compare}[command](args)
     except interrupts.Interrupted as exc:
         log.error("%s: stopped; finished work is kept, run the same command again to resume", exc)
         return exc.exit_code
@@ -156,10 +193,24 @@ def _os_error(exc: OSError) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config, overrides=_overrides(args))
+        if args.run:
+            root = Path(args.artifact_root or ".")
+            record = load_run(root, args.run)
+            config = load_config(None, data={s: v for s, v in record["config"].items() if s != "run"},
+                                 source=f"run {args.run}", overrides=[f"run.artifact_root={json.dumps(str(root))}"])
+        else:
+            config = load_config(args.config, overrides=_overrides(args))
         writable_folder(Path(args.out).absolute().parent, "--out", create=False)
-        out = export_model(Pipeline(config), args.out)
-    except (ConfigError, CorpusError, ArtifactError, BackboneError, InputError) as exc:
+        pipeline = Pipeline(config)
+        missing = [name for name, action, _ in pipeline.plan(["evaluate"]) if action == "build"]
+        if missing:
+            log.error("no trained model for this configuration under %s (the %s stages are not built); train it "
+                      "first with the same options: recola-pipeline --stage evaluate ..., or export a named run "
+                      "with --run NAME (recola-pipeline runs lists them)", Path(config.run.artifact_root).resolve(),
+                      ", ".join(missing))
+            return 2
+        out = export_model(pipeline, args.out)
+    except (ConfigError, CorpusError, ArtifactError, BackboneError, InputError, RunError) as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:
@@ -184,7 +235,30 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _runs(args: argparse.Namespace) -> int:
+    table = runs_table(Path(args.artifact_root))
+    if table.empty:
+        print(f"no runs under {Path(args.artifact_root).resolve() / 'runs'}")
+        return 0
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    try:
+        text, page = compare(Path(args.artifact_root), args.runs)
+        write_text(Path(args.out), page)
+    except RunError as exc:
+        log.error("%s", exc)
+        return 2
+    except OSError as exc:
+        return _os_error(exc)
+    print(text)
+    print(f"compare: {Path(args.out).resolve()}")
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: list[str], once) -> int:
     try:
         config = load_config(args.config, overrides=_overrides(args))
         pipeline = Pipeline(config)
@@ -194,10 +268,18 @@ def _run(args: argparse.Namespace) -> int:
             for name, action, folder in pipeline.plan(stages):
                 print(f"{action:5s} {name:8s} {folder}")
             return 0
-        for name in stages:
-            artifact = pipeline.ensure(name)
-            print(f"{name}: {artifact.path}")
-    except (ConfigError, CorpusError, ArtifactError, BackboneError) as exc:
+        name = args.name or default_name(config.corpus.name)
+        with Run(Path(config.run.artifact_root), name, argv, config, once=once) as run:
+            pipeline.on_stage = run.stage
+            for stage in stages:
+                artifact = pipeline.ensure(stage)
+                print(f"{stage}: {artifact.path}")
+            if "evaluate" in pipeline.order(stages):
+                run.attach("results.csv", pipeline.ensure("evaluate").file("results.csv"))
+                run.write("report.html", build_report(pipeline, run.record, run.warnings))
+        print(f"run {name}: {run.folder}" + (f" (open {run.folder / 'report.html'})"
+                                            if (run.folder / "report.html").exists() else ""))
+    except (ConfigError, CorpusError, ArtifactError, BackboneError, RunError) as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:  # disk full, read-only store, permissions: the file and the reason

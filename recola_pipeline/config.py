@@ -466,7 +466,8 @@ def _validate(cfg: Config, source: str) -> None:
             raise ConfigError(f"{source}: {message}")
 
 
-def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[str] = ()) -> Config:
+def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[str] = (), data: dict | None = None,
+                source: str = "") -> Config:
     """Load a configuration from TOML, apply ``section.key=value`` overrides and validate.
 
     Parameters
@@ -475,6 +476,9 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         TOML file; ``None`` means all defaults.
     overrides : sequence of str
         ``section.key=value`` strings (values in TOML syntax; bare words are strings).
+    data : dict, optional
+        Settings as a TOML file would give them (e.g. a run's recorded configuration), applied
+        after ``path`` and before ``overrides``; ``source`` names them in messages.
 
     Returns
     -------
@@ -487,12 +491,12 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         unreadable or malformed file.
     """
     cfg = Config()
-    source = "defaults"
+    source = source if data is not None else "defaults"
     if path is not None:
         path = Path(path)
         source = str(path)
         try:
-            data = tomllib.loads(checked_file(path, "config file", "--config", max_bytes=MAX_CONFIG_BYTES).read_text())
+            table = tomllib.loads(checked_file(path, "config file", "--config", max_bytes=MAX_CONFIG_BYTES).read_text())
         except InputError as exc:
             raise ConfigError(f"{exc} (pass an existing TOML file)") from None
         except UnicodeDecodeError:
@@ -502,7 +506,9 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         except RecursionError:
             raise ConfigError(f"{path}: tables or arrays nested too deeply to read; a config has sections of "
                               "keys (e.g. [audio] windows_s = [4.0, 8.0])") from None
-        _apply(cfg, data, source)
+        _apply(cfg, table, source)
+    if data is not None:
+        _apply(cfg, data, source or "settings")
     for text in overrides:
         section, key, value = _parse_override(text)
         _apply(cfg, {section: {key: value}}, f"--set {text}")

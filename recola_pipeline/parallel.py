@@ -92,4 +92,4 @@ def parallel_imap(function, items, *, jobs: int = -1, backend: str = "loky", sch
     tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
     with joblib.parallel_config(backend=backend, **backend_params):
         runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        yield from tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=False)
+        yield from tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=True)

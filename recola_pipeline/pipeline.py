@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -107,6 +108,12 @@ class Pipeline:
         self.stages = stage_graph()
         self._identities: dict[str, dict] = {}
         self._ready: dict[str, Artifact] = {}
+        #: called with ``{"stage", "action", "wall_s", "artifact"}`` once per stage reused or built
+        self.on_stage: Callable[[dict], None] | None = None
+
+    def __getstate__(self) -> dict:
+        """Sent to worker processes without the run's stage callback (it holds the open run.log)."""
+        return {**self.__dict__, "on_stage": None}
 
     def identity(self, name: str) -> dict:
         """The identity of a stage's artifact under the current config."""
@@ -166,10 +173,13 @@ class Pipeline:
             self.ensure(up)
         artifact = self.artifact(name)
         was_complete = artifact.complete
+        started = time.perf_counter()
         if self._reusable(name, artifact):  # no lock needed to read: a store on read-only media is reused
+            self._record(name, "reused", started, artifact)
             return artifact
         with artifact.lock():
             if not was_complete and self._reusable(name, artifact):  # built by another run while this one waited
+                self._record(name, "reused", started, artifact)
                 return artifact
             if artifact.complete or name in self.force:
                 artifact.clear()
@@ -183,7 +193,13 @@ class Pipeline:
                 raise
             artifact.finish(info)
         self._ready[name] = artifact
+        self._record(name, "built", started, artifact)
         return artifact
+
+    def _record(self, name: str, action: str, started: float, artifact: Artifact) -> None:
+        if self.on_stage is not None:
+            self.on_stage({"stage": name, "action": action, "wall_s": round(time.perf_counter() - started, 3),
+                           "artifact": str(artifact.path)})
 
     def _reusable(self, name: str, artifact: Artifact) -> bool:
         if not artifact.complete or name in self.force:

@@ -83,6 +83,8 @@ def exported(tmp_path_factory):
 
     from recola_pipeline.cli import main
     root = tmp_path_factory.mktemp("model")
+    assert main(["--stage", "evaluate", "--artifact-root", str(root / "store"), "--jobs", "1", "--quiet",
+                 *SMALL_DEMO]) == 0  # export never trains
     assert main(["export", "--out", str(root / "model"), "--artifact-root", str(root / "store"), "--jobs", "1",
                  "--quiet", *SMALL_DEMO]) == 0
     demo = next((root / "store" / "features" / "demo").glob("*/"))
