@@ -72,7 +72,9 @@ def main() -> None:
     work = Path(args.work)
     cli = [sys.executable, str(ROOT / "run_pipeline.py")]
     bundle = Path(args.bundle) if args.bundle else work / "model"
-    if not bundle.exists():
+    if not bundle.exists():  # export never trains: evaluate first
+        subprocess.run([*cli, "--stage", "evaluate", "--artifact-root", str(work / "store"), "--quiet", *DEMO],
+                       check=True)
         subprocess.run([*cli, "export", "--out", str(bundle), "--artifact-root", str(work / "store"), "--quiet",
                         *DEMO], check=True)
     sound, rate = demo_sound(work / "store")

@@ -27,7 +27,7 @@ from .model import SYSTEMS
 from .parallel import BACKENDS
 from .pipeline import Pipeline, public_stages
 from .prediction import predict_inputs
-from .runs import Run, RunError, default_name, load_run
+from .runs import Run, RunError, default_name, load_run, unused_name
 
 log = logging.getLogger("recola_pipeline")
 
@@ -268,7 +268,7 @@ def _run(args: argparse.Namespace, argv: list[str], once) -> int:
             for name, action, folder in pipeline.plan(stages):
                 print(f"{action:5s} {name:8s} {folder}")
             return 0
-        name = args.name or default_name(config.corpus.name)
+        name = args.name or unused_name(Path(config.run.artifact_root), default_name(config.corpus.name))
         with Run(Path(config.run.artifact_root), name, argv, config, once=once) as run:
             pipeline.on_stage = run.stage
             for stage in stages:

@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .cache import write_bytes, write_table  # noqa: E402
@@ -114,10 +115,14 @@ def trace_plot(frame: pd.DataFrame, title: str) -> bytes:
         if frame[column].dtype == bool:
             continue
         ax.plot(frame["time"], frame[column], label=column, linewidth=0.8)
+    values = frame[[c for c in frame.columns[1:] if frame[c].dtype != bool]].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    low, high = (min(-1.0, finite.min()), max(1.0, finite.max())) if finite.size else (-1.0, 1.0)
+    ax.set_ylim(low - 0.05, high + 0.05)  # every value shown, the [-1, 1] label scale at least
     ax.set_xlabel("time (s)")
-    ax.set_ylim(-1.05, 1.05)
+    ax.set_ylabel("predicted value (label scale)")
     ax.set_title(title)
-    ax.legend(loc="upper right")
+    ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

@@ -54,6 +54,15 @@ def default_name(corpus: str, now: datetime.datetime | None = None) -> str:
     return f"{(now or datetime.datetime.now()):%Y-%m-%d_%H%M%S}_{corpus}"
 
 
+def unused_name(root: Path, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a run of that name exists (two runs in one second)."""
+    candidate, k = name, 1
+    while (Path(root) / RUNS / candidate).exists():
+        k += 1
+        candidate = f"{name}-{k}"
+    return candidate
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it can name a run folder; raise :class:`RunError` naming the rule."""
     if not NAME.fullmatch(name) or name == LATEST:

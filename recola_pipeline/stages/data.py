@@ -238,13 +238,19 @@ def check_dimensions_rated(table: pd.DataFrame, dimensions) -> None:
                                   f"({', '.join(rows.recording.astype(str)[:5])}); check their {dim} files")
 
 
-def coverage_warnings(table: pd.DataFrame, limit: float = 0.05) -> list[str]:
-    """One message per rated recording with more than ``limit`` of its label frames unlabelled."""
+def coverage_warnings(table: pd.DataFrame, limit: float = 0.05, *, listed: int = 3) -> list[str]:
+    """Rated recordings with more than ``limit`` of their label frames unlabelled: one message per
+    recording up to ``listed`` of them, else one message for all (a lead-in every file has)."""
     rated = table[table.labelled & (table.unlabelled_frames > limit * table.n_frames)]
+    advice = ("they are predicted but never fitted or scored. Check the rating files if they should cover the "
+              "whole recordings")
+    if len(rated) > listed:
+        first = ", ".join(f"{r.recording} {r.unlabelled_frames * 0.04:.1f} s ({r.unlabelled_frames / r.n_frames:.0%})"
+                          for r in rated.head(listed).itertuples())
+        return [f"{len(rated)} recordings have unlabelled label frames (from {rated.unlabelled_frames.min() * 0.04:.1f}"
+                f" s to {rated.unlabelled_frames.max() * 0.04:.1f} s; first: {first}); {advice}"]
     return [f"recording {r.recording} ({r.partition}): {r.unlabelled_frames} of its {r.n_frames} label frames "
-            f"({r.unlabelled_frames / r.n_frames:.0%}) have no rating; they are predicted but never fitted or "
-            "scored. Check its rating files if they should cover the whole recording"
-            for r in rated.itertuples()]
+            f"({r.unlabelled_frames / r.n_frames:.0%}) have no rating; {advice}" for r in rated.itertuples()]
 
 
 def _prepare(args) -> PreparedRecording:

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..cache import read_table, write_bytes, write_table, write_text  # noqa: E402
+from ..html_report import verdict  # noqa: E402
 from ..pipeline import Pipeline, Stage  # noqa: E402
 
 
@@ -38,8 +39,11 @@ def plot_traces(artifact, recording: str, frame: pd.DataFrame, systems: list[str
         for system in systems:
             if system.endswith(f"_{dim}") and system in frame:
                 ax.plot(frame["time"], frame[system], lw=1.0, label=system.removesuffix(f"_{dim}"))
+        if f"gold_{dim}" in frame:  # frames without a rating: predicted, never scored
+            ax.fill_between(frame["time"], 0, 1, where=frame[f"gold_{dim}"].isna().to_numpy(), color="grey",
+                            alpha=0.2, step="mid", transform=ax.get_xaxis_transform(), label="unlabelled")
         ax.set_ylabel(dim)
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")  # beside the data, never over it
     axes[-1, 0].set_xlabel("time (s)")
     figure.suptitle(f"{recording}: gold standard and predictions")
     _save(artifact, f"plots/traces_{recording}.png", figure)
@@ -55,8 +59,10 @@ def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> N
         ax.plot(curve.index, curve.values, marker=".", label=f"{sel.system} {sel.dimension} ({sel.windows} s)")
         ax.axvline(sel.D, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
     ax.set_xlabel("annotation delay D (s)")
-    ax.set_ylabel("devel CCC")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("raw devel CCC (before post-processing)")
+    ax.set_title("Raw devel CCC against delay; dotted line: the selected D\n(summary.md reports devel CCC after "
+                 "post-processing and fusion)", fontsize=9)
+    ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     ax.grid(alpha=0.3)
     _save(artifact, "plots/ccc_vs_delay.png", figure)
 
@@ -72,8 +78,16 @@ def plot_ccc_bars(artifact, results: pd.DataFrame) -> None:
     errors = [[(table[c] - low[c]).fillna(0).to_numpy(), (high[c] - table[c]).fillna(0).to_numpy()]
               for c in table.columns]
     figure, ax = plt.subplots(figsize=(max(5, 1.2 * len(table)), 4))
+    table.index = [f"{dim}: {system}" for dim, system in table.index]  # readable ticks, not tuples
     table.plot.bar(ax=ax, yerr=errors, capsize=3)
-    ax.set_ylabel("CCC (pooled), 95 % bootstrap interval over recordings")
+    if "devel" in table:
+        for dim in dict.fromkeys(label.split(":")[0] for label in table.index):
+            rows = [i for i, label in enumerate(table.index) if label.startswith(f"{dim}:")]
+            best = max(rows, key=lambda i: table["devel"].iloc[i])
+            ax.annotate("best on devel", (best, table.to_numpy().max(axis=1)[best]), ha="center", va="bottom",
+                        xytext=(0, 14), textcoords="offset points", fontsize=7, arrowprops={"arrowstyle": "-"})
+    ax.set_title("CCC per system and dimension (pooled over recordings)")
+    ax.set_ylabel("CCC, 95 % bootstrap interval over recordings")
     ax.set_xlabel("")
     ax.grid(axis="y", alpha=0.3)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
@@ -122,17 +136,10 @@ def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info
     if len(comparisons):
         lines += ["", "Is the best system better? Paired bootstrap over recordings (the same resampled recordings "
                   "for both; p = share of resamples in which it is not better):", "",
-                  "| dimension | partition | best system | compared with | CCC difference [95 % CI] | p | answer |",
+                  "| dimension | partition | best system | compared with | CCC difference [95 % CI] | p | verdict |",
                   "|---|---|---|---|---|---|---|"]
         for c in comparisons.itertuples():
-            if pd.isna(c.p_not_better):
-                answer = "cannot tell (fewer than 2 recordings)"
-            elif c.ci_low > 0:
-                answer = "yes"
-            elif c.difference > 0:
-                answer = "not significantly"
-            else:
-                answer = "no"
+            answer = verdict(c)
             interval = "" if pd.isna(c.ci_low) else f" [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
             lines.append(f"| {c.dimension} | {c.partition} | {c.system} | {c.compared_with} | "
                          f"{c.difference:+.3f}{interval} | {c.p_not_better:.3f} | {answer} |")
