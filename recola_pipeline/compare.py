@@ -7,6 +7,7 @@ its interval and a plain verdict; where they did not, it says so and shows no pa
 """
 from __future__ import annotations
 
+import datetime
 import html
 from pathlib import Path
 
@@ -20,11 +21,13 @@ from .runs import RunError, list_runs, load_run, stage_artifact
 
 
 def runs_table(root: Path) -> pd.DataFrame:
-    """One row per run: name, start, status, corpus, best devel and test CCC per dimension, duration."""
+    """One row per run: name, start, status, corpus, duration, best devel and test CCC per dimension."""
     rows = []
     for record in list_runs(root):
-        row = {"name": record["name"], "started": record.get("started", ""), "status": record.get("status"),
-               "corpus": record.get("corpus"), "wall_s": record.get("wall_s")}
+        wall = record.get("wall_s")
+        row = {"name": record["name"], "started": (record.get("started") or "")[:16].replace("T", " "),
+               "status": record.get("status"), "corpus": record.get("corpus"),
+               "duration": str(datetime.timedelta(seconds=round(wall))) if wall is not None else "-"}
         results = Path(root) / "runs" / record["name"] / "results.csv"
         if results.is_file():
             for dim, best in best_systems(read_table(results)).items():
@@ -68,7 +71,7 @@ def paired_rows(first: dict, other: dict) -> tuple[list[dict], str]:
     for partition in ("devel", "test"):
         ids = [set(r[r.partition == partition].recording) for r, _ in frames]
         shared = sorted(ids[0] & ids[1])
-        for dim in best_a.keys() & best_b.keys():
+        for dim in [d for d in best_a if d in best_b]:  # the first run's order: the same rows every time
             pairs_a, pairs_b = [], []
             for rec in shared:
                 a, b = frames[0][1].get(rec), frames[1][1].get(rec)
