@@ -274,7 +274,7 @@ def _run(args: argparse.Namespace, argv: list[str], once) -> int:
             for stage in stages:
                 artifact = pipeline.ensure(stage)
                 print(f"{stage}: {artifact.path}")
-            if "evaluate" in pipeline.order(stages):
+            if "evaluate" in pipeline.order(stages) and run.enabled:
                 run.attach("results.csv", pipeline.ensure("evaluate").file("results.csv"))
                 run.write("report.html", build_report(pipeline, run.record, run.warnings))
         print(f"run {name}: {run.folder}" + (f" (open {run.folder / 'report.html'})"

@@ -122,12 +122,20 @@ class Run:
         }
         self._handler: logging.Handler | None = None
         self._once = once or OnceFilter()
+        #: False when the run folder cannot be written (read-only store): nothing is recorded
+        self.enabled = True
 
     def __enter__(self) -> Run:
-        if self.folder.exists():
-            log.info("run %s exists; it is replaced", self.name)
-            shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True)
+        try:
+            if self.folder.exists():
+                log.info("run %s exists; it is replaced", self.name)
+                shutil.rmtree(self.folder)
+            self.folder.mkdir(parents=True)
+        except OSError as exc:  # a complete store on read-only media is still reused: the run goes unrecorded
+            log.warning("cannot write the run folder %s (%s); this run is not recorded", self.folder,
+                        exc.strerror or exc)
+            self.enabled = False
+            return self
         self._handler = logging.FileHandler(self.folder / "run.log", encoding="utf-8")
         self._handler.setFormatter(formatter())
         self._handler.addFilter(self._once)
@@ -139,11 +147,13 @@ class Run:
     def stage(self, event: dict) -> None:
         """Record one stage: ``{"stage", "action" ('reused' or 'built'), "wall_s", "artifact"}``."""
         self.record["stages"].append(event)
-        self._write()
+        if self.enabled:
+            self._write()
 
     def attach(self, name: str, source: Path) -> None:
         """Copy a file (``results.csv``) into the run folder."""
-        shutil.copyfile(source, self.folder / name)
+        if self.enabled:
+            shutil.copyfile(source, self.folder / name)
 
     @property
     def warnings(self) -> dict:
@@ -152,7 +162,8 @@ class Run:
 
     def write(self, name: str, text: str) -> None:
         """Write a text file (``report.html``) into the run folder."""
-        (self.folder / name).write_text(text, encoding="utf-8")
+        if self.enabled:
+            (self.folder / name).write_text(text, encoding="utf-8")
 
     def __exit__(self, kind, exc, traceback) -> None:
         status = "complete" if kind is None else "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
@@ -161,6 +172,8 @@ class Run:
         started = datetime.datetime.fromisoformat(self.record["started"])
         self.record["wall_s"] = round((datetime.datetime.fromisoformat(self.record["ended"]) - started)
                                       .total_seconds(), 3)
+        if not self.enabled:
+            return
         self._write()
         logging.getLogger("recola_pipeline").removeHandler(self._handler)
         self._handler.close()

@@ -255,3 +255,17 @@ def test_the_report_in_headless_chromium_offline(two_runs, tmp_path):
                     f"--screenshot={shot}", "--window-size=1300,3000", (folder / "report.html").resolve().as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 50_000
+
+
+def test_a_read_only_store_is_still_reused_and_the_run_goes_unrecorded(two_runs, monkeypatch, caplog, capsys):
+    """A complete store on read-only media: every stage reused, a warning that the run is not recorded."""
+    from recola_pipeline import runs
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr(runs.Path, "mkdir", read_only)
+    before = sorted(p.name for p in (two_runs / "runs").iterdir())
+    assert main([*RUN, "--name", "ro", "--artifact-root", str(two_runs)]) == 0
+    assert "this run is not recorded" in caplog.text and "Read-only file system" in caplog.text
+    assert sorted(p.name for p in (two_runs / "runs").iterdir()) == before
