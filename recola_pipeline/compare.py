@@ -16,7 +16,7 @@ import pandas as pd
 
 from .bootstrap import paired_difference
 from .cache import read_table
-from .html_report import STYLE, system_label, verdict
+from .html_report import STYLE, best_per_dimension, system_label, verdict
 from .runs import RunError, list_runs, load_run, stage_artifact
 
 
@@ -40,14 +40,10 @@ def best_systems(results: pd.DataFrame) -> dict[str, dict]:
     """Per dimension: the best devel system's key (``audio_arousal``, ``late_valence``...), label,
     and its devel and test CCC (NaN without test labels)."""
     out = {}
-    devel = results[results.partition == "devel"]
-    for dim, group in devel.groupby("dimension", sort=False):
-        best = group.loc[group.ccc.idxmax()]
-        test = results[(results.partition == "test") & (results.dimension == dim) & (results.modality == best.modality)
-                       & (results.fusion == best.fusion)]
+    for dim, best, test in best_per_dimension(results):
         key = (best.modality if best.fusion == "none" else best.fusion) + f"_{dim}"
         out[dim] = {"key": key, "label": system_label(best.modality, best.fusion), "devel": float(best.ccc),
-                    "test": float(test.ccc.iloc[0]) if len(test) else np.nan}
+                    "test": float(test.ccc) if test is not None else np.nan}
     return out
 
 

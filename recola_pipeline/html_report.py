@@ -72,14 +72,20 @@ def verdict(row) -> str:
     return "no detectable difference (the interval holds 0)"
 
 
-def _headline(results: pd.DataFrame) -> str:
+def best_per_dimension(results: pd.DataFrame):
+    """Per dimension (in table order): ``(dimension, best, test)``, the results row of the system with
+    the highest devel CCC and its test row (None when the test partition has no labels)."""
     devel = results[results.partition == "devel"]
-    rows, words = [], []
     for dim, group in devel.groupby("dimension", sort=False):
         best = group.loc[group.ccc.idxmax()]
         test = results[(results.partition == "test") & (results.dimension == dim)
                        & (results.modality == best.modality) & (results.fusion == best.fusion)]
-        test_row = test.iloc[0] if len(test) else None
+        yield dim, best, test.iloc[0] if len(test) else None
+
+
+def _headline(results: pd.DataFrame) -> str:
+    rows, words = [], []
+    for dim, best, test_row in best_per_dimension(results):
         cells = [_number(best.ccc), _number(best.ccc_ci_low), _number(best.ccc_ci_high)]
         cells += [_number(None)] * 3 if test_row is None else [_number(test_row.ccc), _number(test_row.ccc_ci_low),
                                                               _number(test_row.ccc_ci_high)]
@@ -126,11 +132,17 @@ def _data(recordings: pd.DataFrame, info: dict, dims) -> str:
             "</tr>" + "".join(rows) + "</table>")
 
 
-def per_recording_ccc(evaluate, recordings: pd.DataFrame, systems: list[str]) -> pd.DataFrame:
-    """CCC of every devel and test recording per system key (``audio_arousal``...), labelled frames only."""
+def scored_predictions(evaluate, recordings: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """The evaluate stage's predictions of every devel and test recording, by ``(recording, partition)``."""
+    return {(rec.recording, rec.partition): read_table(evaluate.file(f"predictions/{rec.recording}.parquet"))
+            for rec in recordings[recordings.partition.isin(["devel", "test"])].itertuples()}
+
+
+def per_recording_ccc(predictions: dict, systems: list[str]) -> pd.DataFrame:
+    """CCC of every recording of :func:`scored_predictions` per system key (``audio_arousal``...),
+    labelled frames only."""
     rows = []
-    for rec in recordings[recordings.partition.isin(["devel", "test"])].itertuples():
-        frame = read_table(evaluate.file(f"predictions/{rec.recording}.parquet"))
+    for (recording, partition), frame in predictions.items():
         for key in systems:
             dim = key.rsplit("_", 1)[1]
             if key not in frame or f"gold_{dim}" not in frame:
@@ -138,7 +150,7 @@ def per_recording_ccc(evaluate, recordings: pd.DataFrame, systems: list[str]) ->
             mask = frame[f"gold_{dim}"].notna().to_numpy()
             value = ccc(frame[f"gold_{dim}"].to_numpy()[mask], frame[key].to_numpy()[mask]) if mask.sum() > 1 \
                 else np.nan
-            rows.append({"recording": rec.recording, "partition": rec.partition, "system": key, "ccc": value})
+            rows.append({"recording": recording, "partition": partition, "system": key, "ccc": value})
     return pd.DataFrame(rows, columns=["recording", "partition", "system", "ccc"])
 
 
@@ -202,10 +214,9 @@ def _grid(grid: pd.DataFrame, selected: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def _traces(evaluate, recordings: pd.DataFrame, dims, systems: list[str]) -> str:
+def _traces(predictions: dict, dims, systems: list[str]) -> str:
     parts = []
-    for rec in recordings[recordings.partition.isin(["devel", "test"])].itertuples():
-        frame = read_table(evaluate.file(f"predictions/{rec.recording}.parquet"))
+    for (recording, partition), frame in predictions.items():
         figure, axes = plt.subplots(len(dims), 1, figsize=(10, 2.4 * len(dims)), sharex=True, squeeze=False)
         for ax, dim in zip(axes[:, 0], dims):
             gold = frame.get(f"gold_{dim}")
@@ -221,9 +232,9 @@ def _traces(evaluate, recordings: pd.DataFrame, dims, systems: list[str]) -> str
             ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
             ax.grid(alpha=0.3)
         axes[-1, 0].set_xlabel("time (s)")
-        figure.suptitle(f"{rec.recording} ({rec.partition}): gold standard and predictions")
-        parts.append(_figure(figure, f"{_esc(rec.recording)} ({_esc(rec.partition)}); shaded: frames without a "
-                                     "rating (predicted, never scored).", f"trace-{rec.recording}"))
+        figure.suptitle(f"{recording} ({partition}): gold standard and predictions")
+        parts.append(_figure(figure, f"{_esc(recording)} ({_esc(partition)}); shaded: frames without a "
+                                     "rating (predicted, never scored).", f"trace-{recording}"))
     return "".join(parts)
 
 
@@ -279,6 +290,8 @@ def build_report(pipeline, record: dict, warnings: dict) -> str:
     selected = read_table(train.file("selected.csv"))
     systems = sorted({f"{s}_{d}" for s, d in zip(selected.system, selected.dimension)}
                      | {f"late_{d}" for d in dims if evaluate.has(f"late_fusion_{d}.skops")})
+    predictions = scored_predictions(evaluate, recordings)
+    grid = read_table(train.file("grid.csv"))
     counts = dict(warnings)
     for message in data.manifest()["info"].get("warnings", []):
         counts.setdefault(message, 1)
@@ -286,10 +299,10 @@ def build_report(pipeline, record: dict, warnings: dict) -> str:
         "headline": _headline(results),
         "results": _results_table(results),
         "data": _data(recordings, data.manifest()["info"], dims),
-        "per-recording": _per_recording(per_recording_ccc(evaluate, recordings, systems)),
-        "delay": _delay(read_table(train.file("grid.csv")), selected),
-        "grid": _grid(read_table(train.file("grid.csv")), selected),
-        "traces": _traces(evaluate, recordings, dims, systems),
+        "per-recording": _per_recording(per_recording_ccc(predictions, systems)),
+        "delay": _delay(grid, selected),
+        "grid": _grid(grid, selected),
+        "traces": _traces(predictions, dims, systems),
         "comparisons": _comparisons(read_table(evaluate.file("comparisons.csv"))),
         "warnings": _warnings(counts),
         "provenance": _provenance(results, record),

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..cache import read_table, write_bytes, write_table, write_text  # noqa: E402
-from ..html_report import verdict  # noqa: E402
+from ..html_report import best_per_dimension, verdict  # noqa: E402
 from ..pipeline import Pipeline, Stage  # noqa: E402
 
 
@@ -122,12 +122,8 @@ def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info
     def setting(value) -> str:
         return "per modality" if pd.isna(value) else f"{value:g}"
 
-    devel = results[results.partition == "devel"]
-    for dim, rows in devel.groupby("dimension", sort=False):
-        best = rows.loc[rows.ccc.idxmax()]
-        test = results[(results.partition == "test") & (results.dimension == dim) & (results.modality == best.modality)
-                       & (results.fusion == best.fusion)]
-        test_ccc = _interval(test.iloc[0]) if len(test) else "no labels"
+    for dim, best, test in best_per_dimension(results):
+        test_ccc = _interval(test) if test is not None else "no labels"
         system = best.modality + ("" if best.fusion == "none" else f" ({best.fusion} fusion)")
         fused = f", weights {best.fusion_weights}" if isinstance(best.fusion_weights, str) and best.fusion_weights else ""
         lines.append(f"| {dim} | {system} | {_interval(best)} | {test_ccc} | {best.windows} | {best.normalisation} | "
