@@ -52,9 +52,7 @@ def audio_features(signal: np.ndarray, sample_rate: int, feature_set: str, windo
     span = (n_frames - 1) * LABEL_HOP_S + max(windows) / 2
     signal = signal[:int(round(span * sample_rate))]
     duration = signal.size / sample_rate
-    if duration < min(windows):
-        raise CorpusError(f"{source}: {duration:.2f} s of audio is shorter than the shortest window "
-                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
+    _check_long_enough(source, duration, windows)
     extractor = AUDIO_FEATURE_SETS[feature_set]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -82,15 +80,19 @@ def audio_features_of_file(path, sample_rate: int, feature_set: str, windows_s, 
                               source=str(path))
     info = sf.info(str(path))
     duration = min(limit / sample_rate, info.frames / info.samplerate)  # to a sample: the pieces give the exact one
-    if duration < min(windows):
-        raise CorpusError(f"{path}: {duration:.2f} s of audio is shorter than the shortest window "
-                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
+    _check_long_enough(str(path), duration, windows)
     parts = pieces(blocks, sample_rate, piece_s=piece_s, context_s=PIECE_CONTEXT_S,
                    lookahead_s=int(np.ceil(max(windows))) + PIECE_CONTEXT_S)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_window = extractor.windowed_functionals_of_pieces(parts, sample_rate, windows)
     return _aligned(per_window, extractor, n_frames, duration, str(path))
+
+
+def _check_long_enough(source: str, duration: float, windows: list[float]) -> None:
+    if duration < min(windows):
+        raise CorpusError(f"{source}: {duration:.2f} s of audio is shorter than the shortest window "
+                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
 
 
 def _aligned(per_window: dict, extractor, n_frames: int, duration: float, source: str) -> AudioFeatures:
