@@ -155,6 +155,10 @@ def check_description(root: Path, description: dict) -> None:
     _require(isinstance(ranges, dict) and all(isinstance(ranges.get(d), list) and len(ranges[d]) == 2
                                               and all(_is_number(v) for v in ranges[d]) for d in dims if ranges),
              root, "'label_range' must give [lowest, highest] per dimension")
+    version = description.get("format", 1)
+    _require(isinstance(version, int) and not isinstance(version, bool), root, "'format' must be a version number")
+    _require("arrays" in description or version < 2, root,
+             "no array inventory ('arrays'), which a bundle of format 2 states")
     arrays = description.get("arrays", {})
     _require(isinstance(arrays, dict) and all(
         isinstance(entries, dict) and all(isinstance(a, dict) and isinstance(a.get("dtype"), str)

@@ -101,8 +101,6 @@ class TrainedModel:
     @functools.cache
     def _load(self, name: str):
         arrays = self.description.get("arrays")
-        if arrays is None and self.description.get("format", 1) >= 2:
-            raise ArtifactError(f"{self.path / 'model.json'} states no array inventory; export the model again")
         return safe_io.load(confined(self.path, name), arrays=None if arrays is None else arrays.get(name, {}))
 
     def _system(self, dimension: str, system: str) -> dict:

@@ -367,3 +367,18 @@ def test_ctrl_c_while_the_package_imports_exits_130_with_one_line():
         pytest.skip("--help finished before every signal")
     assert process.returncode == 130, err
     assert err.strip().splitlines() == ["ERROR interrupted while starting; nothing was run"]
+
+
+@pytest.mark.parametrize("change, fragment", [({"format": "2"}, "'format' must be a version number"),
+                                              ({"arrays": None}, "no array inventory")],
+                         ids=["format not a number", "format 2 without arrays"])
+def test_a_malformed_model_json_is_refused_by_entry(exported, tmp_path, change, fragment):
+    bundle = copy_bundle(exported, tmp_path)
+    description = json.loads((bundle / "model.json").read_text())
+    description.update(change)
+    if change.get("arrays", 0) is None:
+        del description["arrays"]
+    (bundle / "model.json").write_text(json.dumps(description))
+    forge_checksums(bundle)
+    with pytest.raises(ArtifactError, match=fragment):
+        load_model(bundle)
