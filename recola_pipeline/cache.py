@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import hashlib
 import io
 import json
@@ -27,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 from . import interrupts
 
@@ -215,34 +215,35 @@ class Artifact:
             raise ArtifactError(f"{self.path} is incomplete (no {MANIFEST}); run its stage again")
         return json.loads((self.path / MANIFEST).read_text())
 
-    def verify(self) -> None:
-        """Check every file against the manifest checksums; raise ArtifactError naming the first mismatch."""
+    def verify(self, check_file=None) -> None:
+        """Check every file against the manifest checksums; raise ArtifactError naming the first mismatch.
+
+        ``check_file(path)``, when given, is then called on every listed file and raises
+        ArtifactError for one that must not be read (the runner passes
+        :func:`recola_pipeline.safe_io.check_model_file`).
+        """
         for name, digest in self.manifest()["files"].items():
             path = self.file(name)  # a name leading outside the artifact folder is refused
             if not path.is_file():
                 raise ArtifactError(f"{path} is listed in {MANIFEST} but missing")
             if file_sha256(path) != digest:
                 raise ArtifactError(f"{path} changed since it was written (checksum mismatch)")
-        from .safe_io import untrusted_types  # safe_io writes through this module
-        for name in self.manifest()["files"]:
-            if name.endswith(".skops") and untrusted_types(self.file(name)):
-                raise ArtifactError(f"{self.file(name)} holds types that are not on the allow-list")
+        if check_file is not None:
+            for name in self.manifest()["files"]:
+                check_file(self.file(name))
 
     @contextlib.contextmanager
     def lock(self):
         """Hold an exclusive lock on this artifact (a ``<hash>.lock`` file beside its folder).
 
         Two runs that need the same artifact build it one after the other; the second then finds
-        it complete. The lock is released when the process ends, even by a crash.
+        it complete. The lock (``filelock``: an OS lock on POSIX and Windows) is released when the
+        process ends, even by a crash. It is taken only to build: a complete artifact is read
+        without it, so a read-only store can be reused.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.parent / f"{self.path.name}.lock", "a") as handle:  # only to build: a complete
-            # artifact is read without it, so a read-only store can be reused
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with FileLock(self.path.parent / f"{self.path.name}.lock"):
+            yield
 
     def clear(self) -> None:
         """Remove the whole folder (used by --force and to rebuild a damaged artifact)."""

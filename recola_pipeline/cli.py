@@ -14,20 +14,13 @@ from pathlib import Path
 
 from . import interrupts
 from . import logs
-from .cache import ArtifactError, write_text
-from .compare import compare, runs_table
-from .config import ConfigError, load_config
-from .corpora import CORPORA, CorpusError
-from .export import export_model
-from .html_report import build_report
-from .extractors.backbones import BackboneError
-from .inputs import InputError, writable_folder
-from .modalities import MODALITY_STAGES
-from .model import SYSTEMS
+from .corpora import CORPORA
+from .modalities import MODALITY_STAGES, SYSTEMS
 from .parallel import BACKENDS
-from .pipeline import Pipeline, public_stages
-from .prediction import predict_inputs
-from .runs import Run, RunError, default_name, load_run, unused_name
+from .registry import installed
+from .stages import STAGES, public_stages
+
+# what a run needs is imported when it starts: ``--help`` reads names only
 
 log = logging.getLogger("recola_pipeline")
 
@@ -91,12 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def stages_to_run(stage: str, config) -> list[str]:
     """``[stage]``, or for ``all`` every public stage except the feature stages of modalities
-    that ``train.modalities`` leaves out (an audio-only corpus runs no video stage), and except
-    ``mrpn`` when a user corpus runs the continuous path while ``mrpn.corpus`` is still the demo."""
+    that ``train.modalities`` leaves out (an audio-only corpus runs no video stage), except
+    ``mrpn`` when a user corpus runs the continuous path while ``mrpn.corpus`` is still the demo,
+    and except ``mrpn`` where its extra is not installed (with a warning saying how to add it)."""
     if stage != "all":
         return [stage]
     unused = {MODALITY_STAGES[m] for m in MODALITY_STAGES if m not in config.train.modalities}
     if config.corpus.name != "demo" and config.mrpn.corpus == "demo":
+        unused.add("mrpn")
+    extra = STAGES.entry("mrpn").extra
+    if "mrpn" not in unused and not installed(extra):
+        log.warning("mrpn: skipped, its libraries are not installed (pip install 'recola-pipeline[%s]')", extra)
         unused.add("mrpn")
     return [name for name in public_stages() if name not in unused]
 
@@ -184,6 +182,18 @@ def main(argv=None) -> int:
         return 130
 
 
+def user_errors() -> tuple[type, ...]:
+    """The errors that are the input's or the configuration's: logged as one line, exit 2."""
+    from .cache import ArtifactError
+    from .config import ConfigError
+    from .corpora import CorpusError
+    from .extractors import BackboneError
+    from .inputs import InputError
+    from .registry import MissingExtra
+    from .runs import RunError
+    return ConfigError, CorpusError, ArtifactError, BackboneError, InputError, RunError, MissingExtra
+
+
 def _os_error(exc: OSError) -> int:
     """Log a failed read or write (disk full, read-only folder, permissions) by file and reason; exit 2."""
     log.error("cannot access %s: %s. Free space or fix permissions there (or pick another folder) and run again: "
@@ -192,6 +202,11 @@ def _os_error(exc: OSError) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .export import export_model
+    from .inputs import writable_folder
+    from .pipeline import Pipeline
+    from .runs import load_run
     try:
         if args.run:
             root = Path(args.artifact_root or ".")
@@ -210,7 +225,7 @@ def _export(args: argparse.Namespace) -> int:
                       ", ".join(missing))
             return 2
         out = export_model(pipeline, args.out)
-    except (ConfigError, CorpusError, ArtifactError, BackboneError, InputError, RunError) as exc:
+    except user_errors() as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:
@@ -220,12 +235,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .inputs import writable_folder
+    from .prediction import predict_inputs
     try:
         writable_folder(args.out, "--out", create=True)
         outputs = predict_inputs(args.model, args.inputs, Path(args.out), system=args.system, jobs=args.jobs,
                                  backend=args.backend, scheduler=args.scheduler, progress=not args.quiet,
                                  output_format=args.output_format)
-    except (CorpusError, ArtifactError, BackboneError, InputError) as exc:
+    except user_errors() as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:
@@ -236,6 +253,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    from .compare import runs_table
     table = runs_table(Path(args.artifact_root))
     if table.empty:
         print(f"no runs under {Path(args.artifact_root).resolve() / 'runs'}")
@@ -245,6 +263,9 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from .cache import write_text
+    from .compare import compare
+    from .runs import RunError
     try:
         text, page = compare(Path(args.artifact_root), args.runs)
         write_text(Path(args.out), page)
@@ -259,6 +280,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str], once) -> int:
+    from .config import load_config
+    from .html_report import build_report
+    from .pipeline import Pipeline
+    from .runs import Run, default_name, unused_name
     try:
         config = load_config(args.config, overrides=_overrides(args))
         pipeline = Pipeline(config)
@@ -279,7 +304,7 @@ def _run(args: argparse.Namespace, argv: list[str], once) -> int:
                 run.write("report.html", build_report(pipeline, run.record, run.warnings))
         print(f"run {name}: {run.folder}" + (f" (open {run.folder / 'report.html'})"
                                             if (run.folder / "report.html").exists() else ""))
-    except (ConfigError, CorpusError, ArtifactError, BackboneError, RunError) as exc:
+    except user_errors() as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:  # disk full, read-only store, permissions: the file and the reason

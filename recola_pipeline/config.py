@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .corpora import CORPORA
-from .estimators.normalise import NORMALISATIONS
+from .estimators import NORMALISATIONS
 from .extractors import AUDIO_FEATURE_SETS
 from .inputs import InputError, checked_file
 from .labels import GOLD_STANDARDS
 from .modalities import MODALITY_STAGES
-from .mrpn.corpora import READERS as CLIP_CORPORA
-from .mrpn.inputs import CLIP_MODALITIES
-from .mrpn.networks import AGGREGATORS as MRPN_AGGREGATORS
-from .mrpn.networks import ALL_VARIANTS as MRPN_VARIANTS
+from .mrpn import AGGREGATORS as MRPN_AGGREGATORS
+from .mrpn import ALL_VARIANTS as MRPN_VARIANTS
+from .mrpn import CLIP_CORPORA, CLIP_MODALITIES
 from .parallel import BACKENDS
 
 DIMENSIONS = ("arousal", "valence")

@@ -32,14 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from safetensors.torch import save_file
 
 from . import __version__, safe_io
 from .cache import file_sha256, read_table, write_json, write_text
 from .config import VIDEO_EMBEDDING_KEYS
 from .corpora import CorpusError
-from .extractors.backbones import weights_digest
 from .pipeline import Pipeline, library_versions
 
 FORMAT = 2
@@ -134,6 +131,10 @@ def _copy_model(source: Path, target: Path) -> None:
 
 
 def _export_video(pipeline: Pipeline, tmp: Path) -> dict:
+    import torch
+    from safetensors.torch import save_file
+
+    from .extractors.backbones import weights_digest
     cfg = pipeline.config.video
     faces, video = pipeline.ensure("faces"), pipeline.ensure("video")
     (tmp / "video").mkdir()

@@ -27,7 +27,7 @@ from .metrics import ccc, pearson
 
 LABEL_HOP_S = 0.04
 #: the gold-standard methods (``corpus.gold_standard``) of :func:`gold_standard`
-GOLD_STANDARDS = ("avec2016", "mean", "ewe")
+GOLD_STANDARDS = ("avec2016", "mean", "ewe", "shipped")
 
 
 def _pairwise_ccc(ratings: np.ndarray) -> np.ndarray:
@@ -53,7 +53,8 @@ def gold_standard(ratings: np.ndarray, method: str = "avec2016") -> np.ndarray:
     ----------
     ratings : ndarray, shape (n_frames, n_raters)
         Individual ratings at the label rate, NaN where a rater gave no value.
-    method : {'avec2016', 'mean', 'ewe'}
+    method : {'avec2016', 'mean', 'ewe', 'shipped'}
+        ``shipped``: the one column is a gold standard read from the corpus, used as it is.
 
     Returns
     -------
@@ -64,6 +65,8 @@ def gold_standard(ratings: np.ndarray, method: str = "avec2016") -> np.ndarray:
         raise ValueError(f"ratings must be a (frames, raters) matrix with at least one rater, got {ratings.shape}")
     if method not in GOLD_STANDARDS:
         raise ValueError(f"unknown gold standard {method!r}; use one of {', '.join(GOLD_STANDARDS)}")
+    if method == "shipped" and ratings.shape[1] != 1:
+        raise ValueError(f"a shipped gold standard is one column, got {ratings.shape[1]}")
     rated = ~np.isnan(ratings)
     ratings = ratings[:, rated.any(axis=0)]  # a rater with no value at all takes no part
     rated = ~np.isnan(ratings)

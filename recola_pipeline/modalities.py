@@ -7,6 +7,9 @@ from __future__ import annotations
 
 #: modality -> the feature stage that extracts it (its config section of the same name has ``windows_s``)
 MODALITY_STAGES = {"audio": "audio", "video": "video"}
+#: the systems a trained model predicts with: ``best`` (chosen on devel per dimension), each
+#: modality alone, and their early (concatenated features) and late (fused predictions) fusion
+SYSTEMS = ("best", *MODALITY_STAGES, "early", "late")
 
 
 def modality_windows(config, modality: str) -> list[float]:

@@ -21,26 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from safetensors.torch import load_file
-
 from . import safe_io
 from .bundle_io import check_description, confined, read_json, verified_files
 from .cache import ArtifactError
 from .config import VideoConfig
 from .corpora import CorpusError
 from .estimators.bundle import predict_bundle
-from .extractors import video_decode
 from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
 from .extractors.audio_io import check_audio, load_audio
-from .extractors.backbones import load_backbone, weights_digest
-from .extractors.face_embedding import face_frames, face_window_features
 from .labels import LABEL_HOP_S
 from .matrices import FrameMatrix, label_times
+from .modalities import SYSTEMS
+from .registry import require
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("best", "audio", "video", "early", "late")
 #: the output column that flags frames predicted far outside the training labels' range
 OUTSIDE_COLUMN = "outside_training_range"
 #: how far outside the range counts as far: this share of its width beyond either end
@@ -162,7 +157,7 @@ class TrainedModel:
             for message in messages:
                 log.warning("%s", message)
         if _is_video(timeline):
-            seconds = video_decode.probe(timeline).duration_s
+            seconds = _video_module("video_decode").probe(timeline).duration_s
         n_frames = int(np.floor(seconds / LABEL_HOP_S + 1e-6)) + 1
         features = {}
         if "audio" in needed:
@@ -237,24 +232,29 @@ class TrainedModel:
     def _video_features(self, path, n_frames: int, seconds: float) -> dict[float, pd.DataFrame]:
         video = self.description["video"]
         cfg = VideoConfig(**{**vars(VideoConfig()), **video["settings"]})
+        face_embedding = _video_module("face_embedding")
         backbone = self._backbone()
-        probed = video_decode.probe(Path(path))
+        probed = _video_module("video_decode").probe(Path(path))
         row = {"recording": Path(path).stem, "video": str(path), "n_frames": n_frames, "decoder": probed.decoder,
                "fps": probed.fps if probed.fps > 0 else 25.0}
-        table, info = face_frames(row, cfg, seconds, backbone)
+        table, info = face_embedding.face_frames(row, cfg, seconds, backbone)
         if info["face_frames"] == 0:
             raise CorpusError(f"{path}: no face was found in any frame; the video systems cannot predict from it "
                               "(use --system audio)")
-        return face_window_features(table, self._load(video["pca"]), self._windows("video"))
+        return face_embedding.face_window_features(table, self._load(video["pca"]), self._windows("video"))
 
     @functools.cache
     def _backbone(self):
+        import torch
+        from safetensors.torch import load_file
+
+        backbones = _video_module("backbones")
         video = self.description["video"]
         settings = video["settings"]
-        if weights_digest(settings["backbone"], settings["weights"]) != video["weights_sha256"]:
+        if backbones.weights_digest(settings["backbone"], settings["weights"]) != video["weights_sha256"]:
             raise ArtifactError(f"the video backbone weights {settings['weights']} differ from those the model was "
                                 "trained with (SHA-256); install the same weights file")
-        backbone = load_backbone(settings["backbone"], settings["weights"], input_size=settings["input_size"])
+        backbone = backbones.load_backbone(settings["backbone"], settings["weights"], input_size=settings["input_size"])
         if video.get("finetuned"):
             backbone.model.load_state_dict(load_file(str(confined(self.path, video["finetuned"]))))
         torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -293,3 +293,7 @@ def _video_sound(path: Path, sample_rate: int) -> tuple[np.ndarray, float]:
     signal = np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
     return signal, signal.size / sample_rate
 
+
+def _video_module(name: str):
+    """A module of the face path (``recola_pipeline.extractors.<name>``), imported when a video input needs it."""
+    return require(f"recola_pipeline.extractors.{name}", what="predicting from video", extra="video")

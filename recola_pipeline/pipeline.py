@@ -1,91 +1,36 @@
-"""The stage graph: what each stage depends on, and running stages against the artifact store.
+"""The runner: resolves each stage's artifact identity and runs stages against the artifact store.
 
-A stage's artifact identity is built from (a) the config sections it reads, (b) the identities
-of its upstream stages, (c) the versions of the libraries that change its numbers, (d) the
-stage's own code version, and (e) for the data stage of a user corpus, a fingerprint (path,
-size, modification time) of every input file. Settings that cannot change a result (jobs,
-progress bars, the artifact root) are never part of it.
+What enters an identity is described in :mod:`recola_pipeline.stage`.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 from .cache import Artifact, ArtifactError, ArtifactStore
+from .code_identity import code_hash
 from .config import Config
 from .corpora import resolve_modalities
 from .parallel import parallel_map
+from .safe_io import check_model_file
+from .stage import Stage, library_versions
+from .stages import STAGES
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One stage of the pipeline.
+class StageGraph(dict):
+    """``name -> Stage`` for every stage, each stage module imported on first look-up."""
 
-    Attributes
-    ----------
-    name : str
-    kind : str
-        ``features`` or ``models``: which artifact root it writes under.
-    sections : tuple of str
-        Config sections whose values change its output (all their keys enter its identity).
-    keys : tuple of str
-        Further settings (``section.key``) it reads; settings read only under a condition are
-        returned by ``extra_identity`` under ``config_keys``. Every setting a stage reads must be
-        in its identity or an upstream stage's (``tests/test_architecture.py`` checks it);
-        ``[run]`` (paths, parallelism, progress bars) never changes a number and is never part of it.
-    upstream : callable
-        ``Config -> list of stage names`` it reads.
-    libraries : tuple of str
-        Distributions whose versions change its numbers.
-    run : callable
-        ``(Pipeline, Artifact) -> dict`` that writes the artifact's files and returns the
-        information recorded in its manifest.
-    version : int
-        Bumped when a code change alters the stage's output.
-    extra_identity : callable or None
-        ``Pipeline -> dict`` of further identity (e.g. an input-file fingerprint, a weights
-        file's SHA-256); its ``config_keys`` entry (``{"section.key": value}``) joins ``config``.
-    public : bool
-        Whether ``--stage`` offers it (internal stages such as ``demo`` are built on demand).
-    """
-
-    name: str
-    kind: str
-    sections: tuple[str, ...]
-    upstream: Callable[[Config], list[str]]
-    libraries: tuple[str, ...]
-    run: Callable
-    keys: tuple[str, ...] = ()
-    version: int = 1
-    extra_identity: Callable | None = field(default=None)
-    public: bool = True
+    def __missing__(self, name: str) -> Stage:
+        self[name] = STAGES[name]
+        return self[name]
 
 
-def stage_graph() -> dict[str, Stage]:
-    """Every stage by name, from the ordered list in :mod:`recola_pipeline.stages`."""
-    from .stages import STAGES  # the stage modules import this one: imported on use
-    return {stage.name: stage for stage in STAGES}
-
-
-def public_stages() -> list[str]:
-    """Stages offered by ``--stage``, in the order ``--stage all`` runs them."""
-    return [name for name, stage in stage_graph().items() if stage.public]
-
-
-def library_versions(names) -> dict[str, str]:
-    """Installed versions of the named distributions ('missing' when not installed)."""
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
+def stage_graph() -> StageGraph:
+    """Every stage by name, in :data:`recola_pipeline.stages.ORDER` (modules imported when looked up)."""
+    return StageGraph()
 
 
 class Pipeline:
@@ -125,7 +70,7 @@ class Pipeline:
             config.update(extra.pop("config_keys", {}))
             self._identities[name] = {
                 "stage": name,
-                "version": stage.version,
+                "code": code_hash(stage.modules(self.config)),
                 "config": config,
                 "upstream": {u: self.artifact(u).hash for u in stage.upstream(self.config)},
                 "libraries": library_versions(stage.libraries),
@@ -205,7 +150,7 @@ class Pipeline:
         if not artifact.complete or name in self.force:
             return False
         try:
-            artifact.verify()
+            artifact.verify(check_file=check_model_file)
         except ArtifactError as exc:
             log.warning("%s: %s; rebuilding it", name, exc)
             return False

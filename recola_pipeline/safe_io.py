@@ -15,14 +15,18 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import skops.io as sio
 
 from .cache import ArtifactError, atomic_path
+from .estimators import trusted_types
 
-#: this package's estimator types that may be rebuilt from a model file
-TRUSTED = ("recola_pipeline.estimators.delay.DelayedRegressor", "recola_pipeline.estimators.linear.L2LinearSVR",
-           "recola_pipeline.estimators.normalise.Normaliser", "recola_pipeline.estimators.postprocess.PostProcessor",
-           "recola_pipeline.estimators.fusion.LateFusion")
+#: this package's estimator types that may be rebuilt from a model file (the estimator registry's)
+TRUSTED = trusted_types()
+
+
+def _skops():
+    """``skops.io``, imported when a model is read or written (it loads scikit-learn, and torch where installed)."""
+    import skops.io
+    return skops.io
 
 
 def dump(obj, path) -> None:
@@ -32,7 +36,7 @@ def dump(obj, path) -> None:
     :func:`canonical`), so artifacts compare by checksum across runs, backends and machines.
     """
     with atomic_path(Path(path)) as tmp:
-        tmp.write_bytes(canonical(sio.dumps(obj)))
+        tmp.write_bytes(canonical(_skops().dumps(obj)))
 
 
 def canonical(data: bytes) -> bytes:
@@ -113,6 +117,12 @@ def array_inventory(path) -> dict[str, dict]:
     return inventory
 
 
+def check_model_file(path) -> None:
+    """Raise ArtifactError when ``path`` is a model file (``.skops``) holding types off the allow-list."""
+    if Path(path).suffix == ".skops" and untrusted_types(path):
+        raise ArtifactError(f"{path} holds types that are not on the allow-list")
+
+
 def untrusted_types(path) -> list[str]:
     """Types stored in ``path`` that are not on the allow-list (nothing is loaded).
 
@@ -123,7 +133,7 @@ def untrusted_types(path) -> list[str]:
     """
     path = Path(path)
     try:
-        return [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED]
+        return [t for t in _skops().get_untrusted_types(file=path) if t not in TRUSTED]
     except Exception as exc:  # skops raises zipfile/JSON errors for anything that is not its format
         raise ArtifactError(f"{path} is not a model file in skops format ({type(exc).__name__}); "
                             "it was not loaded") from None
@@ -156,7 +166,7 @@ def load(path, *, arrays: dict | None = None):
         raise ArtifactError(f"{path}: its arrays differ from those the bundle's model.json states (entry "
                             f"{differs[0]}); it was not loaded. Export the model again")
     try:
-        return sio.load(path, trusted=list(TRUSTED))
+        return _skops().load(path, trusted=list(TRUSTED))
     except Exception as exc:  # skops raises what its parts raise for a malformed schema
         raise ArtifactError(f"{path} cannot be rebuilt ({type(exc).__name__}: {exc}); it was not loaded. "
                             "Export the model (or run the stage) again") from None

@@ -111,6 +111,66 @@ def test_avec2016_layout(small_config, tmp_path):
     np.testing.assert_allclose(gold["dev_1"]["valence"], shipped["gold"], atol=1e-6)
 
 
+def recola_release_form(arff: Path, dimension: str) -> None:
+    """Rewrite an AVEC 2016 gold ARFF in the RECOLA release's two-column form (attributes swapped, a comment)."""
+    rows = [line.split(",") for line in arff.read_text().split("@data")[1].split() if line]
+    arff.write_text("% RECOLA gold standard\n@relation 'gold standard'\n"
+                    f"@attribute GoldStandard{dimension.title()} numeric\n@attribute frametime numeric\n@data\n"
+                    + "".join(f"{value},{time}\n" for _, time, value in rows))
+
+
+def test_avec2016_without_individual_ratings_runs_from_its_gold_arffs_in_either_form(small_config, tmp_path, caplog):
+    root = tmp_path / "AVEC2016"
+    write_avec(root)
+    _, built = run_data(small_config, "corpus.name=avec2016", f'corpus.data_root="{root}"')
+    shutil.rmtree(root / "ratings_individual")
+    caplog.set_level("INFO")
+    _, shipped = run_data(small_config, "corpus.name=avec2016", f'corpus.data_root="{root}"')
+    assert "has no ratings_individual/" in caplog.text
+    assert shipped.manifest()["info"]["gold_standard"] == "shipped"
+    _, from_avec = load_data(shipped)
+    for rec, table in load_data(built)[1].items():  # the shipped files hold the built gold to 6 decimals
+        np.testing.assert_allclose(from_avec[rec][["arousal", "valence"]], table[["arousal", "valence"]], atol=1e-6)
+    for arff in root.glob("ratings_gold_standard/*/*.arff"):
+        recola_release_form(arff, arff.parent.name)
+    assert "GoldStandardArousal" in (root / "ratings_gold_standard/arousal/dev_1.arff").read_text()
+    _, release = run_data(small_config, "corpus.name=avec2016", f'corpus.data_root="{root}"', "corpus.gold_standard=shipped")
+    assert release.path != shipped.path  # other files, another artifact
+    for rec, table in load_data(release)[1].items():
+        pd.testing.assert_frame_equal(table, from_avec[rec])  # identical gold tables
+
+
+def test_a_gold_arff_that_names_no_gold_attribute_is_refused_by_name(tmp_path):
+    from recola_pipeline.corpora.ratings import read_arff_gold
+    path = tmp_path / "dev_1.arff"
+    path.write_text("@relation x\n@attribute frametime numeric\n@attribute a numeric\n@attribute b numeric\n"
+                    "@data\n0.00,0.1,0.2\n0.04,0.1,0.2\n")
+    with pytest.raises(CorpusError, match="dev_1.arff: attributes .* one numeric GoldStandard attribute"):
+        read_arff_gold(path)
+    path.write_text("not arff at all")
+    with pytest.raises(CorpusError, match="not a readable ARFF file"):
+        read_arff_gold(path)
+
+
+def test_shipped_gold_on_a_layout_without_gold_files_is_refused(small_config, recola_root):
+    message = assert_no_artifact(small_config, "corpus.name=recola", f'corpus.data_root="{recola_root}"',
+                                 "corpus.gold_standard=shipped")
+    assert "the recola layout ships none" in message
+
+
+def test_a_manifest_takes_arff_gold_label_files(small_config, tmp_path):
+    root = tmp_path / "AVEC2016"
+    write_avec(root)
+    rows = ["recording,partition,audio,arousal,valence"]
+    for rec, part in (("train_1", "train"), ("dev_1", "devel"), ("test_1", "test")):
+        rows.append(f"{rec},{part},{root}/recordings_audio/{rec}.wav,"
+                    f"{root}/ratings_gold_standard/arousal/{rec}.arff,{root}/ratings_gold_standard/valence/{rec}.arff")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    _, artifact = run_data(small_config, "corpus.name=manifest", f'corpus.manifest="{tmp_path / "manifest.csv"}"')
+    shipped = avec2016.read_shipped_gold(root, "dev_1", "arousal")
+    np.testing.assert_allclose(load_data(artifact)[1]["dev_1"]["arousal"], shipped["gold"], atol=1e-12)
+
+
 def test_avec2016_test_partition_without_labels(small_config, tmp_path):
     root = tmp_path / "AVEC2016"
     write_avec(root, shipped_gold=False)

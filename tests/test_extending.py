@@ -19,7 +19,8 @@ from recola_pipeline.corpora.ratings import read_label_file
 from recola_pipeline.extractors import AUDIO_FEATURE_SETS
 from recola_pipeline.extractors.windows import strided_moments
 from recola_pipeline.labels import LABEL_HOP_S
-from recola_pipeline.mrpn.corpora import READERS, ravdess
+from recola_pipeline.mrpn import CLIP_CORPORA
+from recola_pipeline.mrpn.corpora import ravdess
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.readers import load_clip_table
 
@@ -103,7 +104,7 @@ def test_a_new_clip_corpus_is_listed_by_the_clips_stage(tmp_path, monkeypatch):
         def read(root):
             return ravdess.read(root)
 
-    monkeypatch.setitem(READERS, "mine", RenamedRavdess)  # the clip corpus's registry line
+    monkeypatch.setitem(CLIP_CORPORA, "mine", RenamedRavdess)  # the clip corpus's registry line
     cfg = load_config(None, overrides=[f'run.artifact_root="{tmp_path / "b"}"', "run.jobs=1", "run.progress=false",
                                        "mrpn.corpus=mine", f'mrpn.data_root="{source}"',
                                        'mrpn.modalities=["spectrogram", "lld"]'])

@@ -7,7 +7,8 @@ import pytest
 from recola_pipeline import safe_io
 from recola_pipeline.cache import read_table
 from recola_pipeline.config import load_config
-from recola_pipeline.pipeline import Pipeline, public_stages
+from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.stages import public_stages
 
 DEMO = ("demo.recordings_per_partition=3", "demo.duration_s=40.0", "audio.windows_s=[4.0, 8.0]",
         "video.windows_s=[4.0, 8.0]")

@@ -3,39 +3,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import audformat_db, avec2016, manifest, recola
+from ..modalities import MODALITY_STAGES
+from ..registry import Registry
 from .base import PARTITIONS, Corpus, CorpusError, Recording
 
 __all__ = ["CORPORA", "PARTITIONS", "Corpus", "CorpusError", "Recording", "corpus_modalities", "load_corpus",
            "resolve_modalities"]
 
-
-def _demo(corpus_cfg, demo_root: Path | None) -> Corpus:
-    corpus = recola.read(demo_root, dimensions=corpus_cfg.dimensions)
-    return Corpus("demo", corpus.recordings, corpus.read_ratings)
-
-
-def _manifest(corpus_cfg, demo_root: Path | None) -> Corpus:
-    if not corpus_cfg.manifest:
-        raise CorpusError("corpus 'manifest' needs a manifest CSV: pass --manifest PATH")
-    return manifest.read(Path(corpus_cfg.manifest), dimensions=corpus_cfg.dimensions,
-                         partitions_csv=corpus_cfg.partitions_csv)
-
-
-def folder_corpus(module, name: str):
-    """The registry entry of a corpus read from a folder (``--data-root``) by ``module.read``."""
-    def read(corpus_cfg, demo_root: Path | None) -> Corpus:
-        if not corpus_cfg.data_root:
-            raise CorpusError(f"corpus '{name}' needs its folder: pass --data-root PATH")
-        return module.read(Path(corpus_cfg.data_root), dimensions=corpus_cfg.dimensions,
-                           partitions_csv=corpus_cfg.partitions_csv)
-    return read
-
-
-#: ``corpus.name`` -> ``(corpus_cfg, demo_root) -> Corpus``. A new layout is a module with a
-#: ``read(root, *, dimensions, partitions_csv)`` function plus one line here (README, "Extending").
-CORPORA = {"demo": _demo, "recola": folder_corpus(recola, "recola"), "avec2016": folder_corpus(avec2016, "avec2016"),
-           "manifest": _manifest, "audformat": folder_corpus(audformat_db, "audformat")}
+#: ``corpus.name`` -> ``(corpus_cfg, demo_root) -> Corpus`` (:mod:`.loaders`). A new layout is a module
+#: with a ``read(root, *, dimensions, partitions_csv)`` function, its loader and one line here
+#: (docs, "Extending").
+CORPORA = Registry("corpus layout", {
+    "demo": "recola_pipeline.corpora.loaders:demo",
+    "recola": "recola_pipeline.corpora.loaders:recola",
+    "avec2016": "recola_pipeline.corpora.loaders:avec",
+    "manifest": "recola_pipeline.corpora.loaders:manifest",
+    "audformat": "recola_pipeline.corpora.loaders:audformat",
+})
 
 
 def load_corpus(corpus_cfg, *, demo_root: Path | None = None) -> Corpus:
@@ -55,7 +39,7 @@ def corpus_modalities(config) -> list[str]:
     if config.corpus.name == "demo":
         return ["audio", "video"] if config.demo.video else ["audio"]
     corpus = load_corpus(config.corpus)
-    return [m for m in ("audio", "video") if any(getattr(r, m) is not None for r in corpus.recordings)]
+    return [m for m in MODALITY_STAGES if any(getattr(r, m) is not None for r in corpus.recordings)]
 
 
 def resolve_modalities(config) -> None:

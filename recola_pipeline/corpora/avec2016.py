@@ -7,11 +7,15 @@
     <root>/ratings_individual/{arousal,valence}/train_1.csv   (RECOLA header, 40 ms rows)
     <root>/ratings_gold_standard/{arousal,valence}/train_1.arff
 
-The gold standard is rebuilt from ``ratings_individual`` with ``corpus.gold_standard``;
-the shipped ARFF files are read by :func:`read_shipped_gold` for comparison.
+The gold standard is rebuilt from ``ratings_individual`` with ``corpus.gold_standard``. With
+``corpus.gold_standard = "shipped"``, and by default when ``ratings_individual/`` is absent
+(many users hold only the gold standards), the ARFF files of ``ratings_gold_standard/`` are the
+labels, used as they are (AVEC 2016's three-column form or the RECOLA release's two-column form,
+:func:`~recola_pipeline.corpora.ratings.read_arff_gold`).
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -27,14 +31,22 @@ from .base import (
     read_partitions_csv,
     require_dir,
 )
-from .ratings import read_arff_gold, read_recola_ratings
+from .ratings import read_arff_gold, read_arff_ratings, read_recola_ratings
 from .recola import AUDIO_SUFFIXES, VIDEO_SUFFIXES, _media
 
+log = logging.getLogger(__name__)
+
 PREFIX_PARTITION = {"train": "train", "dev": "devel", "devel": "devel", "test": "test"}
+#: the settings this layout's ``read`` takes beyond the common ones
+OPTIONS = ("gold_standard",)
 
 
-def read(root: Path, *, dimensions, partitions_csv: str = "") -> Corpus:
-    """List an AVEC 2016 copy; partitions come from the file-name prefix unless a CSV overrides them."""
+def read(root: Path, *, dimensions, partitions_csv: str = "", gold_standard: str = "avec2016") -> Corpus:
+    """List an AVEC 2016 copy; partitions come from the file-name prefix unless a CSV overrides them.
+
+    ``gold_standard = "shipped"`` (or no ``ratings_individual/`` folder) takes the shipped
+    gold-standard ARFF files as the labels.
+    """
     root = require_dir(Path(root), "an AVEC 2016 copy (recordings_audio/, ratings_individual/)")
     audio = _media(root / "recordings_audio", AUDIO_SUFFIXES)
     video = _media(root / "recordings_video", VIDEO_SUFFIXES)
@@ -46,6 +58,10 @@ def read(root: Path, *, dimensions, partitions_csv: str = "") -> Corpus:
         check_recording_id(rec_id, f"{root}: media file {(audio.get(rec_id) or video.get(rec_id)).name}")
     check_unique_ids(ids, str(root))
     listed = set(read_partitions_csv(Path(partitions_csv))) if partitions_csv else set()
+    shipped = gold_standard == "shipped" or not (root / "ratings_individual").is_dir()
+    if shipped and gold_standard != "shipped":
+        log.info("%s has no ratings_individual/: the gold standards of ratings_gold_standard/ are the labels "
+                 "(corpus.gold_standard = 'shipped')", root)
     recordings = []
     for rec_id in ids:
         prefix = rec_id.rsplit("_", 1)[0]
@@ -55,9 +71,11 @@ def read(root: Path, *, dimensions, partitions_csv: str = "") -> Corpus:
             partition = "train"  # replaced by the CSV's below
         else:
             partition = check_partition(prefix, f"{root}: recording {rec_id}")
-        labels = {dim: root / "ratings_individual" / dim / f"{rec_id}.csv" for dim in dimensions}
+        labels = {dim: (root / "ratings_gold_standard" / dim / f"{rec_id}.arff" if shipped else
+                        root / "ratings_individual" / dim / f"{rec_id}.csv") for dim in dimensions}
         recordings.append(Recording(rec_id, partition, audio.get(rec_id), video.get(rec_id), labels))
-    return Corpus("avec2016", apply_partitions(recordings, partitions_csv, complete=False), read_recola_ratings)
+    return Corpus("avec2016", apply_partitions(recordings, partitions_csv, complete=False),
+                  read_arff_ratings if shipped else read_recola_ratings, gold_from_files=shipped)
 
 
 def read_shipped_gold(root: Path, recording: str, dimension: str) -> pd.DataFrame:

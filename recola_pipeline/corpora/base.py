@@ -60,12 +60,14 @@ class Corpus:
 
     ``read_ratings(path, max_gap_s=...)`` returns a DataFrame indexed by frame (0, 1, ...) with
     one column per rater, at the 40 ms label rate, starting at t = 0, NaN where a rater gave no
-    value (see :mod:`~recola_pipeline.corpora.ratings`).
+    value (see :mod:`~recola_pipeline.corpora.ratings`). ``gold_from_files``: the label files are
+    gold standards (one column each), used as they are (``corpus.gold_standard = "shipped"``).
     """
 
     name: str
     recordings: list[Recording]
     read_ratings: object
+    gold_from_files: bool = False
 
     def fingerprint(self) -> dict:
         """What the data stage's output depends on in the corpus itself (part of its artifact identity).

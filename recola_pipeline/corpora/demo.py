@@ -26,12 +26,12 @@ from scipy import signal
 
 from ..cache import atomic_path, write_table, write_text
 from ..labels import LABEL_HOP_S
+from ..registry import require
 from .base import PARTITIONS
 from .ratings import RECOLA_RATERS
 from .recola import ANNOTATION_DIR, AUDIO_DIR, VIDEO_DIR
 
 FPS = 25
-GENERATOR_VERSION = 1  # bump when a change alters the generated files
 FRAME_SIZE = 160
 
 
@@ -175,7 +175,6 @@ def generate_recording(root, rec_id: str, index: int, *, seed: int, duration_s: 
     The random stream depends only on ``seed`` and ``index``, so recordings can be generated
     in any order or in parallel with identical results.
     """
-    import cv2
 
     rng = np.random.default_rng([seed, index])
     n_frames = int(round(duration_s / LABEL_HOP_S)) + 1
@@ -189,6 +188,8 @@ def generate_recording(root, rec_id: str, index: int, *, seed: int, duration_s: 
     with atomic_path(root / AUDIO_DIR / f"{rec_id}.wav") as tmp:
         sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
     if video:
+        cv2 = require("cv2", what="the demo corpus's face video", extra="video",
+                      instead="run the audio-only demo: --set demo.video=false")
         sway = np.cumsum(rng.normal(0, 0.3, (n_frames, 2)), axis=0)
         sway = np.clip(sway - sway.mean(axis=0), -6, 6)
         with atomic_path(root / VIDEO_DIR / f"{rec_id}.mp4") as tmp:

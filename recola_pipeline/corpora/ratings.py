@@ -182,19 +182,49 @@ def read_recola_ratings(path: Path, raters: tuple[str, ...] = RECOLA_RATERS, *, 
     return on_label_grid(np.round(times / LABEL_HOP_S) * LABEL_HOP_S, table[list(raters)], max_gap_s=max_gap_s)
 
 
+#: names of the time attribute of a gold-standard ARFF (compared in lower case)
+ARFF_TIME_NAMES = ("frametime", "frame_time", "time")
+
+
 def read_arff_gold(path: Path) -> pd.DataFrame:
-    """Read an AVEC 2016 gold-standard ARFF (``Instance_name, frameTime, GoldStandard`` rows)."""
+    """Read a gold-standard ARFF file by its header (``time``, ``gold`` columns, checked like a rating file).
+
+    Both published forms are read, with their attributes in any order, comments and quoted
+    values: AVEC 2016's ``Instance_name string, frameTime numeric, GoldStandard numeric`` and
+    the RECOLA release's ``frametime numeric, GoldStandard<Dimension> numeric``. The time is the
+    attribute named ``frameTime`` / ``frame_time`` / ``time`` (any case); the gold value is the
+    numeric attribute whose name starts with ``GoldStandard``, or else the only other numeric one.
+    """
+    import arff  # liac-arff
+
     path = Path(path)
-    lines = Path(path).read_text().splitlines()
+    size = path.stat().st_size if path.is_file() else 0
+    if size > MAX_LABEL_BYTES:
+        raise CorpusError(f"{path}: {size} bytes is too large for a gold-standard file")
     try:
-        start = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
-    except StopIteration:
-        raise CorpusError(f"{path}: no @data section; not an AVEC 2016 gold-standard ARFF") from None
-    rows = [line.split(",") for line in lines[start:] if line.strip() and not line.startswith("%")]
-    try:
-        return pd.DataFrame({"time": [float(r[1]) for r in rows], "gold": [float(r[2]) for r in rows]})
-    except (IndexError, ValueError):
-        raise CorpusError(f"{path}: rows must look like 'train_1,0.04,-0.0229'") from None
+        with open(path, encoding="utf-8-sig") as handle:
+            parsed = arff.load(handle)
+    except (arff.ArffException, UnicodeDecodeError, ValueError) as exc:
+        raise CorpusError(f"{path}: not a readable ARFF file ({exc}); a gold-standard ARFF has '@attribute' lines "
+                          "for the time and the value, then '@data' rows like '0.04,-0.0199'") from None
+    names = [name for name, _ in parsed["attributes"]]
+    numeric = [name for name, kind in parsed["attributes"] if isinstance(kind, str) and kind.upper() in
+               ("NUMERIC", "REAL", "INTEGER")]
+    time = next((n for n in numeric if n.lower() in ARFF_TIME_NAMES), None)
+    gold = [n for n in numeric if n.lower().startswith("goldstandard")] or [n for n in numeric if n != time]
+    if time is None or len(gold) != 1:
+        raise CorpusError(f"{path}: attributes {names}; a gold-standard ARFF needs a numeric time attribute "
+                          f"({' or '.join(ARFF_TIME_NAMES)}) and one numeric GoldStandard attribute")
+    def cells(name):  # as text, so that every check of a rating file applies ('?' is a missing value)
+        return ["" if row[names.index(name)] is None else str(row[names.index(name)]) for row in parsed["data"]]
+
+    return checked_values(path, pd.DataFrame({"time": cells(time), "gold": cells(gold[0])}, dtype=str))
+
+
+def read_arff_ratings(path: Path, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame:
+    """A gold-standard ARFF as the labels of a recording: one ``gold`` column on the 40 ms grid."""
+    table = read_arff_gold(path)
+    return on_label_grid(table["time"].to_numpy(), table.drop(columns="time"), max_gap_s=max_gap_s)
 
 
 def checked_values(where, table: pd.DataFrame) -> pd.DataFrame:
@@ -211,8 +241,11 @@ def read_label_file(path: Path, *, max_gap_s: float = MAX_GAP_S) -> pd.DataFrame
     The separator (``,`` ``;`` tab) is detected; a UTF-8 byte-order mark and CRLF line ends are
     accepted. The values are placed on the 40 ms grid by :func:`on_label_grid`. Returns one
     column per rater; a file with a single value column is a single rater (its own gold standard).
+    A ``.arff`` file is a gold standard in ARFF (:func:`read_arff_gold`).
     """
     path = Path(path)
+    if path.suffix.lower() == ".arff":
+        return read_arff_ratings(path, max_gap_s=max_gap_s)
     table = _read_table(path, "labels")
     if "time" not in table.columns or len(table.columns) < 2:
         raise CorpusError(f"{path}: expected columns 'time,<dimension>' (seconds, value)")

@@ -1,8 +1,35 @@
-"""Fitted steps of the continuous path, each a scikit-learn estimator."""
-from .delay import DelayedRegressor
-from .fusion import LateFusion
-from .linear import L2LinearSVR, RidgePath
-from .normalise import Normaliser
-from .postprocess import PostProcessor
+"""Fitted steps of the continuous path, each a scikit-learn estimator.
 
-__all__ = ["DelayedRegressor", "L2LinearSVR", "LateFusion", "Normaliser", "PostProcessor", "RidgePath"]
+``ESTIMATORS`` registers them by class name; a model file may rebuild exactly these types of
+this package (:mod:`recola_pipeline.safe_io` takes its allow-list from here). The classes are
+importable from this package (``from recola_pipeline.estimators import Normaliser``); each is
+imported, with scikit-learn, on first use.
+"""
+from __future__ import annotations
+
+from ..registry import Registry
+
+ESTIMATORS = Registry("estimator", {
+    "DelayedRegressor": "recola_pipeline.estimators.delay:DelayedRegressor",
+    "L2LinearSVR": "recola_pipeline.estimators.linear:L2LinearSVR",
+    "RidgePath": "recola_pipeline.estimators.linear:RidgePath",
+    "Normaliser": "recola_pipeline.estimators.normalise:Normaliser",
+    "PostProcessor": "recola_pipeline.estimators.postprocess:PostProcessor",
+    "LateFusion": "recola_pipeline.estimators.fusion:LateFusion",
+})
+
+#: the normalisation modes (``train.normalisation``) of :class:`~recola_pipeline.estimators.normalise.Normaliser`
+NORMALISATIONS = ("train", "recording")
+
+__all__ = sorted(ESTIMATORS)
+
+
+def trusted_types() -> tuple[str, ...]:
+    """The dotted type names of the registered estimators (``module.Class``), nothing imported."""
+    return tuple(sorted(f"{ESTIMATORS.entry(n).module}.{ESTIMATORS.entry(n).attribute}" for n in ESTIMATORS))
+
+
+def __getattr__(name: str):
+    if name not in ESTIMATORS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return ESTIMATORS[name]

@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import NORMALISATIONS
 from .delay import segments
 
 
@@ -12,10 +13,6 @@ def _zscore(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     out = (X - mean) / np.where(std > 0, std, 1.0)
     out[:, std == 0] = 0.0
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-
-
-#: the normalisation modes (``train.normalisation``)
-NORMALISATIONS = ("train", "recording")
 
 
 class Normaliser(TransformerMixin, BaseEstimator):

@@ -14,12 +14,33 @@ set is an object with
 * ``libraries``: the distributions whose versions change its numbers (part of the artifact
   identity).
 
-A new feature set is one module implementing these plus one line here (see the README,
-"Extending").
+A new feature set is one module implementing these plus one line here (see the docs,
+"Extending"). The registry names each set without importing it (:mod:`recola_pipeline.registry`);
+the code of the module a set lives in is part of the audio artifact's identity.
+
+``BACKBONES`` names the families of face-embedding networks (``video.backbone``: ``fer2013``, or
+any timm model name, which the ``timm`` family loads).
 """
 from __future__ import annotations
 
-from . import librosa_set
-from .opensmile_windows import OpenSmileSet
+from ..registry import Entry, Registry
 
-AUDIO_FEATURE_SETS = {"egemaps": OpenSmileSet("egemaps"), "compare": OpenSmileSet("compare"), "librosa": librosa_set}
+AUDIO_FEATURE_SETS = Registry("audio feature set", {
+    "egemaps": "recola_pipeline.extractors.opensmile_windows:EGEMAPS",
+    "compare": "recola_pipeline.extractors.opensmile_windows:COMPARE",
+    "librosa": "recola_pipeline.extractors.librosa_set",
+})
+
+BACKBONES = Registry("video backbone", {
+    "fer2013": Entry("recola_pipeline.extractors.backbones:load_backbone", extra="video"),
+    "timm": Entry("recola_pipeline.extractors.backbones:load_backbone", extra="video"),
+})
+
+
+class BackboneError(RuntimeError):
+    """A backbone or its weights cannot be had; the message says how to fix it."""
+
+
+def backbone_family(name: str) -> str:
+    """The ``BACKBONES`` entry that loads ``video.backbone = name`` (a timm model name: ``timm``)."""
+    return name if name in BACKBONES else "timm"

@@ -32,13 +32,9 @@ import numpy as np
 import torch
 
 from ..cache import file_sha256
-from . import fer2013
+from . import BackboneError, fer2013  # noqa: F401 (BackboneError: raised here, declared without torch)
 
 FER2013 = "fer2013"
-
-
-class BackboneError(RuntimeError):
-    """A backbone or its weights cannot be had; the message says how to fix it."""
 
 
 @dataclass(frozen=True)

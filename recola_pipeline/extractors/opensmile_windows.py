@@ -517,3 +517,8 @@ def _windowed_percentiles(component: PercentilesComponent, llds: dict, window_s:
         for low, high in component.ranges:
             columns[f"{name}_pctlrange{low}-{high}"] = np.abs(percentiles[:, high] - percentiles[:, low])
     return columns
+
+
+#: the registered instances (:data:`recola_pipeline.extractors.AUDIO_FEATURE_SETS`)
+EGEMAPS = OpenSmileSet("egemaps")
+COMPARE = OpenSmileSet("compare")

@@ -26,8 +26,6 @@ from ..labels import LABEL_HOP_S
 
 SEGMENT_S, SEGMENT_HOP_S, N_FFT, HOP = 1.0, 0.2, 512, 64
 LLD_STEP_S = LABEL_HOP_S
-#: the clip modalities (``mrpn.modalities``) and how many input steps each has per second
-CLIP_MODALITIES = ("face", "spectrogram", "lld")
 
 
 def spectrogram_segments(signal: np.ndarray, rate: int, *, segment_s: float = SEGMENT_S,

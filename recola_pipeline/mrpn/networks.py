@@ -25,11 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-VARIANTS = ("N1", "N2", "N3")
-#: every variant ``mrpn.variants`` may list: the networks and the late fusion of the unimodal ones
-ALL_VARIANTS = (*VARIANTS, "late")
-#: the ways a :class:`SequenceBranch` turns its steps into one vector
-AGGREGATORS = ("lstm", "transformer", "stats")
+from . import AGGREGATORS, VARIANTS
 
 
 class SequenceBranch(nn.Module):

@@ -1,27 +1,28 @@
 """Every stage of the pipeline, in one ordered list: ``--stage all`` runs the public ones in this order.
 
-One module per stage, named after it; each defines ``STAGE`` (a :class:`~recola_pipeline.pipeline.Stage`)
+One module per stage, named after it; each defines ``STAGE`` (a :class:`~recola_pipeline.stage.Stage`)
 and the function that builds its artifact. A stage reads what earlier stages wrote through
 :mod:`recola_pipeline.readers` and never imports another stage module. The continuous path is
 ``demo`` (internal) -> ``data`` -> ``audio`` / ``faces`` (internal) -> ``video`` -> ``train`` ->
 ``evaluate`` -> ``report``; the categorical path is ``demo_clips`` (internal) -> ``clips``
-(internal) -> ``mrpn``. To add a stage: write its module and put its ``STAGE`` here.
+(internal) -> ``mrpn``. To add a stage: write its module and add its name to ``ORDER``. The
+registry names the stages without importing them (``--help`` lists them in a blink); a stage
+module is imported when a run needs it.
 """
 from __future__ import annotations
 
-from . import (
-          audio,
-          clips,
-          data,
-          demo,
-          demo_clips,
-          evaluate,
-          faces,
-          mrpn,
-          report,
-          train,
-          video,
-)
+from ..registry import Entry, Registry
 
-STAGES = (demo.STAGE, data.STAGE, audio.STAGE, faces.STAGE, video.STAGE, train.STAGE, evaluate.STAGE, report.STAGE,
-          demo_clips.STAGE, clips.STAGE, mrpn.STAGE)
+#: every stage, upstream before downstream
+ORDER = ("demo", "data", "audio", "faces", "video", "train", "evaluate", "report", "demo_clips", "clips", "mrpn")
+#: stages built on demand only (``--stage`` does not offer them)
+INTERNAL = ("demo", "faces", "demo_clips", "clips")
+#: the install extra a stage's libraries come from
+EXTRAS = {"faces": "video", "video": "video", "demo_clips": "mrpn", "clips": "mrpn", "mrpn": "mrpn"}
+
+STAGES = Registry("stage", {name: Entry(f"{__name__}.{name}:STAGE", extra=EXTRAS.get(name)) for name in ORDER})
+
+
+def public_stages() -> list[str]:
+    """Stages offered by ``--stage``, in the order ``--stage all`` runs them (nothing imported)."""
+    return [name for name in ORDER if name not in INTERNAL]

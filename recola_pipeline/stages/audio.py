@@ -27,7 +27,7 @@ from ..extractors import AUDIO_FEATURE_SETS
 from ..extractors.audio_features import audio_features
 from ..extractors.audio_io import load_audio
 from ..matrices import verify_frames
-from ..pipeline import Pipeline, Stage, library_versions
+from ..stage import Stage, library_versions
 from ..readers import load_data, window_name
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def extract_recording(args) -> dict:
     return info
 
 
-def run_audio(pipeline: Pipeline, artifact) -> dict:
+def run_audio(pipeline, artifact) -> dict:
     """Extract every recording with audio that is not already in the (possibly partial) artifact."""
     cfg = pipeline.config.audio
     table, _ = load_data(pipeline.ensure("data"))
@@ -85,7 +85,7 @@ def run_audio(pipeline: Pipeline, artifact) -> dict:
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
 
 
-def _feature_set_identity(pipeline: Pipeline) -> dict:
+def _feature_set_identity(pipeline) -> dict:
     """The versions of the libraries the configured feature set computes with."""
     return {"feature_set_libraries": library_versions(AUDIO_FEATURE_SETS[pipeline.config.audio.feature_set].libraries)}
 
@@ -93,6 +93,6 @@ def _feature_set_identity(pipeline: Pipeline) -> dict:
 STAGE = Stage(
     name="audio", kind="features", sections=("audio",), upstream=lambda cfg: ["data"],
     libraries=("soxr", "soundfile", "numpy"), run=run_audio, extra_identity=_feature_set_identity,
-    version=2,  # 2: eGeMAPS equivalentSoundLevel_dBp from cumulative sums (agrees with openSMILE to 1e-6)
+    code=lambda cfg: [AUDIO_FEATURE_SETS.module_of(cfg.audio.feature_set)],
 )
 

@@ -34,7 +34,7 @@ from ..extractors import video_decode
 from ..extractors.audio_io import load_audio
 from ..extractors.face_crops import strided_crops
 from ..labels import LABEL_HOP_S
-from ..mrpn.corpora import READERS
+from ..mrpn import CLIP_CORPORA
 from ..mrpn.corpora.clips import Clip, clip_table
 from ..mrpn.extractors import face_is_grey
 from ..mrpn.inputs import (
@@ -42,7 +42,7 @@ from ..mrpn.inputs import (
     spectrogram_segments,
     steps_per_second,
 )
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +52,21 @@ MAX_CLIP_S = 600.0  # label frames considered when a container does not declare 
 FACE_KEYS = ("detect_every", "detect_width", "smoothing", "max_gap_s", "margin", "batch_size")
 
 
-def read_clips(pipeline: Pipeline) -> list[Clip]:
+def read_clips(pipeline) -> list[Clip]:
     """The clips of ``mrpn.corpus`` (the demo set is generated first when needed)."""
     cfg = pipeline.config.mrpn
     root = pipeline.ensure("demo_clips").path if cfg.corpus == "demo" else Path(cfg.data_root)
-    return READERS[cfg.corpus].read(root)
+    return CLIP_CORPORA[cfg.corpus].read(root)
 
 
-def _clips_identity(pipeline: Pipeline) -> dict:
+def _clips_identity(pipeline) -> dict:
     """The ``[video]`` face settings when faces are an input, and the size and time of a user corpus's files."""
     cfg = pipeline.config.mrpn
     identity = {}
     if "face" in cfg.modalities:
         identity["config_keys"] = {f"video.{k}": getattr(pipeline.config.video, k) for k in FACE_KEYS}
     if cfg.corpus != "demo":  # the demo artifact's hash (upstream) already pins its content
-        files = [p for c in READERS[cfg.corpus].read(Path(cfg.data_root)) for p in (c.audio, c.video) if p]
+        files = [p for c in CLIP_CORPORA[cfg.corpus].read(Path(cfg.data_root)) for p in (c.audio, c.video) if p]
         identity["files"] = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return identity
 
@@ -126,7 +126,7 @@ def prepare_clip(args) -> dict:
     return {"clip": clip.id, **steps, "face_missed": missed}
 
 
-def run_clips(pipeline: Pipeline, artifact) -> dict:
+def run_clips(pipeline, artifact) -> dict:
     """Prepare every clip of the corpus not already in the (possibly partial) artifact."""
     cfg = pipeline.config.mrpn
     clips = read_clips(pipeline)
@@ -143,8 +143,7 @@ def run_clips(pipeline: Pipeline, artifact) -> dict:
 
 
 STAGE = Stage(
-    name="clips", kind="features", sections=(), public=False,
-    version=2,  # 2: face crops from the video stage's luma decode, near-face search and crop shrinking
+    name="clips", kind="features", sections=(),
     upstream=lambda cfg: ["demo_clips"] if cfg.mrpn.corpus == "demo" else [],
     libraries=("opensmile", "librosa", "soxr", "numpy", "opencv-python-headless"), run=run_clips,
     keys=tuple(f"mrpn.{key}" for key in MRPN_INPUT_KEYS), extra_identity=_clips_identity,

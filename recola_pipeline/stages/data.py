@@ -30,22 +30,22 @@ import pandas as pd
 
 from ..cache import write_table
 from ..corpora import Corpus, CorpusError, Recording, load_corpus
-from ..extractors import video_decode
 from ..extractors.audio_io import check_audio
 from ..labels import LABEL_HOP_S, gold_standard, rater_agreement
-from ..pipeline import Pipeline, Stage
+from ..registry import require
+from ..stage import Stage
 
 log = logging.getLogger(__name__)
 
 
-def corpus_of(pipeline: Pipeline) -> Corpus:
+def corpus_of(pipeline) -> Corpus:
     """List the configured corpus (the demo corpus is generated first when needed)."""
     cfg = pipeline.config.corpus
     demo_root = pipeline.ensure("demo").path if cfg.name == "demo" else None
     return load_corpus(cfg, demo_root=demo_root)
 
 
-def _fingerprint(pipeline: Pipeline) -> dict:
+def _fingerprint(pipeline) -> dict:
     cfg = pipeline.config.corpus
     if cfg.name == "demo":
         return {}  # the demo artifact's hash (upstream) already pins its content
@@ -128,7 +128,7 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
         raise CorpusError(f"recording {rec.id} ({rec.partition}) has no {absent[0]} ratings: {where}. "
                           "Add the file, or move the recording to the test partition if its labels are withheld")
     audio_s, audio_warnings = check_audio(rec.audio) if rec.audio is not None else (float("nan"), [])
-    video = video_decode.probe(rec.video) if rec.video is not None else None  # a corrupt file fails here
+    video = _probe_video(rec.video) if rec.video is not None else None  # a corrupt file fails here
     max_frames = int(np.floor(max_seconds / LABEL_HOP_S + 1e-6)) + 1
     ratings = {d: read_ratings(path, max_gap_s=max_gap_s) for d, path in present.items()}
     media_s = audio_s if rec.audio is not None else (video.duration_s if video is not None else 0.0)
@@ -150,6 +150,10 @@ def prepare_recording(rec: Recording, read_ratings, *, dimensions, method: str, 
     for d in dimensions:
         matrix = ratings[d].reindex(range(n_frames)).to_numpy() if d in ratings else None
         if matrix is not None:
+            if method == "shipped" and matrix.shape[1] != 1:
+                raise CorpusError(f"{rec.labels[d]}: corpus.gold_standard = 'shipped' takes each label file as the "
+                                  f"gold standard, one value column; this file has {matrix.shape[1]} (individual "
+                                  "ratings?). Set corpus.gold_standard to avec2016, mean or ewe to combine them")
             gold[d] = gold_standard(matrix, method)
             labelled &= gold[d].notna().to_numpy()
         row[f"labelled_frames_{d}"] = int(gold[d].notna().sum()) if d in gold else 0
@@ -258,13 +262,14 @@ def _prepare(args) -> PreparedRecording:
     return prepare_recording(rec, read_ratings, **kwargs)
 
 
-def run_data(pipeline: Pipeline, artifact) -> dict:
+def run_data(pipeline, artifact) -> dict:
     """Check every recording first (so bad input writes nothing), then write gold standards."""
     cfg = pipeline.config.corpus
     corpus = corpus_of(pipeline)
     if not corpus.recordings:
         raise CorpusError(f"corpus '{cfg.name}' lists no recordings")
-    kwargs = dict(dimensions=cfg.dimensions, method=cfg.gold_standard, max_seconds=cfg.max_seconds,
+    method = "shipped" if corpus.gold_from_files else cfg.gold_standard
+    kwargs = dict(dimensions=cfg.dimensions, method=method, max_seconds=cfg.max_seconds,
                   max_gap_s=cfg.max_label_gap_s)
     label_warnings = check_distinct_labels(corpus.recordings, allow_shared=cfg.allow_shared_labels)
     prepared = pipeline.map(_prepare, [(r, corpus.read_ratings, kwargs) for r in corpus.recordings],
@@ -290,12 +295,17 @@ def run_data(pipeline: Pipeline, artifact) -> dict:
             "frames": int(table["n_frames"].sum()), "labelled_frames": int(table["labelled_frames"].sum()),
             "coverage": {r.recording: {"labelled": int(r.labelled_frames), "unlabelled": int(r.unlabelled_frames)}
                          for r in table.itertuples()},
-            "gold_standard": cfg.gold_standard,
+            "gold_standard": method,
             "mean_rater_agreement": {d: float(table[f"agreement_{d}"].mean()) for d in cfg.dimensions}}
 
 
+def _probe_video(path):
+    """Duration and decoder of a video file (the face path's decoder, imported for corpora with video)."""
+    return require("recola_pipeline.extractors.video_decode", what="a corpus with video", extra="video").probe(path)
+
+
 STAGE = Stage(
-    name="data", kind="features", sections=("corpus",), version=2,
+    name="data", kind="features", sections=("corpus",),
     upstream=lambda cfg: ["demo"] if cfg.corpus.name == "demo" else [],
     libraries=("numpy", "pandas", "soundfile"), run=run_data, extra_identity=_fingerprint,
 )

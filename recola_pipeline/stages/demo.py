@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..cache import write_table
 from ..corpora import demo
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 
 
 def _generate_demo_recording(args) -> str:
@@ -17,7 +17,7 @@ def _generate_demo_recording(args) -> str:
     return rec_id
 
 
-def run_demo(pipeline: Pipeline, artifact) -> dict:
+def run_demo(pipeline, artifact) -> dict:
     """Generate the demo corpus into the artifact folder; recordings already there are kept."""
     cfg = pipeline.config.demo
     ids = demo.recording_ids(cfg.recordings_per_partition)
@@ -31,5 +31,4 @@ def run_demo(pipeline: Pipeline, artifact) -> dict:
 STAGE = Stage(
     name="demo", kind="features", sections=("demo",), upstream=lambda cfg: [],
     libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo,
-    version=demo.GENERATOR_VERSION, public=False,
 )

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ..mrpn.corpora import demo as demo_clips
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 
 
 def _generate_clip(args) -> str:
@@ -14,7 +14,7 @@ def _generate_clip(args) -> str:
     return code
 
 
-def run_demo_clips(pipeline: Pipeline, artifact) -> dict:
+def run_demo_clips(pipeline, artifact) -> dict:
     """Generate the categorical demo clips into the artifact (clips already there are kept)."""
     cfg = pipeline.config.demo
     names = demo_clips.clip_names()
@@ -27,7 +27,6 @@ def run_demo_clips(pipeline: Pipeline, artifact) -> dict:
 STAGE = Stage(
     name="demo_clips", kind="features", sections=(), upstream=lambda cfg: [],
     libraries=("numpy", "scipy", "soundfile", "opencv-python-headless"), run=run_demo_clips,
-    version=demo_clips.GENERATOR_VERSION, public=False,
     keys=("demo.seed", "demo.sample_rate"),
 )
 

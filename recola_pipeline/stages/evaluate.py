@@ -58,7 +58,7 @@ from ..estimators.selection import (
 from ..extractors import AUDIO_FEATURE_SETS
 from ..matrices import system_frames
 from ..metrics import ccc, mean_per_recording, pearson, pooled, rmse
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 from ..readers import load_data
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def score(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray, *, resamples: 
             "n_recordings": len(pairs)}
 
 
-def provenance(pipeline: Pipeline, modalities) -> dict:
+def provenance(pipeline, modalities) -> dict:
     """Which features and which pretrained weights produced a system's predictions."""
     features, weights = [], []
     for modality in modalities:
@@ -134,7 +134,7 @@ def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds) -> tuple[P
     return fitted, final
 
 
-def run_evaluate(pipeline: Pipeline, artifact) -> dict:
+def run_evaluate(pipeline, artifact) -> dict:
     """Predict, post-process and score every system; fit and score late fusion."""
     cfg = pipeline.config.evaluate
     boot = dict(resamples=cfg.bootstrap_resamples, seed=cfg.bootstrap_seed)
@@ -269,5 +269,5 @@ def _best(results: pd.DataFrame) -> dict:
 
 STAGE = Stage(
     name="evaluate", kind="models", sections=("evaluate",), upstream=lambda cfg: ["train"],
-    libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate, version=3,  # 3: models in skops format
+    libraries=("numpy", "scipy", "scikit-learn"), run=run_evaluate,
 )

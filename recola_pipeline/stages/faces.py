@@ -48,7 +48,7 @@ from ..extractors.face_embedding import face_frames
 from ..extractors.finetune import finetune, load_finetuned
 from ..labels import LABEL_HOP_S
 from ..matrices import verify_frames
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 from ..readers import load_data, video_rows
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(crops)[first], gold[label_frames[first]]
 
 
-def _finetune(pipeline: Pipeline, artifact, rows: list[dict], backbone) -> str:
+def _finetune(pipeline, artifact, rows: list[dict], backbone) -> str:
     """Fine-tune the backbone on the train partition once (kept in the artifact); its path."""
     cfg = pipeline.config.video
     name = "finetune/model.pt"
@@ -122,7 +122,7 @@ def _finetune(pipeline: Pipeline, artifact, rows: list[dict], backbone) -> str:
 
 
 
-def run_faces(pipeline: Pipeline, artifact) -> dict:
+def run_faces(pipeline, artifact) -> dict:
     """Embed every recording with video not already in the (possibly partial) artifact."""
     cfg = pipeline.config.video
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
@@ -153,7 +153,7 @@ def run_faces(pipeline: Pipeline, artifact) -> dict:
                                                                  "after_video_end", "max_box_step")} for i in infos}}
 
 
-def _faces_identity(pipeline: Pipeline) -> dict:
+def _faces_identity(pipeline) -> dict:
     """For a local weights file its SHA-256; ``train.seed`` when fine-tuning (its shuffling and initial head)."""
     identity = dict(weights_identity(pipeline.config.video.weights))
     if pipeline.config.video.finetune_epochs > 0:
@@ -164,7 +164,6 @@ def _faces_identity(pipeline: Pipeline) -> dict:
 STAGE = Stage(
     name="faces", kind="features", sections=(), upstream=lambda cfg: ["data"],
     libraries=("torch", "timm", "opencv-python-headless", "av", "h5py", "fer", "numpy"), run=run_faces,
-    keys=tuple(f"video.{key}" for key in VIDEO_EMBEDDING_KEYS), extra_identity=_faces_identity, public=False,
-    version=2,  # 2: luma decode for grey networks, the near-face search at ~32 px, whole-block crop shrinking
+    keys=tuple(f"video.{key}" for key in VIDEO_EMBEDDING_KEYS), extra_identity=_faces_identity,
 )
 

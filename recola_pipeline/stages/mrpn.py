@@ -61,7 +61,7 @@ from ..cache import Artifact, write_bytes, write_json, write_table  # noqa: E402
 from ..config import ConfigError  # noqa: E402
 from ..corpora import CorpusError  # noqa: E402
 from ..extractors.backbones import weights_identity  # noqa: E402
-from ..mrpn.corpora import READERS  # noqa
+from ..mrpn import CLIP_CORPORA  # noqa: E402
 from ..mrpn.corpora.clips import Clip  # noqa: E402
 from ..mrpn.extractors import build_extractor, output_width, split_for_finetuning  # noqa: E402
 from ..mrpn.inputs import steps_per_second  # noqa
@@ -81,7 +81,7 @@ from ..mrpn.training import (  # noqa: E402
     scores,
     standardise,
 )
-from ..pipeline import Pipeline, Stage  # noqa: E402
+from ..stage import Stage  # noqa: E402
 from ..readers import load_clip_inputs, load_clip_table  # noqa: E402
 
 VARIANT_ORDER = ("N1", "N2", "N3", "unimodal", "ensemble", "late")
@@ -102,7 +102,7 @@ def resolve_device(name: str) -> str:
 def corpus_folds(table: pd.DataFrame, corpus: str) -> list[tuple[int, ...]]:
     """The corpus's actor-disjoint folds for the clips in ``table`` (a ``clips.csv``)."""
     clips = [Clip(r.clip, int(r.actor), r.gender, r.emotion, None, None) for r in table.itertuples()]
-    return READERS[corpus].folds(clips)
+    return CLIP_CORPORA[corpus].folds(clips)
 
 
 @functools.lru_cache(maxsize=2)
@@ -358,7 +358,7 @@ def _confusions(artifact, runs: list[tuple[dict, bool]], classes: list[str]) -> 
     return names
 
 
-def run_mrpn(pipeline: Pipeline, artifact) -> dict:
+def run_mrpn(pipeline, artifact) -> dict:
     """Train and test every fold x time-augmentation task not finished yet; write the tables and plots."""
     cfg = pipeline.config.mrpn
     clips_artifact = pipeline.ensure("clips")
@@ -401,7 +401,7 @@ def run_mrpn(pipeline: Pipeline, artifact) -> dict:
             "plots": plots}
 
 
-def _mrpn_identity(pipeline: Pipeline) -> dict:
+def _mrpn_identity(pipeline) -> dict:
     cfg = pipeline.config.mrpn
     return {"weights": {key: weights_identity(getattr(cfg, key), setting=f"mrpn.{key}")
                         for key in ("face_weights", "spectrogram_weights")}}
@@ -410,5 +410,4 @@ def _mrpn_identity(pipeline: Pipeline) -> dict:
 STAGE = Stage(
     name="mrpn", kind="models", sections=("mrpn",), upstream=lambda cfg: ["clips"],
     libraries=("torch", "timm", "scikit-learn", "numpy", "scipy"), run=run_mrpn, extra_identity=_mrpn_identity,
-    version=3,  # 2: max_epochs in the results; cap hits and paired tests in the summary; 3: ensemble rows
 )

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 
 from ..cache import read_table, write_bytes, write_table, write_text  # noqa: E402
 from ..html_report import best_per_dimension, verdict  # noqa: E402
-from ..pipeline import Pipeline, Stage  # noqa: E402
+from ..stage import Stage  # noqa: E402
 
 
 def _save(artifact, name: str, figure) -> None:
@@ -143,7 +143,7 @@ def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info
     return "\n".join(lines)
 
 
-def run_report(pipeline: Pipeline, artifact) -> dict:
+def run_report(pipeline, artifact) -> dict:
     """Write the summary, the results table and the plots."""
     evaluate = pipeline.ensure("evaluate")
     train = pipeline.ensure("train")

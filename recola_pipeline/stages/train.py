@@ -44,7 +44,7 @@ from ..labels import delay_frames
 from ..matrices import partition_frames, system_frames
 from ..metrics import labelled_ccc
 from ..modalities import MODALITY_STAGES, modality_windows
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 from ..readers import load_data
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def select(grid: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby(["system", "dimension"], sort=False).head(1).reset_index(drop=True)
 
 
-def fit_final(pipeline: Pipeline, system: str, dim: str, windows: dict[str, float], normalisation: str,
+def fit_final(pipeline, system: str, dim: str, windows: dict[str, float], normalisation: str,
               delay: float, c: float) -> dict:
     """Refit the selected model of a system on train; returns the bundle (see :mod:`~recola_pipeline.estimators.bundle`)."""
     cfg = pipeline.config.train
@@ -138,7 +138,7 @@ def fit_final(pipeline: Pipeline, system: str, dim: str, windows: dict[str, floa
             "features": train.columns, "system": system, "dimension": dim}
 
 
-def run_train(pipeline: Pipeline, artifact) -> dict:
+def run_train(pipeline, artifact) -> dict:
     """Search the grid on devel and save one model per modality and dimension."""
     table, _ = load_data(pipeline.ensure("data"))
     for partition in ("train", "devel"):
@@ -171,7 +171,7 @@ def run_train(pipeline: Pipeline, artifact) -> dict:
 
 
 STAGE = Stage(
-    name="train", kind="models", sections=("train",), version=3,  # 3: models in skops format
+    name="train", kind="models", sections=("train",),
     upstream=lambda cfg: ["data", *sorted({MODALITY_STAGES[m] for m in cfg.train.modalities})],
     libraries=("numpy", "scikit-learn", "pandas"), run=run_train,
 )

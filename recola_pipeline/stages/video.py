@@ -19,13 +19,13 @@ from .. import safe_io
 from ..cache import write_table
 from ..corpora import CorpusError
 from ..extractors.face_embedding import embedding, face_window_features
-from ..pipeline import Pipeline, Stage
+from ..stage import Stage
 from ..readers import load_face_frames, video_rows, window_name
 
 log = logging.getLogger(__name__)
 
 
-def run_video(pipeline: Pipeline, artifact) -> dict:
+def run_video(pipeline, artifact) -> dict:
     """PCA on the train partition's face frames, then windowed mean/std per W."""
     cfg = pipeline.config.video
     face_artifact = pipeline.ensure("faces")
@@ -51,5 +51,4 @@ def run_video(pipeline: Pipeline, artifact) -> dict:
 STAGE = Stage(
     name="video", kind="features", sections=("video",), upstream=lambda cfg: ["data", "faces"],
     libraries=("scikit-learn", "numpy"), run=run_video,
-    version=2,  # 2: PCA in skops format
 )

@@ -23,7 +23,6 @@ from ...labels import LABEL_HOP_S
 CLASSES = {1: ("neutral", 0.0, 0.0), 3: ("happy", 0.6, 0.7), 4: ("sad", -0.6, -0.6), 5: ("angry", 0.7, -0.6)}
 ACTORS, STATEMENTS, REPETITIONS, DURATION_S = 6, 2, 2, 2.0
 JITTER = 0.25  # spread of a clip's arousal/valence around its class's point
-GENERATOR_VERSION = 1
 
 
 def clip_names() -> list[tuple[int, str]]:
