@@ -15,6 +15,11 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from .cache import ArtifactError, file_sha256
+from .modalities import MODALITY_STAGES
+
+#: the bundle format ``recola-pipeline export`` writes and :func:`check_description` accepts (3: one
+#: scikit-learn pipeline per system, its feature columns in ``model.json``)
+FORMAT = 3
 
 #: largest checksums.json / model.json read (a real one is a few kB)
 MAX_MANIFEST_BYTES = 4 * 2**20
@@ -121,6 +126,10 @@ def check_description(root: Path, description: dict) -> None:
     ArtifactError
         Naming the entry that is missing or malformed.
     """
+    version = description.get("format", 1)
+    _require(isinstance(version, int) and not isinstance(version, bool), root, "'format' must be a version number")
+    _require(version >= FORMAT, root, f"format {version}: written by an earlier version of recola-pipeline, whose "
+             f"model files this one does not read (it reads format {FORMAT}, one scikit-learn pipeline per system)")
     dims = description.get("dimensions")
     _require(isinstance(dims, list) and dims and all(isinstance(d, str) for d in dims), root,
              "'dimensions' must list dimension names")
@@ -131,18 +140,20 @@ def check_description(root: Path, description: dict) -> None:
     systems = description.get("systems")
     _require(isinstance(systems, dict) and systems, root, "'systems' must be a table of systems")
     for key, entry in systems.items():
-        _require(isinstance(entry, dict) and isinstance(entry.get("model"), str)
-                 and isinstance(entry.get("postprocess"), str) and entry.get("dimension") in dims, root,
-                 f"system {key!r} must name its model and postprocess files and one of the dimensions")
+        _require(isinstance(entry, dict) and isinstance(entry.get("model"), str) and entry.get("dimension") in dims,
+                 root, f"system {key!r} must name its model file and one of the dimensions")
         if entry.get("system") == "late":
             _require(isinstance(entry.get("inputs"), list) and entry["inputs"]
                      and all(isinstance(k, str) and k in systems and "windows" in systems[k] for k in entry["inputs"]),
                      root, f"late-fusion system {key!r} must list the systems it fuses")
         else:
             windows = entry.get("windows")
-            _require(isinstance(windows, dict) and windows and all(m in ("audio", "video") and _is_number(w) and w > 0
+            _require(isinstance(windows, dict) and windows and all(m in MODALITY_STAGES and _is_number(w) and w > 0
                                                                    for m, w in windows.items()), root,
                      f"system {key!r} must give its window length (s) per modality")
+            features = entry.get("features")
+            _require(isinstance(features, list) and features and all(isinstance(c, str) for c in features), root,
+                     f"system {key!r} must list its feature columns")
     chosen = description.get("chosen")
     _require(isinstance(chosen, dict) and all(chosen.get(d) in systems for d in dims), root,
              "'chosen' must name a system for every dimension")
@@ -151,14 +162,11 @@ def check_description(root: Path, description: dict) -> None:
                                and isinstance(video.get("pca"), str) and isinstance(video.get("weights_sha256"), str)
                                and (video.get("finetuned") is None or isinstance(video["finetuned"], str))), root,
              "'video' must be null or give its settings, PCA file and weights' SHA-256")
-    ranges = description.get("label_range", {})
+    ranges = description.get("label_range")
     _require(isinstance(ranges, dict) and all(isinstance(ranges.get(d), list) and len(ranges[d]) == 2
-                                              and all(_is_number(v) for v in ranges[d]) for d in dims if ranges),
+                                              and all(_is_number(v) for v in ranges[d]) for d in dims),
              root, "'label_range' must give [lowest, highest] per dimension")
-    version = description.get("format", 1)
-    _require(isinstance(version, int) and not isinstance(version, bool), root, "'format' must be a version number")
-    _require("arrays" in description or version < 2, root,
-             "no array inventory ('arrays'), which a bundle of format 2 states")
+    _require("arrays" in description, root, "no array inventory ('arrays'), which a bundle states")
     arrays = description.get("arrays", {})
     _require(isinstance(arrays, dict) and all(
         isinstance(entries, dict) and all(isinstance(a, dict) and isinstance(a.get("dtype"), str)

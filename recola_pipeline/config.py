@@ -69,6 +69,9 @@ class RunConfig:
 class CorpusConfig:
     """Which corpus to read and how to build its gold standard.
 
+    ``gold_standard``: ``avec2016``, ``mean`` or ``ewe`` combine the individual ratings;
+    ``shipped`` takes gold-standard files as the labels (AVEC 2016 layout: its
+    ``ratings_gold_standard/`` ARFFs, the default when ``ratings_individual/`` is absent).
     ``allow_shared_labels``: accept one label file named by recordings of different partitions
     (refused by default: the test labels would be the train or devel labels).
     """

@@ -10,9 +10,10 @@ Layout of a bundle ``DIR``:
     what it was chosen and scored on.
 ``config.json``
     The whole configuration the model was trained with.
-``systems/<system>_<dimension>.skops``, ``systems/postprocess_<system>_<dimension>.skops``,
-``systems/late_fusion_<dimension>.skops``, ``video/pca.skops``
-    The fitted steps, in skops format (:mod:`~recola_pipeline.safe_io`: nothing is executed on load).
+``systems/<system>_<dimension>.skops``, ``video/pca.skops``
+    Each system's model, one scikit-learn pipeline (:mod:`~recola_pipeline.estimators.bundle`;
+    for late fusion, ``fuse -> postprocess`` over the other systems' raw predictions), and the
+    video PCA, in skops format (:mod:`~recola_pipeline.safe_io`: nothing is executed on load).
 ``video/finetuned.safetensors``
     The fine-tuned backbone's weights, when the faces stage fine-tuned it.
 ``MODEL.md``
@@ -34,12 +35,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, safe_io
+from .bundle_io import FORMAT
 from .cache import file_sha256, read_table, write_json, write_text
 from .config import VIDEO_EMBEDDING_KEYS
 from .corpora import CorpusError
+from .modalities import MODALITY_STAGES
 from .pipeline import Pipeline, library_versions
 
-FORMAT = 2
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", "soxr", "torch", "timm",
              "opencv-python-headless")
 
@@ -71,20 +73,17 @@ def export_model(pipeline: Pipeline, out: str | Path) -> Path:
     for sel in selected.itertuples():
         key = f"{sel.system}_{sel.dimension}"
         bundle = safe_io.load(train.file(f"model_{key}.skops"))
-        safe_io.dump(bundle, tmp / "systems" / f"{key}.skops")
-        _copy_model(evaluate.file(f"postprocess_{key}.skops"), tmp / "systems" / f"postprocess_{key}.skops")
+        _copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems" / f"{key}.skops")
         systems[key] = {"system": sel.system, "dimension": sel.dimension, "windows": bundle["windows"],
-                        "normalisation": sel.normalisation, "D": float(sel.D), "C": float(sel.C),
-                        "model": f"systems/{key}.skops", "postprocess": f"systems/postprocess_{key}.skops"}
+                        "features": list(bundle["features"]), "normalisation": sel.normalisation,
+                        "D": float(sel.D), "C": float(sel.C), "model": f"systems/{key}.skops"}
     for dim in pipeline.config.corpus.dimensions:
-        if evaluate.has(f"late_fusion_{dim}.skops"):
-            key = f"late_{dim}"
-            _copy_model(evaluate.file(f"late_fusion_{dim}.skops"), tmp / "systems" / f"late_fusion_{dim}.skops")
-            _copy_model(evaluate.file(f"postprocess_{key}.skops"), tmp / "systems" / f"postprocess_{key}.skops")
-            inputs = [m for m in ("audio", "video") if f"{m}_{dim}" in systems]
+        key = f"late_{dim}"
+        if evaluate.has(f"system_{key}.skops"):
+            _copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems" / f"{key}.skops")
+            inputs = [m for m in MODALITY_STAGES if f"{m}_{dim}" in systems]
             systems[key] = {"system": "late", "dimension": dim, "inputs": [f"{m}_{dim}" for m in inputs],
-                            "model": f"systems/late_fusion_{dim}.skops",
-                            "postprocess": f"systems/postprocess_{key}.skops"}
+                            "model": f"systems/{key}.skops"}
     video = _export_video(pipeline, tmp) if "video" in pipeline.config.train.modalities else None
     devel = results[results.partition == "devel"]
     best = devel.loc[devel.groupby("dimension", sort=False)["ccc"].idxmax()]

@@ -289,7 +289,7 @@ def build_report(pipeline, record: dict, warnings: dict) -> str:
     dims = pipeline.config.corpus.dimensions
     selected = read_table(train.file("selected.csv"))
     systems = sorted({f"{s}_{d}" for s, d in zip(selected.system, selected.dimension)}
-                     | {f"late_{d}" for d in dims if evaluate.has(f"late_fusion_{d}.skops")})
+                     | {f"late_{d}" for d in dims if evaluate.has(f"system_late_{d}.skops")})
     predictions = scored_predictions(evaluate, recordings)
     grid = read_table(train.file("grid.csv"))
     counts = dict(warnings)

@@ -26,11 +26,11 @@ from .bundle_io import check_description, confined, read_json, verified_files
 from .cache import ArtifactError
 from .config import VideoConfig
 from .corpora import CorpusError
-from .estimators.bundle import predict_bundle
+from .estimators.bundle import predict_system, raw_predictions
 from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
 from .extractors.audio_io import check_audio, load_audio
 from .labels import LABEL_HOP_S
-from .matrices import FrameMatrix, label_times
+from .matrices import label_times
 from .modalities import SYSTEMS
 from .registry import require
 
@@ -66,7 +66,7 @@ def load_model(path: str | Path) -> TrainedModel:
 
 def referenced_files(description: dict) -> list:
     """Every file a bundle's ``model.json`` names (each must be listed, and so checked, in checksums.json)."""
-    names = [entry[key] for entry in description["systems"].values() for key in ("model", "postprocess")]
+    names = [entry["model"] for entry in description["systems"].values()]
     video = description.get("video") or {}
     return names + [video[key] for key in ("pca", "finetuned") if video.get(key)] + list(description.get("arrays", {}))
 
@@ -132,7 +132,7 @@ class TrainedModel:
             ``time`` (0.00, 0.04, ... on the input's time axis), one column per dimension,
             delay accounted for and post-processing applied, and ``outside_training_range``:
             True where a prediction lies beyond the train labels' range by more than half its
-            width (bundles of format 1 state no range and lack the column).
+            width.
 
         Raises
         ------
@@ -169,13 +169,13 @@ class TrainedModel:
         for dim in self.dimensions:
             entry = self._system(dim, system)
             if entry["system"] == "late":
-                raw = self._load(entry["model"]).transform(np.column_stack([
-                    self._raw(self.description["systems"][k], features, groups) for k in entry["inputs"]]))
+                inputs = np.column_stack([raw_predictions(self._load(self.description["systems"][k]["model"]),
+                                                          self._matrix(self.description["systems"][k], features),
+                                                          groups) for k in entry["inputs"]])
+                out[dim] = predict_system(self._load(entry["model"]), inputs, groups)
             else:
-                raw = self._raw(entry, features, groups)
-            out[dim] = self._load(entry["postprocess"]).transform(raw, groups)
-        if "label_range" in self.description:
-            out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
+                out[dim] = predict_system(self._load(entry["model"]), self._matrix(entry, features), groups)
+        out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
         return out
 
     def _outside_training_range(self, out: pd.DataFrame, source) -> np.ndarray:
@@ -260,17 +260,17 @@ class TrainedModel:
         torch.set_num_threads(max(1, torch.get_num_threads()))
         return backbone
 
-    def _raw(self, entry: dict, features: dict, groups: np.ndarray) -> np.ndarray:
-        bundle = self._load(entry["model"])
+    def _matrix(self, entry: dict, features: dict) -> np.ndarray:
+        """The feature matrix of a system: its modalities' tables at its windows, in its training column order."""
         parts = [(m, features[m][w]) for m, w in entry["windows"].items()]
         X = np.hstack([t.drop(columns="time").to_numpy(dtype=float) for _, t in parts])
         columns = [c for _, t in parts for c in t.columns if c != "time"]
         if len(parts) > 1:
             columns = [f"{m}:{c}" for m, t in parts for c in t.columns if c != "time"]
-        if columns != list(bundle["features"]):
+        if columns != list(entry["features"]):
             raise ArtifactError(f"{self.path / entry['model']}: the features computed now differ from those it was "
                                 "trained on (another feature-set version?)")
-        return predict_bundle(bundle, FrameMatrix(X, {}, groups, parts[0][1]["time"].to_numpy(), columns))
+        return X
 
 
 def _is_video(path) -> bool:

@@ -71,7 +71,7 @@ def test_evaluate_reuses_fitted_models(demo_run):
     train = demo_run.artifact("train")
     stamp = train.manifest()["created"]
     model = safe_io.load(train.file("model_audio_arousal.skops"))
-    assert model["windows"]["audio"] in (4.0, 8.0) and model["regressor"].delay_frames_ >= 0
+    assert model["windows"]["audio"] in (4.0, 8.0) and model["model"].named_steps["regress"].delay_frames_ >= 0
     early = safe_io.load(train.file("model_early_arousal.skops"))
     assert set(early["windows"]) == {"audio", "video"} and early["features"][0].startswith("audio:")
     other = Pipeline(demo_config(demo_run.store.root, "evaluate.postprocess=false"))
@@ -93,8 +93,10 @@ def test_devel_numbers_are_held_out_and_never_below_raw(demo_run):
     assert devel.chosen_on.str.contains("held-out devel recordings").all()
     assert (results.ccc_ci_low <= results.ccc).all() and (results.ccc <= results.ccc_ci_high).all()
     assert evaluate.manifest()["info"]["devel_folds"] == 3  # leave one recording out
-    late = safe_io.load(evaluate.file("late_fusion_arousal.skops"))
-    assert late.linear_.coef_.shape == (2,)
+    late = safe_io.load(evaluate.file("system_late_arousal.skops"))
+    assert [name for name, _ in late.steps] == ["fuse", "postprocess"] and late["fuse"].linear_.coef_.shape == (2,)
+    system = safe_io.load(evaluate.file("system_audio_arousal.skops"))
+    assert [name for name, _ in system.steps] == ["normalise", "kernel", "regress", "postprocess"]
     comparisons = read_table(evaluate.file("comparisons.csv"))
     assert set(comparisons.partition) == {"devel", "test"} and comparisons.p_not_better.between(0, 1).all()
 

@@ -98,11 +98,11 @@ def test_one_changed_byte_is_refused_and_a_moved_bundle_still_loads(exported, tm
     shutil.copytree(exported[0], moved)
     original = load_model(exported[0]).predict(audio=exported[1], system="audio")
     pd.testing.assert_frame_equal(load_model(moved).predict(audio=exported[1], system="audio"), original)
-    path = moved / "systems" / "postprocess_audio_valence.skops"
+    path = moved / "systems" / "audio_valence.skops"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
-    with pytest.raises(ArtifactError, match="postprocess_audio_valence.skops is missing or changed"):
+    with pytest.raises(ArtifactError, match="audio_valence.skops is missing or changed"):
         load_model(moved)
 
 
@@ -128,11 +128,11 @@ def test_a_model_file_holding_a_type_off_the_allow_list_is_refused(exported, tmp
     from sklearn.preprocessing import FunctionTransformer
     copy = tmp_path / "bundle"
     shutil.copytree(exported[0], copy)
-    target = copy / "systems" / "postprocess_audio_arousal.skops"
+    target = copy / "systems" / "audio_arousal.skops"
     sio.dump(FunctionTransformer(func=os.system), target)
     checksums = json.loads((copy / "checksums.json").read_text())
-    checksums["systems/postprocess_audio_arousal.skops"] = file_sha256(target)
+    checksums["systems/audio_arousal.skops"] = file_sha256(target)
     (copy / "checksums.json").write_text(json.dumps(checksums))
-    with pytest.raises(ArtifactError, match="postprocess_audio_arousal.skops holds types that are not on the "
+    with pytest.raises(ArtifactError, match="audio_arousal.skops holds types that are not on the "
                                             "allow-list \\(posix.system\\)"):
         load_model(copy).predict(audio=exported[1], system="audio")

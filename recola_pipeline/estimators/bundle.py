@@ -1,14 +1,26 @@
-"""The saved model of one system and dimension: what the train stage writes and evaluate reads.
+"""The model of one system and dimension: one scikit-learn :class:`~sklearn.pipeline.Pipeline`.
 
-A bundle is a dict: ``normaliser`` (a fitted :class:`~recola_pipeline.estimators.Normaliser`),
-``kernel`` (None, or a fitted Nystroem map for the RBF kernel), ``regressor`` (a fitted
-:class:`~recola_pipeline.estimators.DelayedRegressor`), ``windows`` (window length per modality),
-``features`` (column names), ``system`` and ``dimension``.
+Its steps are ``normalise`` (a :class:`~recola_pipeline.estimators.Normaliser`), ``kernel``
+(``"passthrough"``, or a Nystroem map for the RBF kernel), ``regress`` (a
+:class:`~recola_pipeline.estimators.DelayedRegressor`: the delay shift and the SVR) and, once
+the evaluate stage has chosen it, ``postprocess`` (a
+:class:`~recola_pipeline.estimators.PostProcessor`). ``groups`` (each row's recording) reaches
+the steps that need it through scikit-learn's metadata routing (:func:`predict_system`).
+
+The steps are fitted where the protocol says, not all on one set: the normaliser and the kernel
+on the labelled train frames, the regressor on train, the post-processing on held-out devel
+predictions; the pipeline is assembled from them, so ``Pipeline.fit`` is never called.
+
+The train stage writes a dict per system: ``model`` (the pipeline without post-processing),
+``windows`` (window length per modality) and ``features`` (column names). An exported bundle
+holds the whole pipeline alone, one skops file per system.
 """
 from __future__ import annotations
 
 import numpy as np
+from sklearn import config_context
 from sklearn.kernel_approximation import Nystroem
+from sklearn.pipeline import Pipeline
 
 from ..matrices import FrameMatrix, labelled_rows
 from .normalise import Normaliser
@@ -46,6 +58,34 @@ def represent(normaliser, kernel, frames: FrameMatrix) -> np.ndarray:
     return kernel.transform(Z) if kernel is not None else Z
 
 
-def predict_bundle(bundle: dict, frames: FrameMatrix) -> np.ndarray:
-    """Predictions of a saved model bundle, aligned with the unshifted gold of ``frames``."""
-    return bundle["regressor"].predict(represent(bundle["normaliser"], bundle["kernel"], frames), frames.groups)
+def system_pipeline(normaliser, kernel, regressor) -> Pipeline:
+    """The pipeline of fitted steps ``normalise -> kernel -> regress``."""
+    return Pipeline([("normalise", normaliser), ("kernel", kernel if kernel is not None else "passthrough"),
+                     ("regress", regressor)])
+
+
+def with_postprocessing(model: Pipeline, postprocessor) -> Pipeline:
+    """``model`` followed by its fitted post-processing step."""
+    return Pipeline([*model.steps, ("postprocess", postprocessor)])
+
+
+def late_fusion_pipeline(fusion, postprocessor) -> Pipeline:
+    """Late fusion (its input: the systems' predictions before post-processing, one column each) and its
+    post-processing."""
+    return Pipeline([("fuse", fusion), ("postprocess", postprocessor)])
+
+
+def predict_system(model: Pipeline, X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """``model.predict`` with each row's recording routed to the steps that use it."""
+    with config_context(enable_metadata_routing=True):
+        return model.predict(X, groups=groups)
+
+
+def raw_predictions(model: Pipeline, X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The regressor's predictions, before the post-processing step (the input of late fusion)."""
+    return predict_system(model[:-1] if model.steps[-1][0] == "postprocess" else model, X, groups)
+
+
+def predict_frames(model: Pipeline, frames: FrameMatrix) -> np.ndarray:
+    """:func:`predict_system` on a frame matrix (aligned with its unshifted gold)."""
+    return predict_system(model, frames.X, frames.groups)

@@ -8,10 +8,29 @@ take no part: a pair is fitted only when both t and t + D are labelled (:func:`d
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
 from ..labels import delay_frames, shift_back, shift_forward
+from .linear import L2LinearSVR
+
+
+def target(estimator, y, n_rows: int) -> np.ndarray:
+    """``y`` as a 1-D float array of ``n_rows`` values (NaN: an unlabelled frame, left out by the fit)."""
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    y = column_or_1d(y, warn=True).astype(float)
+    check_consistent_length(y, np.empty(n_rows))
+    return y
+
+
+def recording_groups(groups, n_rows: int) -> np.ndarray:
+    """``groups`` as an array, or one recording for all ``n_rows`` rows when it is None."""
+    if groups is None:
+        return np.zeros(n_rows, dtype=int)
+    groups = np.asarray(groups)
+    check_consistent_length(groups, np.empty(n_rows))
+    return groups
 
 
 def segments(groups: np.ndarray) -> list[slice]:
@@ -58,13 +77,17 @@ def delayed_targets(gold: np.ndarray, groups: np.ndarray, n: int) -> tuple[np.nd
     return targets, np.isfinite(gold) & np.isfinite(targets)
 
 
-class DelayedRegressor(RegressorMixin, BaseEstimator):
+class DelayedRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     """Wrap a regressor so it learns features(t) -> gold(t + D) and predicts gold(t).
+
+    In a :class:`sklearn.pipeline.Pipeline` it is the step before the post-processing: its
+    ``transform`` gives its predictions as one column. ``groups`` (each row's recording) reaches
+    it through scikit-learn's metadata routing; without it, all rows are one recording.
 
     Parameters
     ----------
-    estimator : regressor
-        Any scikit-learn regressor (cloned on fit).
+    estimator : regressor or None
+        Any scikit-learn regressor (cloned on fit); None: :class:`~recola_pipeline.estimators.L2LinearSVR`.
     delay_s : float
         Annotation delay D in seconds (rounded to 40 ms frames).
 
@@ -74,19 +97,34 @@ class DelayedRegressor(RegressorMixin, BaseEstimator):
     delay_frames_ : int
     """
 
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__transform = {"groups": True}
+
     def __init__(self, estimator=None, delay_s: float = 0.0):
         self.estimator = estimator
         self.delay_s = delay_s
 
-    def fit(self, X, y, groups):
+    def fit(self, X, y, groups=None):
         """Fit on features ``X`` and the unshifted gold ``y`` (NaN: unlabelled frame, not fitted);
         ``groups`` names each row's recording."""
+        X = validate_data(self, X, dtype=np.float64)
+        y = target(self, y, len(X))
         self.delay_frames_ = delay_frames(self.delay_s)
-        targets, rows = delayed_targets(y, groups, self.delay_frames_)
-        self.estimator_ = clone(self.estimator).fit(np.asarray(X)[rows], targets[rows])
+        targets, rows = delayed_targets(y, recording_groups(groups, len(X)), self.delay_frames_)
+        if not rows.any():
+            raise ValueError("no row has a finite target at its delay: nothing to fit")
+        estimator = self.estimator if self.estimator is not None else L2LinearSVR()
+        self.estimator_ = clone(estimator).fit(X[rows], targets[rows])
         return self
 
-    def predict(self, X, groups):
+    def predict(self, X, groups=None):
         """Predictions aligned with the unshifted gold (shifted forward by D within each recording)."""
         check_is_fitted(self)
-        return shift_groups(self.estimator_.predict(X), groups, self.delay_frames_, "forward")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return shift_groups(self.estimator_.predict(X), recording_groups(groups, len(X)), self.delay_frames_,
+                            "forward")
+
+    def transform(self, X, groups=None):
+        """The predictions as one column, for the post-processing step of a pipeline."""
+        return self.predict(X, groups)[:, np.newaxis]

@@ -6,7 +6,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import NORMALISATIONS
-from .delay import segments
+from .delay import recording_groups, segments
 
 
 def _zscore(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -23,13 +23,16 @@ class Normaliser(TransformerMixin, BaseEstimator):
     mode : {'train', 'recording'}
         ``train``: mean and standard deviation of the data passed to ``fit`` (the train
         partition). ``recording``: every recording standardised with its own statistics
-        (``groups`` required in ``transform``).
+        (``groups`` in ``transform`` names each row's recording; without it, all rows are one).
 
     Attributes
     ----------
     mean_, scale_ : ndarray
         Train statistics (NaN ignored); constant features get scale 0 and map to 0.
     """
+
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__transform = {"groups": True}
 
     def __init__(self, mode: str = "train"):
         self.mode = mode
@@ -50,15 +53,13 @@ class Normaliser(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X, groups=None):
-        """Scale ``X``; per-recording mode needs ``groups``."""
+        """Scale ``X`` (per-recording mode: each recording of ``groups`` with its own statistics)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
         if self.mode == "train":
             return _zscore(X, self.mean_, self.scale_)
-        if groups is None:
-            raise ValueError("per-recording normalisation needs the recording of each row (groups)")
         out = np.empty_like(X)
-        for seg in segments(groups):
+        for seg in segments(recording_groups(groups, len(X))):
             finite = np.where(np.isfinite(X[seg]), X[seg], np.nan)
             out[seg] = _zscore(X[seg], np.nan_to_num(np.nanmean(finite, axis=0)),
                                np.nan_to_num(np.nanstd(finite, axis=0)))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import median_filter
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..labels import LABEL_HOP_S
-from .delay import segments
+from .delay import recording_groups, segments, target
 
 
 def median_frames(seconds: float) -> int:
@@ -31,8 +31,22 @@ def median_smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int) -> n
     return out
 
 
-class PostProcessor(BaseEstimator):
+def _one_column(estimator, X, reset: bool) -> np.ndarray:
+    """The prediction column of ``X`` (shape (n,) or (n, 1)) as a 1-D float array."""
+    X = np.asarray(X, dtype=float)
+    X = validate_data(estimator, X.reshape(-1, 1) if X.ndim == 1 else X, dtype=np.float64, reset=reset)
+    if X.shape[1] != 1:
+        raise ValueError(f"post-processing takes one column of predictions, got {X.shape[1]} columns")
+    return X[:, 0]
+
+
+class PostProcessor(RegressorMixin, BaseEstimator):
     """Median filter, then centring, then scaling, each as configured.
+
+    The last step of a system's :class:`sklearn.pipeline.Pipeline`: it takes the regressor's
+    predictions (one column) and returns the post-processed ones. ``groups`` (each row's
+    recording: the median filter never crosses recordings) reaches it through metadata routing;
+    without it, all rows are one recording.
 
     Parameters
     ----------
@@ -55,21 +69,28 @@ class PostProcessor(BaseEstimator):
     Examples
     --------
     >>> post = PostProcessor(centring=True).fit(np.array([0.0, 1.0]), np.array([1.0, 2.0]), np.zeros(2))
-    >>> post.transform(np.array([0.5]), np.zeros(1)).tolist(), post.steps_
+    >>> post.predict(np.array([0.5]), np.zeros(1)).tolist(), post.steps_
     ([1.5], ['centring'])
     """
+
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
 
     def __init__(self, median_s: float = 0.0, centring: bool = False, scaling: bool = False):
         self.median_s = median_s
         self.centring = centring
         self.scaling = scaling
 
-    def fit(self, pred, gold, groups):
-        """Estimate bias and scale from ``pred`` against ``gold`` on labelled frames (finite gold); returns self."""
-        gold = np.asarray(gold, dtype=float)
+    def fit(self, X, y, groups=None):
+        """Estimate bias and scale from the predictions ``X`` (one column) against the gold ``y`` on
+        labelled frames (finite gold); returns self."""
+        pred = _one_column(self, X, reset=True)
+        gold = target(self, y, len(pred))
         labelled = np.isfinite(gold)
+        if not labelled.any():
+            raise ValueError("no labelled frame (finite gold) to fit the post-processing on")
         frames = median_frames(self.median_s)
-        current = median_smooth(np.asarray(pred, dtype=float), groups, frames)[labelled]
+        current = median_smooth(pred, recording_groups(groups, len(pred)), frames)[labelled]
         gold = gold[labelled]
         self.steps_ = [f"median {frames * LABEL_HOP_S:.2f} s"] if frames > 1 else []
         self.bias_ = float(gold.mean() - current.mean()) if self.centring else None
@@ -82,10 +103,11 @@ class PostProcessor(BaseEstimator):
             self.steps_.append("scaling")
         return self
 
-    def transform(self, pred, groups):
-        """Apply the steps to predictions ``pred`` of the recordings ``groups``."""
+    def predict(self, X, groups=None):
+        """Apply the steps to the predictions ``X`` (one column) of the recordings ``groups``."""
         check_is_fitted(self)
-        out = median_smooth(np.asarray(pred, dtype=float), groups, median_frames(self.median_s))
+        pred = _one_column(self, X, reset=False)
+        out = median_smooth(pred, recording_groups(groups, len(pred)), median_frames(self.median_s))
         if self.bias_ is not None:
             out = out + self.bias_
         if self.scale_ is not None:

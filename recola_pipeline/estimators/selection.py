@@ -36,15 +36,15 @@ def recording_folds(groups: np.ndarray, max_folds: int) -> list[np.ndarray]:
 
 
 def held_out(estimator, X: np.ndarray, gold: np.ndarray, groups: np.ndarray, folds) -> np.ndarray:
-    """Each fold transformed by a clone of ``estimator`` fitted on the other folds.
+    """Each fold predicted by a clone of ``estimator`` fitted on the other folds.
 
     ``estimator`` has ``fit(X, gold, groups)`` (unlabelled frames, NaN gold, are left out by it)
-    and ``transform(X, groups)``.
+    and ``predict(X, groups)``.
     """
     out = np.empty(len(X), dtype=float)
     for held in folds:
         fitted = clone(estimator).fit(X[~held], gold[~held], groups[~held])
-        out[held] = fitted.transform(X[held], groups[held])
+        out[held] = fitted.predict(X[held], groups[held])
     return out
 
 

@@ -32,9 +32,10 @@ What each number is chosen on and scored on (the README's "Evaluation protocol")
     ``time``, ``gold_<dimension>`` (when labelled; NaN on unlabelled frames),
     ``<system>_<dimension>`` (post-processed; held out for devel) and ``raw_<system>_<dimension>``,
     system = ``audio``, ``video``, ``early`` or ``late``.
-``postprocess_<system>_<dimension>.skops``, ``late_fusion_<dimension>.skops`` (skops format:
-:mod:`~recola_pipeline.safe_io`)
-    The fitted PostProcessors and LateFusion models.
+``system_<system>_<dimension>.skops`` (skops format: :mod:`~recola_pipeline.safe_io`)
+    Each system's whole model, one scikit-learn pipeline (:mod:`~recola_pipeline.estimators.bundle`):
+    the train stage's ``normalise -> kernel -> regress`` and the post-processing chosen here; for
+    late fusion, ``fuse -> postprocess`` over the systems' raw predictions.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from .. import safe_io
 from ..bootstrap import ccc_interval, paired_difference
 from ..cache import read_table, write_table
 from ..estimators import LateFusion, PostProcessor
-from ..estimators.bundle import parse_windows, predict_bundle
+from ..estimators.bundle import late_fusion_pipeline, parse_windows, predict_frames, with_postprocessing
 from ..estimators.delay import segments
 from ..estimators.selection import (
     MIN_HELD_OUT_RECORDINGS,
@@ -129,7 +130,7 @@ def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds) -> tuple[P
             raw["devel"], devel.gold[dim], devel.groups, folds, median_windows_s=cfg.median_windows_s,
             centring=cfg.centring, scaling=cfg.scaling)
     fitted = chosen.fit(raw["devel"], devel.gold[dim], devel.groups)
-    final = {p: fitted.transform(raw[p], frames[p].groups) if len(raw[p]) else np.empty(0) for p in PARTITION_ORDER}
+    final = {p: fitted.predict(raw[p], frames[p].groups) if len(raw[p]) else np.empty(0) for p in PARTITION_ORDER}
     final["devel"] = devel_pred
     return fitted, final
 
@@ -175,13 +176,14 @@ def run_evaluate(pipeline, artifact) -> dict:
         bundle = safe_io.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.skops"))
         windows = parse_windows(sel.windows)
         frames = {p: system_frames(pipeline, windows, p, labelled_only=False) for p in PARTITION_ORDER}
-        raw = {p: predict_bundle(bundle, f) if len(f.X) else np.empty(0) for p, f in frames.items()}
+        raw = {p: predict_frames(bundle["model"], f) if len(f.X) else np.empty(0) for p, f in frames.items()}
         if folds is None and not skipped:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
             unimodal.setdefault(sel.dimension, {})[sel.system] = (frames, raw, sel)
         fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
-        safe_io.dump(fitted, artifact.file(f"postprocess_{sel.system}_{sel.dimension}.skops"))
+        safe_io.dump(with_postprocessing(bundle["model"], fitted),
+                     artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
         record(sel.system, sel.dimension, list(windows), frames, raw, fitted, final,
                {"W": sel.W, "windows": sel.windows, "normalisation": sel.normalisation, "D": sel.D, "C": sel.C,
                 "fusion_weights": ""})
@@ -193,11 +195,10 @@ def run_evaluate(pipeline, artifact) -> dict:
         devel = frames["devel"]
         stacked = {p: np.column_stack([raw[p] for _, raw, _ in systems.values()]) for p in PARTITION_ORDER}
         fusion = LateFusion().fit(stacked["devel"], devel.gold[dim], devel.groups)
-        safe_io.dump(fusion, artifact.file(f"late_fusion_{dim}.skops"))
-        fused = {p: fusion.transform(x) if len(x) else np.empty(0) for p, x in stacked.items()}
+        fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
         fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
-        safe_io.dump(fitted, artifact.file(f"postprocess_late_{dim}.skops"))
+        safe_io.dump(late_fusion_pipeline(fusion, fitted), artifact.file(f"system_late_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
         record("late", dim, list(systems), frames, fused, fitted, final,
                {"W": np.nan, "windows": " ".join(sel.windows for _, _, sel in systems.values()),

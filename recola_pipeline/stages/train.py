@@ -19,8 +19,9 @@ devel predictions, so it lives in the evaluate stage.
 W, windows, D, C, ccc_devel for every point searched; W is empty for early fusion, whose
 ``windows`` reads e.g. ``audio=8 video=6``), ``selected.csv`` (the chosen point per system and
 dimension), both with the ``normalisation`` of each point, and
-``model_<system>_<dimension>.skops`` (a dict: ``normaliser``, ``kernel`` (None or a fitted
-Nystroem), ``regressor``, ``windows``, ``features``).
+``model_<system>_<dimension>.skops`` (a dict: ``model``, the scikit-learn pipeline
+``normalise -> kernel -> regress`` of :mod:`~recola_pipeline.estimators.bundle`; ``windows``;
+``features``).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from ..estimators.bundle import (
     fit_representation,
     parse_windows,
     represent,
+    system_pipeline,
     windows_label,
 )
 from ..estimators.delay import delayed_targets, shift_groups
@@ -134,7 +136,7 @@ def fit_final(pipeline, system: str, dim: str, windows: dict[str, float], normal
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     regressor = DelayedRegressor(L2LinearSVR(C=c), delay_s=delay).fit(
         represent(normaliser, kernel, train), train.gold[dim], train.groups)
-    return {"normaliser": normaliser, "kernel": kernel, "regressor": regressor, "windows": windows,
+    return {"model": system_pipeline(normaliser, kernel, regressor), "windows": windows,
             "features": train.columns, "system": system, "dimension": dim}
 
 
