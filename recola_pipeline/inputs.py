@@ -107,7 +107,7 @@ def sniff_separator(path) -> str:
 
     >>> import tempfile, pathlib
     >>> table = pathlib.Path(tempfile.mkdtemp()) / "ratings.csv"
-    >>> _ = table.write_text("time;FM1 ;FM2\n0,04;0,1;0,2\n")
+    >>> _ = table.write_text("time;FM1 ;FM2\\n0,04;0,1;0,2\\n")
     >>> sniff_separator(table)
     ';'
     """

@@ -75,23 +75,39 @@ SMALL_DEMO = ["--set", "demo.recordings_per_partition=1", "--set", "demo.duratio
               "--set", "train.c_grid=[0.001, 0.01]", "--set", "train.delay_max_s=2.0"]
 
 
+def shared_folder(tmp_path_factory, worker_id: str, name: str) -> Path:
+    """A folder of this test session that every pytest-xdist worker sees (one per worker without xdist)."""
+    if worker_id == "master":
+        return tmp_path_factory.mktemp(name)
+    return tmp_path_factory.getbasetemp().parent / name  # the session's folder, above each worker's own
+
+
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, worker_id):
     """The small demo trained (audio and video) and exported: ``(bundle, test audio, test video,
-    the evaluate stage's predictions of that test recording)``. Tests copy the bundle to change it."""
+    the evaluate stage's predictions of that test recording)``. Tests copy the bundle to change it.
+
+    Built once per test session: the first worker builds it under a file lock, the others wait and read it."""
     import pandas as pd
+    from filelock import FileLock
 
     from recola_pipeline.cli import main
-    root = tmp_path_factory.mktemp("model")
-    assert main(["--stage", "evaluate", "--artifact-root", str(root / "store"), "--jobs", "1", "--quiet",
-                 *SMALL_DEMO]) == 0  # export never trains
-    assert main(["export", "--out", str(root / "model"), "--artifact-root", str(root / "store"), "--jobs", "1",
-                 "--quiet", *SMALL_DEMO]) == 0
+    root = shared_folder(tmp_path_factory, worker_id, "exported-model")
+    with FileLock(f"{root}.lock"):
+        if not (root / "model" / "checksums.json").is_file():
+            _train_and_export(main, root)
     demo = next((root / "store" / "features" / "demo").glob("*/"))
     test = pd.read_csv(demo / "partitions.csv").query("partition == 'test'").recording.iloc[0]
     evaluated = pd.read_parquet(next((root / "store" / "models" / "evaluate").glob(f"*/predictions/{test}.parquet")))
     return root / "model", demo / "RECOLA-Audio-recordings" / f"{test}.wav", \
         demo / "RECOLA-Video-recordings" / f"{test}.mp4", evaluated
+
+
+def _train_and_export(main, root: Path) -> None:
+    assert main(["--stage", "evaluate", "--artifact-root", str(root / "store"), "--jobs", "1", "--quiet",
+                 *SMALL_DEMO]) == 0  # export never trains
+    assert main(["export", "--out", str(root / "model"), "--artifact-root", str(root / "store"), "--jobs", "1",
+                 "--quiet", *SMALL_DEMO]) == 0
 
 
 collect_ignore_glob = ["fixtures/*.py"]  # one-off generators that need tools the suite does not (Keras)

@@ -194,3 +194,28 @@ def test_a_system_is_one_pipeline_with_groups_routed_to_its_steps():
     np.testing.assert_array_equal(predict_system(whole, X, groups), post.predict(raw, groups))
     np.testing.assert_array_equal(raw_predictions(whole, X, groups), raw)
     assert not np.array_equal(predict_system(whole, X, None), predict_system(whole, X, groups))  # groups reach it
+
+
+def test_importing_the_package_config_and_command_line_loads_no_heavy_library():
+    """``--help``, config validation and ``import recola_pipeline`` read registry names only."""
+    import subprocess
+    import sys
+    heavy = ("torch", "torchvision", "cv2", "opensmile", "librosa", "timm")
+    probe = ("import sys, recola_pipeline, recola_pipeline.config, recola_pipeline.cli, recola_pipeline.pipeline; "
+             "recola_pipeline.cli.build_parser().format_help(); recola_pipeline.config.load_config(None); "
+             f"print([m for m in {heavy!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_registry_names_without_importing_and_says_which_extra_is_missing():
+    from recola_pipeline.registry import Entry, MissingExtra, Registry
+    registry = Registry("thing", {"ok": "json:dumps", "absent": Entry("no_such_library_here:thing", extra="video")})
+    assert list(registry) == ["ok", "absent"] and "absent" in registry
+    assert registry["ok"]([1]) == "[1]"
+    with pytest.raises(MissingExtra, match="thing 'absent' needs the library 'no_such_library_here', which is not "
+                                           "installed: pip install 'recola-pipeline\\[video\\]'"):
+        registry["absent"]
+    registry["mine"] = object()  # a plug-in registered as an object
+    assert registry.module_of("mine") == "builtins" and registry.module_of("ok") == "json"

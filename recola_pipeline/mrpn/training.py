@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
-from ..config import MrpnConfig
+from .config import MrpnConfig
 from .inputs import time_slice
 from .networks import MultiModalNet
 

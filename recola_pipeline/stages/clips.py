@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..cache import atomic_path, write_table
-from ..config import MRPN_INPUT_KEYS
+from ..mrpn.config import MRPN_INPUT_KEYS
 from ..corpora import CorpusError
 from ..extractors import video_decode
 from ..extractors.audio_io import load_audio
