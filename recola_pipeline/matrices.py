@@ -88,10 +88,10 @@ def labelled_rows(frames: FrameMatrix) -> np.ndarray:
     return rows
 
 
-def partition_frames(pipeline, modality: str, window_s: float, partition: str, *, labelled_only=True
+def partition_frames(inputs, modality: str, window_s: float, partition: str, *, labelled_only=True
                      ) -> FrameMatrix:
     """One partition's frames of one modality and window length, with gold."""
-    table, gold = load_data(pipeline.ensure("data"))
+    table, gold = load_data(inputs.artifact("data"))
     rows = table[table.partition == partition]
     if labelled_only:
         rows = rows[rows.labelled]
@@ -100,18 +100,18 @@ def partition_frames(pipeline, modality: str, window_s: float, partition: str, *
     if lacking:
         raise CorpusError(f"{partition} recording(s) {', '.join(lacking)} have no {modality} file, so the {modality} "
                           f"models cannot use them: add the files, or drop '{modality}' from train.modalities")
-    return load_frames(pipeline.ensure(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
-                       pipeline.config.corpus.dimensions)
+    return load_frames(inputs.artifact(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
+                       inputs.config.corpus.dimensions)
 
 
-def system_frames(pipeline, windows: dict[str, float], partition: str, *, labelled_only=True
+def system_frames(inputs, windows: dict[str, float], partition: str, *, labelled_only=True
                   ) -> FrameMatrix:
     """Frames of a system: one modality's, or (early fusion) several modalities' side by side.
 
     ``windows`` maps each modality to its window length; fused columns are prefixed with the
     modality (``audio:F0semitoneFrom27.5Hz_sma3nz_amean``).
     """
-    parts = {m: partition_frames(pipeline, m, w, partition, labelled_only=labelled_only) for m, w in windows.items()}
+    parts = {m: partition_frames(inputs, m, w, partition, labelled_only=labelled_only) for m, w in windows.items()}
     if len(parts) == 1:
         return next(iter(parts.values()))
     first = next(iter(parts.values()))  # same recordings and label frames: partition_frames checks every modality

@@ -14,7 +14,7 @@ from .config import Config
 from .corpora import resolve_modalities
 from .parallel import parallel_map
 from .safe_io import check_model_file
-from .stage import Stage, library_versions
+from .stage import Stage, StageInputs, library_versions
 from .stages import STAGES
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Pipeline:
         """The identity of a stage's artifact under the current config."""
         if name not in self._identities:
             stage = self.stages[name]
-            extra = dict(stage.extra_identity(self)) if stage.extra_identity else {}
+            extra = dict(stage.extra_identity(self.config)) if stage.extra_identity else {}
             config = {s: self.config.section(s) for s in stage.sections}
             config.update({key: self.setting(key) for key in stage.keys})
             config.update(extra.pop("config_keys", {}))
@@ -131,7 +131,7 @@ class Pipeline:
             log.info("%s: building %s", name, artifact.path)
             artifact.start()
             try:
-                info = self.stages[name].run(self, artifact)
+                info = self.stages[name].run(self.inputs(name), artifact)
             except BaseException:
                 if not artifact.files():  # nothing finished to resume from: leave no trace
                     artifact.clear()
@@ -140,6 +140,11 @@ class Pipeline:
         self._ready[name] = artifact
         self._record(name, "built", started, artifact)
         return artifact
+
+    def inputs(self, name: str) -> StageInputs:
+        """What the stage ``name`` is given to run: settings and its upstream artifacts (built first)."""
+        upstream = {up: self.ensure(up) for up in self.order([name])[:-1]}
+        return StageInputs(name, self.config, upstream, self.map, self.store.root)
 
     def _record(self, name: str, action: str, started: float, artifact: Artifact) -> None:
         if self.on_stage is not None:

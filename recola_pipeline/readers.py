@@ -31,8 +31,8 @@ def load_data(artifact) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     return table, gold
 
 
-def video_rows(pipeline) -> list[dict]:
-    table, _ = load_data(pipeline.ensure("data"))
+def video_rows(inputs) -> list[dict]:
+    table, _ = load_data(inputs.artifact("data"))
     rows = [r for r in table.to_dict("records") if isinstance(r["video"], str) and r["video"]]
     if not rows:
         raise CorpusError("no recording of this corpus has video; drop 'video' from train.modalities "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 
@@ -34,14 +35,15 @@ class Stage:
     libraries : tuple of str
         Distributions whose versions change its numbers.
     run : callable
-        ``(runner, Artifact) -> dict`` that writes the artifact's files and returns the
-        information recorded in its manifest.
+        ``(StageInputs, Artifact) -> dict`` that writes the artifact's files and returns the
+        information recorded in its manifest. A stage never sees the runner: it gets its settings
+        and its upstream artifacts, complete.
     code : callable or None
         ``Config -> list of module names``: the implementations its settings pick (e.g. the
         audio feature set's module). Their code, the stage module's and every package module
         these import are part of the identity.
     extra_identity : callable or None
-        ``runner -> dict`` of further identity (e.g. an input-file fingerprint, a weights
+        ``Config -> dict`` of further identity (e.g. an input-file fingerprint, a weights
         file's SHA-256); its ``config_keys`` entry (``{"section.key": value}``) joins ``config``.
     """
 
@@ -58,6 +60,37 @@ class Stage:
     def modules(self, config) -> list[str]:
         """The modules whose code (with what they import) computes this stage's artifact."""
         return [self.run.__module__, *(self.code(config) if self.code else ())]
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What a stage's ``run`` is given: the settings, the complete artifacts of every stage upstream of
+    it (directly or not), and the run's parallel map.
+
+    Attributes
+    ----------
+    stage : str
+    config : Config
+    upstream : dict
+        ``stage name -> Artifact``, each complete.
+    map : callable
+        ``(function, items, desc) -> results`` with the run's jobs, backend and progress bars.
+    store_root : Path
+        The artifact root (the data stage stores the demo corpus's paths relative to it).
+    """
+
+    stage: str
+    config: object
+    upstream: dict
+    map: Callable
+    store_root: Path
+
+    def artifact(self, name: str):
+        """The complete artifact of the upstream stage ``name``."""
+        if name not in self.upstream:
+            raise KeyError(f"stage {self.stage!r} reads {name!r}, which is not upstream of it "
+                           f"({', '.join(self.upstream) or 'none'}); declare it in its Stage.upstream")
+        return self.upstream[name]
 
 
 def library_versions(names) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Every stage of the pipeline, in one ordered list: ``--stage all`` runs the public ones in this order.
 
 One module per stage, named after it; each defines ``STAGE`` (a :class:`~recola_pipeline.stage.Stage`)
-and the function that builds its artifact. A stage reads what earlier stages wrote through
+and the function that builds its artifact from a :class:`~recola_pipeline.stage.StageInputs` (its
+settings and its upstream artifacts, complete: a stage never calls back into the runner). A stage reads what earlier stages wrote through
 :mod:`recola_pipeline.readers` and never imports another stage module. The continuous path is
 ``demo`` (internal) -> ``data`` -> ``audio`` / ``faces`` (internal) -> ``video`` -> ``train`` ->
 ``evaluate`` -> ``report``; the categorical path is ``demo_clips`` (internal) -> ``clips``

@@ -65,15 +65,15 @@ def extract_recording(args) -> dict:
     return info
 
 
-def run_audio(pipeline, artifact) -> dict:
+def run_audio(inputs, artifact) -> dict:
     """Extract every recording with audio that is not already in the (possibly partial) artifact."""
-    cfg = pipeline.config.audio
-    table, _ = load_data(pipeline.ensure("data"))
+    cfg = inputs.config.audio
+    table, _ = load_data(inputs.artifact("data"))
     rows = [r for r in table.to_dict("records") if isinstance(r["audio"], str) and r["audio"]]
     if not rows:
         raise CorpusError("no recording of this corpus has audio; the audio stage has nothing to do")
     todo = [(artifact, r, cfg) for r in rows if not _finished(artifact, r, cfg)]
-    for result in pipeline.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}"):
+    for result in inputs.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}"):
         if result["padded"]:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
                         result["recording"], result["audio_s"])
@@ -85,9 +85,9 @@ def run_audio(pipeline, artifact) -> dict:
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
 
 
-def _feature_set_identity(pipeline) -> dict:
+def _feature_set_identity(config) -> dict:
     """The versions of the libraries the configured feature set computes with."""
-    return {"feature_set_libraries": library_versions(AUDIO_FEATURE_SETS[pipeline.config.audio.feature_set].libraries)}
+    return {"feature_set_libraries": library_versions(AUDIO_FEATURE_SETS[config.audio.feature_set].libraries)}
 
 
 STAGE = Stage(

@@ -52,19 +52,19 @@ MAX_CLIP_S = 600.0  # label frames considered when a container does not declare 
 FACE_KEYS = ("detect_every", "detect_width", "smoothing", "max_gap_s", "margin", "batch_size")
 
 
-def read_clips(pipeline) -> list[Clip]:
+def read_clips(inputs) -> list[Clip]:
     """The clips of ``mrpn.corpus`` (the demo set is generated first when needed)."""
-    cfg = pipeline.config.mrpn
-    root = pipeline.ensure("demo_clips").path if cfg.corpus == "demo" else Path(cfg.data_root)
+    cfg = inputs.config.mrpn
+    root = inputs.artifact("demo_clips").path if cfg.corpus == "demo" else Path(cfg.data_root)
     return CLIP_CORPORA[cfg.corpus].read(root)
 
 
-def _clips_identity(pipeline) -> dict:
+def _clips_identity(config) -> dict:
     """The ``[video]`` face settings when faces are an input, and the size and time of a user corpus's files."""
-    cfg = pipeline.config.mrpn
+    cfg = config.mrpn
     identity = {}
     if "face" in cfg.modalities:
-        identity["config_keys"] = {f"video.{k}": getattr(pipeline.config.video, k) for k in FACE_KEYS}
+        identity["config_keys"] = {f"video.{k}": getattr(config.video, k) for k in FACE_KEYS}
     if cfg.corpus != "demo":  # the demo artifact's hash (upstream) already pins its content
         files = [p for c in CLIP_CORPORA[cfg.corpus].read(Path(cfg.data_root)) for p in (c.audio, c.video) if p]
         identity["files"] = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
@@ -126,11 +126,11 @@ def prepare_clip(args) -> dict:
     return {"clip": clip.id, **steps, "face_missed": missed}
 
 
-def run_clips(pipeline, artifact) -> dict:
+def run_clips(inputs, artifact) -> dict:
     """Prepare every clip of the corpus not already in the (possibly partial) artifact."""
-    cfg = pipeline.config.mrpn
-    clips = read_clips(pipeline)
-    rows = pipeline.map(prepare_clip, [(artifact, c, cfg, pipeline.config.video) for c in clips],
+    cfg = inputs.config.mrpn
+    clips = read_clips(inputs)
+    rows = inputs.map(prepare_clip, [(artifact, c, cfg, inputs.config.video) for c in clips],
                         desc=f"clips: {'+'.join(cfg.modalities)}")
     table = clip_table(clips).merge(pd.DataFrame(rows), on="clip")
     write_table(artifact.file("clips.csv"), table)

@@ -38,15 +38,15 @@ from ..stage import Stage
 log = logging.getLogger(__name__)
 
 
-def corpus_of(pipeline) -> Corpus:
+def corpus_of(inputs) -> Corpus:
     """List the configured corpus (the demo corpus is generated first when needed)."""
-    cfg = pipeline.config.corpus
-    demo_root = pipeline.ensure("demo").path if cfg.name == "demo" else None
+    cfg = inputs.config.corpus
+    demo_root = inputs.artifact("demo").path if cfg.name == "demo" else None
     return load_corpus(cfg, demo_root=demo_root)
 
 
-def _fingerprint(pipeline) -> dict:
-    cfg = pipeline.config.corpus
+def _fingerprint(config) -> dict:
+    cfg = config.corpus
     if cfg.name == "demo":
         return {}  # the demo artifact's hash (upstream) already pins its content
     return {"inputs": load_corpus(cfg).fingerprint()}
@@ -262,17 +262,17 @@ def _prepare(args) -> PreparedRecording:
     return prepare_recording(rec, read_ratings, **kwargs)
 
 
-def run_data(pipeline, artifact) -> dict:
+def run_data(inputs, artifact) -> dict:
     """Check every recording first (so bad input writes nothing), then write gold standards."""
-    cfg = pipeline.config.corpus
-    corpus = corpus_of(pipeline)
+    cfg = inputs.config.corpus
+    corpus = corpus_of(inputs)
     if not corpus.recordings:
         raise CorpusError(f"corpus '{cfg.name}' lists no recordings")
     method = "shipped" if corpus.gold_from_files else cfg.gold_standard
     kwargs = dict(dimensions=cfg.dimensions, method=method, max_seconds=cfg.max_seconds,
                   max_gap_s=cfg.max_label_gap_s)
     label_warnings = check_distinct_labels(corpus.recordings, allow_shared=cfg.allow_shared_labels)
-    prepared = pipeline.map(_prepare, [(r, corpus.read_ratings, kwargs) for r in corpus.recordings],
+    prepared = inputs.map(_prepare, [(r, corpus.read_ratings, kwargs) for r in corpus.recordings],
                             desc="data: ratings")
     for item in prepared:
         name = f"gold/{item.row['recording']}.parquet"
@@ -281,7 +281,7 @@ def run_data(pipeline, artifact) -> dict:
     table = pd.DataFrame([p.row for p in prepared])
     check_dimensions_rated(table, cfg.dimensions)
     warnings = label_warnings + check_distinct_media(prepared) + [m for p in prepared for m in p.warnings]
-    store = pipeline.store.root.resolve()
+    store = inputs.store_root.resolve()
     for column in ("audio", "video"):
         table[column] = [_portable(path, store) for path in table[column]]
     write_table(artifact.file("recordings.csv"), table)

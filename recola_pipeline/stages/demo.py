@@ -17,13 +17,13 @@ def _generate_demo_recording(args) -> str:
     return rec_id
 
 
-def run_demo(pipeline, artifact) -> dict:
+def run_demo(inputs, artifact) -> dict:
     """Generate the demo corpus into the artifact folder; recordings already there are kept."""
-    cfg = pipeline.config.demo
+    cfg = inputs.config.demo
     ids = demo.recording_ids(cfg.recordings_per_partition)
     todo = [(artifact.path, rec_id, i, cfg) for i, rec_id in enumerate(ids)
             if not all(artifact.has(f) for f in demo.recording_files(rec_id, cfg.video))]
-    pipeline.map(_generate_demo_recording, todo, desc="demo corpus")
+    inputs.map(_generate_demo_recording, todo, desc="demo corpus")
     write_table(artifact.file("partitions.csv"), demo.partitions_table(cfg.recordings_per_partition))
     return {"recordings": len(ids), "generated_now": len(todo), "duration_s": cfg.duration_s}
 

@@ -14,13 +14,13 @@ def _generate_clip(args) -> str:
     return code
 
 
-def run_demo_clips(pipeline, artifact) -> dict:
+def run_demo_clips(inputs, artifact) -> dict:
     """Generate the categorical demo clips into the artifact (clips already there are kept)."""
-    cfg = pipeline.config.demo
+    cfg = inputs.config.demo
     names = demo_clips.clip_names()
     todo = [(artifact.path, actor, code, i, cfg.seed, cfg.sample_rate) for i, (actor, code) in enumerate(names)
             if not all(artifact.has(f) for f in demo_clips.clip_files(actor, code))]
-    pipeline.map(_generate_clip, todo, desc="demo clips")
+    inputs.map(_generate_clip, todo, desc="demo clips")
     return {"clips": len(names), "generated_now": len(todo), "classes": [c[0] for c in demo_clips.CLASSES.values()]}
 
 

@@ -99,17 +99,17 @@ def score(gold: np.ndarray, pred: np.ndarray, groups: np.ndarray, *, resamples: 
             "n_recordings": len(pairs)}
 
 
-def provenance(pipeline, modalities) -> dict:
+def provenance(inputs, modalities) -> dict:
     """Which features and which pretrained weights produced a system's predictions."""
     features, weights = [], []
     for modality in modalities:
         if modality == "audio":
-            feature_set = pipeline.config.audio.feature_set
+            feature_set = inputs.config.audio.feature_set
             source = AUDIO_FEATURE_SETS[feature_set].description
             features.append(f"audio:{feature_set}")
             weights.append(f"{source} (no learned weights)")
         elif modality == "video":
-            video = pipeline.ensure("video").manifest()["info"]
+            video = inputs.artifact("video").manifest()["info"]
             features.append(f"video:{video['backbone']} embeddings, PCA {video['pca_components']} components "
                             f"({video['pca_variance_kept']:.0%} of train variance), mean+std over W")
             weights.append(f"video {video['backbone']}: {video['weights']}")
@@ -135,14 +135,14 @@ def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds) -> tuple[P
     return fitted, final
 
 
-def run_evaluate(pipeline, artifact) -> dict:
+def run_evaluate(inputs, artifact) -> dict:
     """Predict, post-process and score every system; fit and score late fusion."""
-    cfg = pipeline.config.evaluate
+    cfg = inputs.config.evaluate
     boot = dict(resamples=cfg.bootstrap_resamples, seed=cfg.bootstrap_seed)
-    train_artifact = pipeline.ensure("train")
+    train_artifact = inputs.artifact("train")
     selected = read_table(train_artifact.file("selected.csv"))
-    table, gold_tables = load_data(pipeline.ensure("data"))
-    dims = pipeline.config.corpus.dimensions
+    table, gold_tables = load_data(inputs.artifact("data"))
+    dims = inputs.config.corpus.dimensions
     predictions = {rec: gold_tables[rec].rename(columns={d: f"gold_{d}" for d in dims}) for rec in table.recording}
     devel_recordings = int((table[table.partition == "devel"].labelled_frames > 0).sum())
     skipped = ""
@@ -169,13 +169,13 @@ def run_evaluate(pipeline, artifact) -> dict:
                          "postprocessing": "+".join(fitted.steps_) or "none",
                          "ccc_raw": pooled(ccc, labelled_pairs(f.gold[dim], raw[p], f.groups)),
                          "chosen_on": CHOSEN_ON[p], "scored_on": SCORED_ON[p],
-                         **provenance(pipeline, modalities)})
+                         **provenance(inputs, modalities)})
 
     folds = None
     for sel in selected.itertuples():
         bundle = safe_io.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.skops"))
         windows = parse_windows(sel.windows)
-        frames = {p: system_frames(pipeline, windows, p, labelled_only=False) for p in PARTITION_ORDER}
+        frames = {p: system_frames(inputs, windows, p, labelled_only=False) for p in PARTITION_ORDER}
         raw = {p: predict_frames(bundle["model"], f) if len(f.X) else np.empty(0) for p, f in frames.items()}
         if folds is None and not skipped:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)

@@ -90,18 +90,18 @@ def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(crops)[first], gold[label_frames[first]]
 
 
-def _finetune(pipeline, artifact, rows: list[dict], backbone) -> str:
+def _finetune(inputs, artifact, rows: list[dict], backbone) -> str:
     """Fine-tune the backbone on the train partition once (kept in the artifact); its path."""
-    cfg = pipeline.config.video
+    cfg = inputs.config.video
     name = "finetune/model.pt"
     if artifact.has(name):
         return str(artifact.file(name))
-    _, gold = load_data(pipeline.ensure("data"))
-    dims = pipeline.config.corpus.dimensions
+    _, gold = load_data(inputs.artifact("data"))
+    dims = inputs.config.corpus.dimensions
     train = [r for r in rows if r["partition"] == "train" and r["labelled"]]
-    args = [(r, cfg, backbone.input_size, backbone.grey, pipeline.config.corpus.max_seconds,
+    args = [(r, cfg, backbone.input_size, backbone.grey, inputs.config.corpus.max_seconds,
              gold[r["recording"]][dims].to_numpy(dtype=np.float64)) for r in train]
-    parts = [p for p in pipeline.map(collect_train_crops, args, desc="faces: fine-tuning crops") if len(p[0])]
+    parts = [p for p in inputs.map(collect_train_crops, args, desc="faces: fine-tuning crops") if len(p[0])]
     if not parts:
         raise CorpusError("video.finetune_epochs > 0 but no train recording has a face to fine-tune on")
     crops, targets = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -110,7 +110,7 @@ def _finetune(pipeline, artifact, rows: list[dict], backbone) -> str:
     if not len(crops):
         raise CorpusError("video.finetune_epochs > 0 but no train face crop falls on a labelled frame")
     torch.set_num_threads(os.cpu_count() or 1)
-    losses = finetune(backbone, crops, targets, epochs=cfg.finetune_epochs, seed=pipeline.config.train.seed,
+    losses = finetune(backbone, crops, targets, epochs=cfg.finetune_epochs, seed=inputs.config.train.seed,
                       batch_size=cfg.batch_size)
     write_json(artifact.file("finetune/info.json"), {"crops": int(len(crops)), "dimensions": dims,
                                                      "epochs": cfg.finetune_epochs, "train_loss": losses,
@@ -122,20 +122,20 @@ def _finetune(pipeline, artifact, rows: list[dict], backbone) -> str:
 
 
 
-def run_faces(pipeline, artifact) -> dict:
+def run_faces(inputs, artifact) -> dict:
     """Embed every recording with video not already in the (possibly partial) artifact."""
-    cfg = pipeline.config.video
+    cfg = inputs.config.video
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
-    rows = video_rows(pipeline)
+    rows = video_rows(inputs)
     for row in rows:
         probed = video_decode.probe(row["video"])
         row["decoder"], row["fps"] = probed.decoder, probed.fps if probed.fps > 0 else 25.0
     todo = [row for row in rows if not _embedded(artifact, row)]
-    jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
+    jobs = os.cpu_count() if inputs.config.run.jobs < 0 else inputs.config.run.jobs
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo))))
-    finetuned = _finetune(pipeline, artifact, rows, backbone) if cfg.finetune_epochs > 0 else None
-    args = [(artifact, row, cfg, pipeline.config.corpus.max_seconds, threads, finetuned) for row in todo]
-    for info in pipeline.map(embed_recording, args, desc=f"faces: {cfg.backbone}"):
+    finetuned = _finetune(inputs, artifact, rows, backbone) if cfg.finetune_epochs > 0 else None
+    args = [(artifact, row, cfg, inputs.config.corpus.max_seconds, threads, finetuned) for row in todo]
+    for info in inputs.map(embed_recording, args, desc=f"faces: {cfg.backbone}"):
         if info["video_s"] < info["label_frames"] * LABEL_HOP_S - 1.0:
             log.warning("video: %s lasts %.2f s, less than its ratings; %d label frames after its end have no face",
                         info["recording"], info["video_s"], info["after_video_end"])
@@ -153,11 +153,11 @@ def run_faces(pipeline, artifact) -> dict:
                                                                  "after_video_end", "max_box_step")} for i in infos}}
 
 
-def _faces_identity(pipeline) -> dict:
+def _faces_identity(config) -> dict:
     """For a local weights file its SHA-256; ``train.seed`` when fine-tuning (its shuffling and initial head)."""
-    identity = dict(weights_identity(pipeline.config.video.weights))
-    if pipeline.config.video.finetune_epochs > 0:
-        identity["config_keys"] = {"train.seed": pipeline.config.train.seed}
+    identity = dict(weights_identity(config.video.weights))
+    if config.video.finetune_epochs > 0:
+        identity["config_keys"] = {"train.seed": config.train.seed}
     return identity
 
 

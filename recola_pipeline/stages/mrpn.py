@@ -358,10 +358,10 @@ def _confusions(artifact, runs: list[tuple[dict, bool]], classes: list[str]) -> 
     return names
 
 
-def run_mrpn(pipeline, artifact) -> dict:
+def run_mrpn(inputs, artifact) -> dict:
     """Train and test every fold x time-augmentation task not finished yet; write the tables and plots."""
-    cfg = pipeline.config.mrpn
-    clips_artifact = pipeline.ensure("clips")
+    cfg = inputs.config.mrpn
+    clips_artifact = inputs.artifact("clips")
     table = load_clip_table(clips_artifact)
     folds = corpus_folds(table, cfg.corpus)
     if len(folds) < 3:
@@ -380,10 +380,10 @@ def run_mrpn(pipeline, artifact) -> dict:
                 raise ConfigError(f"mrpn.{m}_extractor = {name!r}: {exc}") from None
     device = resolve_device(cfg.device)
     tasks = [(n, augment) for n in numbers for augment in cfg.time_augmentation]
-    jobs = os.cpu_count() if pipeline.config.run.jobs < 0 else pipeline.config.run.jobs
+    jobs = os.cpu_count() if inputs.config.run.jobs < 0 else inputs.config.run.jobs
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(tasks))))
     args = [(artifact, str(clips_artifact.path), cfg, folds, n, augment, threads, device) for n, augment in tasks]
-    runs = pipeline.map(train_fold, args, desc=f"mrpn: {len(tasks)} fold tasks on {device}")
+    runs = inputs.map(train_fold, args, desc=f"mrpn: {len(tasks)} fold tasks on {device}")
     results = pd.DataFrame([row for run in runs for row in run["rows"]], columns=RESULT_COLUMNS)
     order = {v: i for i, v in enumerate(VARIANT_ORDER)}
     results = results.sort_values(["time_augmentation", "fold", "variant", "modalities"],
@@ -401,8 +401,8 @@ def run_mrpn(pipeline, artifact) -> dict:
             "plots": plots}
 
 
-def _mrpn_identity(pipeline) -> dict:
-    cfg = pipeline.config.mrpn
+def _mrpn_identity(config) -> dict:
+    cfg = config.mrpn
     return {"weights": {key: weights_identity(getattr(cfg, key), setting=f"mrpn.{key}")
                         for key in ("face_weights", "spectrogram_weights")}}
 

@@ -143,20 +143,20 @@ def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info
     return "\n".join(lines)
 
 
-def run_report(pipeline, artifact) -> dict:
+def run_report(inputs, artifact) -> dict:
     """Write the summary, the results table and the plots."""
-    evaluate = pipeline.ensure("evaluate")
-    train = pipeline.ensure("train")
+    evaluate = inputs.artifact("evaluate")
+    train = inputs.artifact("train")
     results = read_table(evaluate.file("results.csv"))
     write_table(artifact.file("results.csv"), results)
-    data = pipeline.ensure("data")
+    data = inputs.artifact("data")
     summary = summary_markdown(results, read_table(evaluate.file("comparisons.csv")), data.manifest()["info"],
                                evaluate.manifest()["info"])
     write_text(artifact.file("summary.md"), summary)
     plot_ccc_bars(artifact, results)
     plot_ccc_vs_delay(artifact, read_table(train.file("grid.csv")), read_table(train.file("selected.csv")))
     recordings = read_table(data.file("recordings.csv"))
-    dims = pipeline.config.corpus.dimensions
+    dims = inputs.config.corpus.dimensions
     for rec in recordings[recordings.partition == "devel"].recording:
         frame = read_table(evaluate.file(f"predictions/{rec}.parquet"))
         systems = [c for c in frame.columns if c != "time" and not c.startswith(("gold_", "raw_"))]

@@ -59,15 +59,15 @@ def delays_s(cfg) -> list[float]:
 
 def search_window(args) -> list[dict]:
     """Every (dimension, D, C) for one modality, window length and normalisation: devel CCC rows."""
-    pipeline, modality, window_s, normalisation = args
-    cfg = pipeline.config.train
-    train = partition_frames(pipeline, modality, window_s, "train")
-    devel = partition_frames(pipeline, modality, window_s, "devel")
+    inputs, modality, window_s, normalisation = args
+    cfg = inputs.config.train
+    train = partition_frames(inputs, modality, window_s, "train")
+    devel = partition_frames(inputs, modality, window_s, "devel")
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     path = RidgePath(represent(normaliser, kernel, train))
     Z_devel = represent(normaliser, kernel, devel)
     rows = []
-    for dim in pipeline.config.corpus.dimensions:
+    for dim in inputs.config.corpus.dimensions:
         scores = delay_c_scores(path, train.gold[dim], train.groups, Z_devel, devel.gold[dim], devel.groups,
                                 delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
         rows += [{"system": modality, "modality": modality, "fusion": "none", "dimension": dim, "W": window_s,
@@ -79,10 +79,10 @@ def search_window(args) -> list[dict]:
 
 def search_early(args) -> list[dict]:
     """Every (D, C) of early fusion for one dimension and normalisation, on the modalities' selected windows."""
-    pipeline, dim, windows, normalisation = args
-    cfg = pipeline.config.train
-    train = system_frames(pipeline, windows, "train")
-    devel = system_frames(pipeline, windows, "devel")
+    inputs, dim, windows, normalisation = args
+    cfg = inputs.config.train
+    train = system_frames(inputs, windows, "train")
+    devel = system_frames(inputs, windows, "devel")
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     path = RidgePath(represent(normaliser, kernel, train))
     scores = delay_c_scores(path, train.gold[dim], train.groups, represent(normaliser, kernel, devel),
@@ -128,11 +128,11 @@ def select(grid: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby(["system", "dimension"], sort=False).head(1).reset_index(drop=True)
 
 
-def fit_final(pipeline, system: str, dim: str, windows: dict[str, float], normalisation: str,
+def fit_final(inputs, system: str, dim: str, windows: dict[str, float], normalisation: str,
               delay: float, c: float) -> dict:
     """Refit the selected model of a system on train; returns the bundle (see :mod:`~recola_pipeline.estimators.bundle`)."""
-    cfg = pipeline.config.train
-    train = system_frames(pipeline, windows, "train")
+    cfg = inputs.config.train
+    train = system_frames(inputs, windows, "train")
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     regressor = DelayedRegressor(L2LinearSVR(C=c), delay_s=delay).fit(
         represent(normaliser, kernel, train), train.gold[dim], train.groups)
@@ -140,30 +140,30 @@ def fit_final(pipeline, system: str, dim: str, windows: dict[str, float], normal
             "features": train.columns, "system": system, "dimension": dim}
 
 
-def run_train(pipeline, artifact) -> dict:
+def run_train(inputs, artifact) -> dict:
     """Search the grid on devel and save one model per modality and dimension."""
-    table, _ = load_data(pipeline.ensure("data"))
+    table, _ = load_data(inputs.artifact("data"))
     for partition in ("train", "devel"):
         if not (table[table.partition == partition].labelled).any():
             raise CorpusError(f"the train stage needs labelled {partition} recordings; the corpus has none. "
                               "Check the partitions (corpus.partitions_csv)")
-    cfg = pipeline.config.train
-    jobs = [(pipeline, m, w, norm) for m in cfg.modalities for w in modality_windows(pipeline.config, m)
+    cfg = inputs.config.train
+    jobs = [(inputs, m, w, norm) for m in cfg.modalities for w in modality_windows(inputs.config, m)
             for norm in cfg.normalisation]
-    grid = pd.DataFrame([row for rows in pipeline.map(search_window, jobs, desc="train: W x D x C")
+    grid = pd.DataFrame([row for rows in inputs.map(search_window, jobs, desc="train: W x D x C")
                          for row in rows])
     if len(cfg.modalities) > 1:  # early fusion on each modality's selected window
         unimodal = select(grid)
-        jobs = [(pipeline, dim, {m: float(unimodal[(unimodal.system == m) & (unimodal.dimension == dim)].W.iloc[0])
+        jobs = [(inputs, dim, {m: float(unimodal[(unimodal.system == m) & (unimodal.dimension == dim)].W.iloc[0])
                                  for m in cfg.modalities}, norm)
-                for dim in pipeline.config.corpus.dimensions for norm in cfg.normalisation]
-        grid = pd.concat([grid, pd.DataFrame([row for rows in pipeline.map(search_early, jobs, desc="train: early fusion")
+                for dim in inputs.config.corpus.dimensions for norm in cfg.normalisation]
+        grid = pd.concat([grid, pd.DataFrame([row for rows in inputs.map(search_early, jobs, desc="train: early fusion")
                                               for row in rows])], ignore_index=True)
     write_table(artifact.file("grid.csv"), grid)
     selected = select(grid)
     write_table(artifact.file("selected.csv"), selected)
     for row in selected.itertuples():
-        bundle = fit_final(pipeline, row.system, row.dimension, parse_windows(row.windows), row.normalisation,
+        bundle = fit_final(inputs, row.system, row.dimension, parse_windows(row.windows), row.normalisation,
                            row.D, row.C)
         safe_io.dump(bundle, artifact.file(f"model_{row.system}_{row.dimension}.skops"))
         log.info("train: %s %s: %s s, %s normalisation, D=%.1f s, C=%g, devel CCC %.3f (chosen and scored on "

@@ -25,11 +25,11 @@ from ..readers import load_face_frames, video_rows, window_name
 log = logging.getLogger(__name__)
 
 
-def run_video(pipeline, artifact) -> dict:
+def run_video(inputs, artifact) -> dict:
     """PCA on the train partition's face frames, then windowed mean/std per W."""
-    cfg = pipeline.config.video
-    face_artifact = pipeline.ensure("faces")
-    rows = video_rows(pipeline)
+    cfg = inputs.config.video
+    face_artifact = inputs.artifact("faces")
+    rows = video_rows(inputs)
     tables = {r["recording"]: load_face_frames(face_artifact, r["recording"]) for r in rows}
     train = [embedding(tables[r["recording"]]) for r in rows if r["partition"] == "train"]
     train = np.vstack(train) if train else np.empty((0, 0))
