@@ -77,6 +77,12 @@ def delayed_targets(gold: np.ndarray, groups: np.ndarray, n: int) -> tuple[np.nd
     return targets, np.isfinite(gold) & np.isfinite(targets)
 
 
+def aligned_predictions(pred: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """Predictions of a model trained on :func:`delayed_targets` with ``n`` frames, moved onto the unshifted
+    gold: shifted forward by ``n`` within each recording, first value repeated (the other half of the rule)."""
+    return shift_groups(pred, groups, n, "forward")
+
+
 class DelayedRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     """Wrap a regressor so it learns features(t) -> gold(t + D) and predicts gold(t).
 
@@ -122,8 +128,7 @@ class DelayedRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         """Predictions aligned with the unshifted gold (shifted forward by D within each recording)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return shift_groups(self.estimator_.predict(X), recording_groups(groups, len(X)), self.delay_frames_,
-                            "forward")
+        return aligned_predictions(self.estimator_.predict(X), recording_groups(groups, len(X)), self.delay_frames_)
 
     def transform(self, X, groups=None):
         """The predictions as one column, for the post-processing step of a pipeline."""

@@ -41,7 +41,7 @@ from ..estimators.bundle import (
     system_pipeline,
     windows_label,
 )
-from ..estimators.delay import delayed_targets, shift_groups
+from ..estimators.delay import aligned_predictions, delayed_targets
 from ..labels import delay_frames
 from ..matrices import partition_frames, system_frames
 from ..metrics import labelled_ccc
@@ -112,7 +112,7 @@ def delay_c_scores(path: RidgePath, y_train, groups_train, Z_devel, y_devel, gro
         n = delay_frames(delay)
         targets, rows = delayed_targets(y_train, groups_train, n)
         coefs = path.coefs(np.where(rows, targets, 0.0), Cs, rows=rows)
-        pred = shift_groups(path.predict(Z_devel, coefs), groups_devel, n, "forward")
+        pred = aligned_predictions(path.predict(Z_devel, coefs), groups_devel, n)
         scores[delay] = [labelled_ccc(y_devel, pred[:, j]) for j in range(pred.shape[1])]
         top = np.nanmax(scores[delay])
         best, stale = (top, 0) if top > best else (best, stale + 1)
