@@ -31,7 +31,7 @@ from .extractors.audio_features import PIECE_S, audio_features, audio_features_o
 from .extractors.audio_io import check_audio, load_audio
 from .labels import LABEL_HOP_S
 from .matrices import label_times
-from .modalities import SYSTEMS
+from .modalities import MODALITY_STAGES, SYSTEMS
 from .registry import require
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class TrainedModel:
             entry = self._system(dim, system)
             for part in [self.description["systems"][k] for k in entry.get("inputs", [])] or [entry]:
                 needed |= set(part["windows"])
-        return [m for m in ("audio", "video") if m in needed]
+        return [m for m in MODALITY_STAGES if m in needed]
 
     def predict(self, audio=None, video=None, *, system: str = "best") -> pd.DataFrame:
         """Arousal and valence at 40 ms for one recording.

