@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from . import interrupts
+from .registry import require
 
 BACKENDS = ("loky", "threading", "dask")
 
@@ -25,10 +26,8 @@ BACKENDS = ("loky", "threading", "dask")
 @functools.cache
 def dask_client(scheduler: str):
     """The dask.distributed client for ``scheduler`` (created once per process, closed at exit)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise RuntimeError("run.backend = 'dask' needs dask.distributed: pip install 'dask[distributed]'") from None
+    distributed = require("distributed", what="run.backend = 'dask'", extra="dask")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if scheduler.startswith("local:"):
         workers = int(scheduler.split(":", 1)[1])
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -45,6 +45,9 @@ def test_the_base_install_runs_the_audio_demo_export_and_predict(base_venv, tmp_
     assert "pip install 'recola-pipeline[video]' (or run the audio-only demo: --set demo.video=false)" in \
         needs_video.stderr
     audio_only = [*SMALL, "--set", "demo.video=false"]
+    no_dask = run(cli, "--stage", "data", "--artifact-root", tmp_path / "dask", "--backend", "dask", *audio_only)
+    assert no_dask.returncode == 2 and "run.backend = 'dask' needs the library 'distributed', which is not " \
+        "installed: pip install 'recola-pipeline[dask]'" in no_dask.stderr, no_dask.stderr
     done = run(cli, "--artifact-root", store, "--name", "base", *audio_only)
     assert done.returncode == 0, done.stderr
     assert "mrpn: skipped, its libraries are not installed (pip install 'recola-pipeline[mrpn]')" in done.stderr
