@@ -26,7 +26,7 @@ from .bundle_io import check_description, confined, read_json, verified_files
 from .cache import ArtifactError
 from .config import VideoConfig
 from .corpora import CorpusError
-from .estimators.bundle import predict_system, raw_predictions
+from .estimators.bundle import predict_system
 from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
 from .extractors.audio_io import check_audio, load_audio
 from .labels import LABEL_HOP_S
@@ -168,13 +168,9 @@ class TrainedModel:
         groups = np.zeros(n_frames, dtype=int)
         for dim in self.dimensions:
             entry = self._system(dim, system)
-            if entry["system"] == "late":
-                inputs = np.column_stack([raw_predictions(self._load(self.description["systems"][k]["model"]),
-                                                          self._matrix(self.description["systems"][k], features),
-                                                          groups) for k in entry["inputs"]])
-                out[dim] = predict_system(self._load(entry["model"]), inputs, groups)
-            else:
-                out[dim] = predict_system(self._load(entry["model"]), self._matrix(entry, features), groups)
+            parts = [self.description["systems"][k] for k in entry["inputs"]] if entry["system"] == "late" else [entry]
+            X = np.hstack([self._matrix(part, features) for part in parts])  # late: the systems' columns side by side
+            out[dim] = predict_system(self._load(entry["model"]), X, groups)
         out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
         return out
 

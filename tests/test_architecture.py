@@ -219,3 +219,23 @@ def test_a_registry_names_without_importing_and_says_which_extra_is_missing():
         registry["absent"]
     registry["mine"] = object()  # a plug-in registered as an object
     assert registry.module_of("mine") == "builtins" and registry.module_of("ok") == "json"
+
+
+def test_system_fusion_is_the_late_fusion_of_its_systems_raw_predictions():
+    from recola_pipeline.estimators.bundle import predict_system, system_pipeline
+    from recola_pipeline.estimators.fusion import SystemFusion
+    rng = np.random.default_rng(2)
+    groups = np.repeat(["a", "b"], 100)
+    Xa, Xv = rng.normal(size=(200, 3)), rng.normal(size=(200, 2))
+    y = Xa[:, 0] - Xv[:, 1] + 0.1 * rng.normal(size=200)
+    systems = []
+    for name, X in (("audio", Xa), ("video", Xv)):
+        normaliser = Normaliser().fit(X)
+        regressor = DelayedRegressor(L2LinearSVR(C=0.1)).fit(normaliser.transform(X), y, groups)
+        systems.append((name, system_pipeline(normaliser, None, regressor), X.shape[1]))
+    X = np.hstack([Xa, Xv])
+    late = SystemFusion(systems).fit(X, y, groups)
+    raw = np.column_stack([predict_system(model, part, groups) for (_, model, _), part in zip(systems, (Xa, Xv))])
+    np.testing.assert_array_equal(late.predict(X, groups), LateFusion().fit(raw, y).predict(raw))
+    with pytest.raises(ValueError, match="5 feature columns side by side"):
+        late.predict(Xa, groups)

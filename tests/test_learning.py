@@ -94,7 +94,9 @@ def test_devel_numbers_are_held_out_and_never_below_raw(demo_run):
     assert (results.ccc_ci_low <= results.ccc).all() and (results.ccc <= results.ccc_ci_high).all()
     assert evaluate.manifest()["info"]["devel_folds"] == 3  # leave one recording out
     late = safe_io.load(evaluate.file("system_late_arousal.skops"))
-    assert [name for name, _ in late.steps] == ["fuse", "postprocess"] and late["fuse"].linear_.coef_.shape == (2,)
+    assert [name for name, _ in late.steps] == ["fuse", "postprocess"]
+    assert [name for name, _, _ in late["fuse"].systems] == ["audio", "video"]
+    assert late["fuse"].fusion_.linear_.coef_.shape == (2,)
     system = safe_io.load(evaluate.file("system_audio_arousal.skops"))
     assert [name for name, _ in system.steps] == ["normalise", "kernel", "regress", "postprocess"]
     comparisons = read_table(evaluate.file("comparisons.csv"))

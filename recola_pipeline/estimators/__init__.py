@@ -16,6 +16,7 @@ ESTIMATORS = Registry("estimator", {
     "Normaliser": "recola_pipeline.estimators.normalise:Normaliser",
     "PostProcessor": "recola_pipeline.estimators.postprocess:PostProcessor",
     "LateFusion": "recola_pipeline.estimators.fusion:LateFusion",
+    "SystemFusion": "recola_pipeline.estimators.fusion:SystemFusion",
 })
 
 #: the normalisation modes (``train.normalisation``) of :class:`~recola_pipeline.estimators.normalise.Normaliser`

@@ -4,7 +4,9 @@ Its steps are ``normalise`` (a :class:`~recola_pipeline.estimators.Normaliser`),
 (``"passthrough"``, or a Nystroem map for the RBF kernel), ``regress`` (a
 :class:`~recola_pipeline.estimators.DelayedRegressor`: the delay shift and the SVR) and, once
 the evaluate stage has chosen it, ``postprocess`` (a
-:class:`~recola_pipeline.estimators.PostProcessor`). ``groups`` (each row's recording) reaches
+:class:`~recola_pipeline.estimators.PostProcessor`). Late fusion is ``fuse`` (a
+:class:`~recola_pipeline.estimators.fusion.SystemFusion`, holding the fitted systems it fuses)
+-> ``postprocess``. ``groups`` (each row's recording) reaches
 the steps that need it through scikit-learn's metadata routing (:func:`predict_system`).
 
 The steps are fitted where the protocol says, not all on one set: the normaliser and the kernel
@@ -70,7 +72,8 @@ def with_postprocessing(model: Pipeline, postprocessor) -> Pipeline:
 
 
 def late_fusion_pipeline(fusion, postprocessor) -> Pipeline:
-    """Late fusion (its input: the systems' predictions before post-processing, one column each) and its
+    """Late fusion (a fitted :class:`~recola_pipeline.estimators.fusion.SystemFusion`: the systems'
+    pipelines and their fusion; its input, the systems' feature columns side by side) and its
     post-processing."""
     return Pipeline([("fuse", fusion), ("postprocess", postprocessor)])
 

@@ -53,3 +53,55 @@ class LateFusion(TransformerMixin, RegressorMixin, BaseEstimator):
     def transform(self, X, groups=None):
         """The fused prediction as one column, for the post-processing step of a pipeline."""
         return self.predict(X)[:, np.newaxis]
+
+
+class SystemFusion(TransformerMixin, RegressorMixin, BaseEstimator):
+    """Late fusion as one model: fitted system pipelines, each reading its own columns of ``X``, and a
+    :class:`LateFusion` of their predictions before post-processing.
+
+    The systems are fitted already (on train); ``fit`` fits only the fusion weights (on devel),
+    so the late-fusion system of a bundle predicts from features alone, like every other system.
+
+    Parameters
+    ----------
+    systems : list of (str, Pipeline, int)
+        Name, fitted pipeline (``normalise -> kernel -> regress``) and its number of feature
+        columns; ``X`` holds the systems' columns side by side, in this order.
+
+    Attributes
+    ----------
+    fusion_ : LateFusion
+    """
+
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__transform = {"groups": True}
+
+    def __init__(self, systems=()):
+        self.systems = systems
+
+    def system_predictions(self, X, groups=None) -> np.ndarray:
+        """Each system's prediction (before post-processing) from its columns of ``X``: shape (n, systems)."""
+        from .bundle import raw_predictions  # bundle composes these estimators into pipelines
+        X = np.asarray(X, dtype=float)
+        widths = [width for _, _, width in self.systems]
+        if X.ndim != 2 or X.shape[1] != sum(widths):
+            raise ValueError(f"X must hold the systems' {sum(widths)} feature columns side by side, got shape "
+                             f"{X.shape}")
+        starts = np.concatenate([[0], np.cumsum(widths)])
+        return np.column_stack([raw_predictions(model, np.ascontiguousarray(X[:, a:b]), groups)
+                                for (_, model, _), a, b in zip(self.systems, starts[:-1], starts[1:])])
+
+    def fit(self, X, y, groups=None):
+        """Fit the fusion weights on the systems' predictions of ``X`` against ``y``; returns self."""
+        self.fusion_ = LateFusion().fit(self.system_predictions(X, groups), y, groups)
+        return self
+
+    def predict(self, X, groups=None):
+        """The fused prediction per frame."""
+        check_is_fitted(self)
+        return self.fusion_.predict(self.system_predictions(X, groups))
+
+    def transform(self, X, groups=None):
+        """The fused prediction as one column, for the post-processing step of a pipeline."""
+        return self.predict(X, groups)[:, np.newaxis]

@@ -47,7 +47,7 @@ import pandas as pd
 from .. import safe_io
 from ..bootstrap import ccc_interval, paired_difference
 from ..cache import read_table, write_table
-from ..estimators import LateFusion, PostProcessor
+from ..estimators import LateFusion, PostProcessor, SystemFusion
 from ..estimators.bundle import late_fusion_pipeline, parse_windows, predict_frames, with_postprocessing
 from ..estimators.delay import segments
 from ..estimators.selection import (
@@ -180,7 +180,7 @@ def run_evaluate(inputs, artifact) -> dict:
         if folds is None and not skipped:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
-            unimodal.setdefault(sel.dimension, {})[sel.system] = (frames, raw, sel)
+            unimodal.setdefault(sel.dimension, {})[sel.system] = (frames, raw, sel, bundle["model"])
         fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
@@ -193,16 +193,18 @@ def run_evaluate(inputs, artifact) -> dict:
             continue
         frames = next(iter(systems.values()))[0]
         devel = frames["devel"]
-        stacked = {p: np.column_stack([raw[p] for _, raw, _ in systems.values()]) for p in PARTITION_ORDER}
-        fusion = LateFusion().fit(stacked["devel"], devel.gold[dim], devel.groups)
+        stacked = {p: np.column_stack([raw[p] for _, raw, _, _ in systems.values()]) for p in PARTITION_ORDER}
+        late = SystemFusion([(m, model, f["devel"].X.shape[1]) for m, (f, _, _, model) in systems.items()]).fit(
+            np.hstack([f["devel"].X for f, _, _, _ in systems.values()]), devel.gold[dim], devel.groups)
+        fusion = late.fusion_  # fitted on the same raw devel predictions as ``stacked``
         fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
         fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
-        safe_io.dump(late_fusion_pipeline(fusion, fitted), artifact.file(f"system_late_{dim}.skops"))
+        safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_late_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
         record("late", dim, list(systems), frames, fused, fitted, final,
-               {"W": np.nan, "windows": " ".join(sel.windows for _, _, sel in systems.values()),
-                "normalisation": " ".join(f"{m}={sel.normalisation}" for m, (_, _, sel) in systems.items()),
+               {"W": np.nan, "windows": " ".join(sel.windows for _, _, sel, _ in systems.values()),
+                "normalisation": " ".join(f"{m}={sel.normalisation}" for m, (_, _, sel, _) in systems.items()),
                 "D": np.nan, "C": np.nan, "fusion_weights": f"{weights} bias={fusion.linear_.intercept_:.3f}"})
     for rec, frame in predictions.items():
         write_table(artifact.file(f"predictions/{rec}.parquet"), frame)
