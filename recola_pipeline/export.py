@@ -12,7 +12,7 @@ Layout of a bundle ``DIR``:
     The whole configuration the model was trained with.
 ``systems/<system>_<dimension>.skops``, ``video/pca.skops``
     Each system's model, one scikit-learn pipeline (:mod:`~recola_pipeline.estimators.bundle`;
-    for late fusion, ``fuse -> postprocess`` over the other systems' raw predictions), and the
+    for late fusion, ``fuse -> postprocess``, whose ``fuse`` step holds the fused systems), and the
     video PCA, in skops format (:mod:`~recola_pipeline.safe_io`: nothing is executed on load).
 ``video/finetuned.safetensors``
     The fine-tuned backbone's weights, when the faces stage fine-tuned it.

@@ -94,7 +94,12 @@ class SystemFusion(TransformerMixin, RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, groups=None):
         """Fit the fusion weights on the systems' predictions of ``X`` against ``y``; returns self."""
-        self.fusion_ = LateFusion().fit(self.system_predictions(X, groups), y, groups)
+        return self.fit_predictions(self.system_predictions(X, groups), y, groups)
+
+    def fit_predictions(self, predictions, y, groups=None):
+        """Fit the fusion weights on the systems' predictions, when they are at hand already (the
+        evaluate stage has them: the same numbers, bit for bit, as it scores); returns self."""
+        self.fusion_ = LateFusion().fit(predictions, y, groups)
         return self
 
     def predict(self, X, groups=None):

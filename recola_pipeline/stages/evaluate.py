@@ -35,7 +35,7 @@ What each number is chosen on and scored on (the README's "Evaluation protocol")
 ``system_<system>_<dimension>.skops`` (skops format: :mod:`~recola_pipeline.safe_io`)
     Each system's whole model, one scikit-learn pipeline (:mod:`~recola_pipeline.estimators.bundle`):
     the train stage's ``normalise -> kernel -> regress`` and the post-processing chosen here; for
-    late fusion, ``fuse -> postprocess`` over the systems' raw predictions.
+    late fusion, ``fuse -> postprocess``, where ``fuse`` holds the fused systems' pipelines.
 """
 from __future__ import annotations
 
@@ -194,9 +194,8 @@ def run_evaluate(inputs, artifact) -> dict:
         frames = next(iter(systems.values()))[0]
         devel = frames["devel"]
         stacked = {p: np.column_stack([raw[p] for _, raw, _, _ in systems.values()]) for p in PARTITION_ORDER}
-        late = SystemFusion([(m, model, f["devel"].X.shape[1]) for m, (f, _, _, model) in systems.items()]).fit(
-            np.hstack([f["devel"].X for f, _, _, _ in systems.values()]), devel.gold[dim], devel.groups)
-        fusion = late.fusion_  # fitted on the same raw devel predictions as ``stacked``
+        late = SystemFusion([(m, model, f["devel"].X.shape[1]) for m, (f, _, _, model) in systems.items()])
+        fusion = late.fit_predictions(stacked["devel"], devel.gold[dim], devel.groups).fusion_
         fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
         fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
