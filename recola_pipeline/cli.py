@@ -291,7 +291,8 @@ def _run(args: argparse.Namespace, argv: list[str], once) -> int:
         pipeline.force = set(stages) if args.force else set()
         if args.dry_run:
             for name, action, folder in pipeline.plan(stages):
-                print(f"{action:5s} {name:8s} {folder}")
+                why = f"  ({pipeline.rebuild_reason(name)})" if action == "build" else ""
+                print(f"{action:5s} {name:8s} {folder}{why}")
             return 0
         name = args.name or unused_name(Path(config.run.artifact_root), default_name(config.corpus.name))
         with Run(Path(config.run.artifact_root), name, argv, config, once=once) as run:

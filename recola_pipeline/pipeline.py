@@ -4,6 +4,7 @@ What enters an identity is described in :mod:`recola_pipeline.stage`.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Callable
@@ -110,6 +111,45 @@ class Pipeline:
             rows.append((name, action, str(artifact.path)))
         return rows
 
+    def rebuild_reason(self, name: str) -> str:
+        """Why ``name`` would be built: forced, never built, or what differs from its newest complete
+        artifact in the store (settings by key, code, upstream stages, library versions)."""
+        if name in self.force:
+            return "forced (--force)"
+        identity = self.identity(name)
+        folder = self.artifact(name).path.parent
+        built = []
+        for manifest in folder.glob("*/manifest.json"):
+            try:
+                built.append(json.loads(manifest.read_text()))
+            except (OSError, ValueError):
+                continue
+        if not built:
+            return "not built yet"
+        previous = max(built, key=lambda m: m.get("created", ""))
+        before = previous.get("identity", {})
+        changes = []
+        settings = _flat(identity.get("config", {}))
+        old_settings = _flat(before.get("config", {}))
+        changed = sorted(k for k in settings.keys() | old_settings.keys() if settings.get(k) != old_settings.get(k))
+        if changed:
+            changes.append("settings " + ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else ""))
+        if identity.get("code") != before.get("code"):
+            changes.append("code")
+        upstream = sorted(k for k in identity.get("upstream", {}) if identity["upstream"][k] !=
+                          before.get("upstream", {}).get(k))
+        if upstream:
+            changes.append("upstream " + ", ".join(upstream))
+        libraries = sorted(k for k, v in identity.get("libraries", {}).items() if before.get("libraries", {}).get(k) != v)
+        if libraries:
+            changes.append("versions of " + ", ".join(libraries))
+        rest = sorted(k for k in identity.keys() - {"stage", "config", "code", "upstream", "libraries"}
+                      if _text(identity[k]) != _text(before.get(k)))
+        if rest:
+            changes.append(", ".join(rest))
+        what = "; ".join(changes) or "its identity"
+        return f"{what} changed since {previous.get('hash', '?')}"
+
     def ensure(self, name: str) -> Artifact:
         """Return the complete artifact of ``name``, building it (and its upstream) if needed."""
         if name in self._ready:
@@ -168,3 +208,19 @@ class Pipeline:
         run = self.config.run
         return parallel_map(function, items, jobs=run.jobs, backend=run.backend, scheduler=run.scheduler, desc=desc,
                             progress=run.progress)
+
+
+def _text(value) -> str:
+    """A value as the manifest stores it (JSON), so that a tuple and the list it was saved as compare equal."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _flat(config: dict) -> dict:
+    """``{"section": {"key": v}, "section.key": v}`` -> ``{"section.key": v}`` (values as JSON text)."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": _text(v) for k, v in value.items()})
+        else:
+            flat[key] = _text(value)
+    return flat

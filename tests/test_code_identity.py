@@ -22,9 +22,13 @@ def cli(source: Path, store: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=source, env=env, capture_output=True, text=True, timeout=600)
 
 
-def plan(source: Path, store: Path, stage: str) -> dict[str, str]:
+def plan(source: Path, store: Path, stage: str, reasons: dict | None = None) -> dict[str, str]:
+    """``stage -> reuse/build`` of ``--dry-run``; ``reasons`` (when given) gets each build line's reason."""
     done = cli(source, store, "--stage", stage, "--dry-run")
     assert done.returncode == 0, done.stderr
+    for line in done.stdout.splitlines():
+        if reasons is not None and "(" in line:
+            reasons[line.split()[1]] = line[line.index("(") + 1:line.rindex(")")]
     return {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()}
 
 
@@ -36,7 +40,10 @@ def test_editing_a_feature_sets_function_body_rebuilds_the_audio_stage_and_only_
     assert located.stdout.strip() == str(source / "recola_pipeline" / "__init__.py")  # the copy runs, not the package
     built = cli(source, store, "--stage", "audio")
     assert built.returncode == 0, built.stderr
-    assert plan(source, store, "train") == {"demo": "reuse", "data": "reuse", "audio": "reuse", "train": "build"}
+    reasons = {}
+    assert plan(source, store, "train", reasons) == {"demo": "reuse", "data": "reuse", "audio": "reuse",
+                                                     "train": "build"}
+    assert reasons == {"train": "not built yet"}
 
     module = source / "recola_pipeline" / "extractors" / "opensmile_windows.py"
     text = module.read_text()
@@ -47,7 +54,11 @@ def test_editing_a_feature_sets_function_body_rebuilds_the_audio_stage_and_only_
     body = "return {component.name: 10 * np.log10(np.maximum(np.nan_to_num(mean[:, 0]), DBP_FLOOR))}"
     assert body in text
     module.write_text(text.replace(body, body.replace("DBP_FLOOR", "DBP_FLOOR * 2")))  # one function body
-    assert plan(source, store, "audio") == {"demo": "reuse", "data": "reuse", "audio": "build"}
+    assert plan(source, store, "audio", reasons) == {"demo": "reuse", "data": "reuse", "audio": "build"}
+    assert reasons["audio"].startswith("code changed since ")  # the dry run says why
+
+    changed = cli(source, store, "--stage", "audio", "--dry-run", "--set", "audio.sample_rate=8000")
+    assert "(settings audio.sample_rate; code changed since " in changed.stdout
 
 
 def test_the_code_hash_follows_imports_and_ignores_docstrings_and_comments(tmp_path):
