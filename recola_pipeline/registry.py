@@ -1,8 +1,8 @@
 """Registries that name implementations without importing them.
 
-Every kind of pluggable part (feature sets, modalities, corpus layouts, clip corpora, backbones,
-estimators, MRPN variants, parallel backends, stages) has one :class:`Registry`, owned by the
-package that implements it. An entry is a name, a ``"module:attr"`` string and the install extra
+The pluggable parts that live in modules of their own (audio feature sets, corpus layouts, clip
+corpora, estimators, stages) each have one :class:`Registry`, owned by the package that
+implements them. An entry is a name, a ``"module:attr"`` string and the install extra
 its libraries come from. Listing the names (config validation, ``--help``) imports nothing; the
 implementation is imported when a run first looks it up, and a missing optional library gives
 one line naming the extra to install::

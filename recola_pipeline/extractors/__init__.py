@@ -18,12 +18,11 @@ A new feature set is one module implementing these plus one line here (see the d
 "Extending"). The registry names each set without importing it (:mod:`recola_pipeline.registry`);
 the code of the module a set lives in is part of the audio artifact's identity.
 
-``BACKBONES`` names the families of face-embedding networks (``video.backbone``: ``fer2013``, or
-any timm model name, which the ``timm`` family loads).
+``BackboneError`` is declared here, without torch, so that the command line can catch it.
 """
 from __future__ import annotations
 
-from ..registry import Entry, Registry
+from ..registry import Registry
 
 AUDIO_FEATURE_SETS = Registry("audio feature set", {
     "egemaps": "recola_pipeline.extractors.opensmile_windows:EGEMAPS",
@@ -31,16 +30,6 @@ AUDIO_FEATURE_SETS = Registry("audio feature set", {
     "librosa": "recola_pipeline.extractors.librosa_set",
 })
 
-BACKBONES = Registry("video backbone", {
-    "fer2013": Entry("recola_pipeline.extractors.backbones:load_backbone", extra="video"),
-    "timm": Entry("recola_pipeline.extractors.backbones:load_backbone", extra="video"),
-})
-
 
 class BackboneError(RuntimeError):
     """A backbone or its weights cannot be had; the message says how to fix it."""
-
-
-def backbone_family(name: str) -> str:
-    """The ``BACKBONES`` entry that loads ``video.backbone = name`` (a timm model name: ``timm``)."""
-    return name if name in BACKBONES else "timm"
