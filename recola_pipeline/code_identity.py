@@ -94,6 +94,13 @@ def _package_state() -> tuple[dict[str, Path], dict[str, set[str]]]:
     return module_files(), import_graph()
 
 
+@functools.cache
+def _package_digest(path: Path) -> str:
+    """:func:`source_digest` of a package module, once per process (every stage's identity shares most
+    modules; the code that runs is the code imported when the process started)."""
+    return source_digest(path)
+
+
 def code_hash(modules) -> str:
     """One hash of the code of ``modules`` (dotted names) and of every package module they import.
 
@@ -101,7 +108,7 @@ def code_hash(modules) -> str:
     """
     files, graph = _package_state()
     inside = [m for m in modules if m in files]
-    digests = {name: source_digest(files[name]) for name in closure(inside, graph)}
+    digests = {name: _package_digest(files[name]) for name in closure(inside, graph)}
     for name in sorted(set(modules) - set(inside)):
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None
