@@ -127,6 +127,14 @@ def check_unique_ids(ids, where: str) -> None:
         seen[key] = rec_id
 
 
+def corpus_file(path: Path, what: str, setting: str, *, max_bytes: int) -> Path:
+    """:func:`~recola_pipeline.inputs.checked_file` for a corpus file: a CorpusError naming the file and ``setting``."""
+    try:
+        return checked_file(path, what, setting, max_bytes=max_bytes)
+    except InputError as exc:
+        raise CorpusError(str(exc)) from None
+
+
 def read_csv_table(path: Path, what: str, setting: str, *, sep: str | None = None, max_bytes: int = MAX_TABLE_BYTES,
                    skip_initial_space: bool = False) -> pd.DataFrame:
     """Read a user's CSV (manifest, partitions, rating file) as text cells, stripped column names.
@@ -139,10 +147,7 @@ def read_csv_table(path: Path, what: str, setting: str, *, sep: str | None = Non
     CorpusError
         Naming the file and ``setting``: missing, not a regular file, too large, unreadable.
     """
-    try:
-        checked_file(path, what, setting, max_bytes=max_bytes)
-    except InputError as exc:
-        raise CorpusError(str(exc)) from None
+    corpus_file(path, what, setting, max_bytes=max_bytes)
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
                             sep=sep or sniff_separator(path), engine="python", skipinitialspace=skip_initial_space)

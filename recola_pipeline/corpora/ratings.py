@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..labels import LABEL_HOP_S
-from .base import CorpusError, read_csv_table
+from .base import CorpusError, corpus_file, read_csv_table
 
 RECOLA_RATERS = ("FM1", "FM2", "FM3", "FF1", "FF2", "FF3")
 
@@ -197,14 +197,11 @@ def read_arff_gold(path: Path) -> pd.DataFrame:
     """
     import arff  # liac-arff
 
-    path = Path(path)
-    size = path.stat().st_size if path.is_file() else 0
-    if size > MAX_LABEL_BYTES:
-        raise CorpusError(f"{path}: {size} bytes is too large for a gold-standard file")
+    path = corpus_file(Path(path), "gold-standard file", "the corpus's label paths", max_bytes=MAX_LABEL_BYTES)
     try:
         with open(path, encoding="utf-8-sig") as handle:
             parsed = arff.load(handle)
-    except (arff.ArffException, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, arff.ArffException, UnicodeDecodeError, ValueError) as exc:
         raise CorpusError(f"{path}: not a readable ARFF file ({exc}); a gold-standard ARFF has '@attribute' lines "
                           "for the time and the value, then '@data' rows like '0.04,-0.0199'") from None
     names = [name for name, _ in parsed["attributes"]]
