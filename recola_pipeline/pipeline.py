@@ -129,22 +129,18 @@ class Pipeline:
         previous = max(built, key=lambda m: m.get("created", ""))
         before = previous.get("identity", {})
         changes = []
-        settings = _flat(identity.get("config", {}))
-        old_settings = _flat(before.get("config", {}))
-        changed = sorted(k for k in settings.keys() | old_settings.keys() if settings.get(k) != old_settings.get(k))
-        if changed:
-            changes.append("settings " + ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else ""))
-        if identity.get("code") != before.get("code"):
+        settings = _differing(_flat(identity["config"]), _flat(before.get("config", {})))
+        if settings:
+            changes.append("settings " + ", ".join(settings[:3]) + (" ..." if len(settings) > 3 else ""))
+        if identity["code"] != before.get("code"):
             changes.append("code")
-        upstream = sorted(k for k in identity.get("upstream", {}) if identity["upstream"][k] !=
-                          before.get("upstream", {}).get(k))
-        if upstream:
-            changes.append("upstream " + ", ".join(upstream))
-        libraries = sorted(k for k, v in identity.get("libraries", {}).items() if before.get("libraries", {}).get(k) != v)
-        if libraries:
-            changes.append("versions of " + ", ".join(libraries))
-        rest = sorted(k for k in identity.keys() - {"stage", "config", "code", "upstream", "libraries"}
-                      if _text(identity[k]) != _text(before.get(k)))
+        for part, label in (("upstream", "upstream "), ("libraries", "versions of ")):
+            names = _differing(identity[part], before.get(part, {}))
+            if names:
+                changes.append(label + ", ".join(names))
+        core = {"stage", "config", "code", "upstream", "libraries"}
+        rest = _differing({k: v for k, v in identity.items() if k not in core},
+                          {k: v for k, v in before.items() if k not in core})
         if rest:
             changes.append(", ".join(rest))
         what = "; ".join(changes) or "its identity"
@@ -215,12 +211,17 @@ def _text(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _differing(now: dict, then: dict) -> list[str]:
+    """The keys whose values differ between two identity parts (absent on one side counts), sorted."""
+    return sorted(k for k in now.keys() | then.keys() if _text(now.get(k)) != _text(then.get(k)))
+
+
 def _flat(config: dict) -> dict:
-    """``{"section": {"key": v}, "section.key": v}`` -> ``{"section.key": v}`` (values as JSON text)."""
+    """``{"section": {"key": v}, "section.key": v}`` -> ``{"section.key": v}``."""
     flat = {}
     for key, value in config.items():
         if isinstance(value, dict):
-            flat.update({f"{key}.{k}": _text(v) for k, v in value.items()})
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
         else:
-            flat[key] = _text(value)
+            flat[key] = value
     return flat
