@@ -142,6 +142,7 @@ def check_description(root: Path, description: dict) -> None:
     for key, entry in systems.items():
         _require(isinstance(entry, dict) and isinstance(entry.get("model"), str) and entry.get("dimension") in dims,
                  root, f"system {key!r} must name its model file and one of the dimensions")
+        _require(isinstance(entry.get("weights", ""), str), root, f"system {key!r}: 'weights' must name a file")
         if entry.get("system") == "late":
             _require(isinstance(entry.get("inputs"), list) and entry["inputs"]
                      and all(isinstance(k, str) and k in systems and "windows" in systems[k] for k in entry["inputs"]),

@@ -16,7 +16,8 @@ import pandas as pd
 
 from .bootstrap import paired_difference
 from .cache import read_table
-from .html_report import STYLE, best_per_dimension, system_label, verdict
+from .html_report import STYLE, best_per_dimension, estimator_of, system_label, verdict
+from .modalities import system_key
 from .runs import RunError, list_runs, load_run, stage_artifact
 
 
@@ -41,8 +42,8 @@ def best_systems(results: pd.DataFrame) -> dict[str, dict]:
     and its devel and test CCC (NaN without test labels)."""
     out = {}
     for dim, best, test in best_per_dimension(results):
-        key = (best.modality if best.fusion == "none" else best.fusion) + f"_{dim}"
-        out[dim] = {"key": key, "label": system_label(best.modality, best.fusion), "devel": float(best.ccc),
+        key = f"{system_key(estimator_of(best), best.modality, best.fusion)}_{dim}"
+        out[dim] = {"key": key, "label": system_label(best), "devel": float(best.ccc),
                     "test": float(test.ccc) if test is not None else np.nan}
     return out
 
@@ -105,7 +106,7 @@ def compare(root: Path, names: list[str]) -> tuple[str, str]:
     for record in records:
         results = read_table(Path(record["folder"]) / "results.csv")
         scored = results[results.partition.isin(["devel", "test"])].copy()
-        scored["system"] = [system_label(m, f) for m, f in zip(scored.modality, scored.fusion)]
+        scored["system"] = [system_label(row) for row in scored.itertuples()]
         scored[record["name"]] = [f"{c:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{c:.3f}"
                                   for c, lo, hi in zip(scored.ccc, scored.ccc_ci_low, scored.ccc_ci_high)]
         part = scored[["dimension", "system", "partition", record["name"]]]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .corpora import CORPORA
-from .estimators import NORMALISATIONS
+from .estimators import ESTIMATOR_NAMES, NORMALISATIONS, SEQUENCE_GRID
 from .extractors import AUDIO_FEATURE_SETS
 from .inputs import InputError, checked_file
 from .labels import GOLD_STANDARDS
@@ -41,7 +41,8 @@ MAX_GRID = 64
 #: a window, median filter or gap may always be this long (s), and never longer than an hour
 MIN_LENGTH_LIMIT_S, MAX_LENGTH_S = 60.0, 3600.0
 #: the settings bounded by the recording length
-RECORDING_LENGTHS = ("audio.windows_s", "video.windows_s", "evaluate.median_windows_s", "video.max_gap_s")
+RECORDING_LENGTHS = ("audio.windows_s", "video.windows_s", "evaluate.median_windows_s", "video.max_gap_s",
+                     "sequence.window_s")
 
 
 def _short(value) -> str:
@@ -158,6 +159,34 @@ class TrainConfig:
     delay_step_s: float = 0.4
     delay_early_stop: bool = False
     seed: int = 0
+    estimators: list[str] = field(default_factory=lambda: ["svr"])
+
+
+@dataclass
+class SequenceConfig:
+    """The recurrent regressors (``train.estimators`` gru, lstm): the MuSe-style baseline.
+
+    Each list is a grid searched on devel (every combination), like the SVR's W, D and C. The
+    network reads the features of the shortest window each modality extracted (``window_s``: 0)
+    or of ``window_s``, at the 40 ms label rate, normalised as ``train.normalisation`` says.
+    ``delays_s``: D applied (0: the network learns the delay from its context). Early stopping
+    holds out ``validation_fraction`` of the train recordings; ``seeds`` networks are averaged.
+    """
+
+    window_s: float = 0.0
+    hidden: list[int] = field(default_factory=lambda: [64])
+    layers: list[int] = field(default_factory=lambda: [2])
+    bidirectional: list[bool] = field(default_factory=lambda: [True])
+    dropout: list[float] = field(default_factory=lambda: [0.0])
+    learning_rate: list[float] = field(default_factory=lambda: [0.002])
+    segment_frames: list[int] = field(default_factory=lambda: [200])
+    segment_hop_frames: int = 100
+    delays_s: list[float] = field(default_factory=lambda: [0.0])
+    batch_size: int = 16
+    max_epochs: int = 40
+    patience: int = 6
+    validation_fraction: float = 0.25
+    seeds: int = 3
 
 
 @dataclass
@@ -187,6 +216,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     mrpn: MrpnConfig = field(default_factory=MrpnConfig)
 
@@ -285,6 +315,15 @@ def size_limits(cfg: Config) -> list[tuple[str, list, float]]:
         ("video.smoothing", [cfg.video.smoothing], 251),
         ("video.finetune_epochs", [cfg.video.finetune_epochs], 1000),
         ("train.rbf_components", [cfg.train.rbf_components], 20000),
+        ("sequence.window_s", [cfg.sequence.window_s], longest),
+        ("sequence.hidden", cfg.sequence.hidden, 4096),
+        ("sequence.layers", cfg.sequence.layers, 16),
+        ("sequence.segment_frames", cfg.sequence.segment_frames, 90000),
+        ("sequence.segment_hop_frames", [cfg.sequence.segment_hop_frames], 90000),
+        ("sequence.delays_s", cfg.sequence.delays_s, 60.0),
+        ("sequence.batch_size", [cfg.sequence.batch_size], 4096),
+        ("sequence.max_epochs", [cfg.sequence.max_epochs], 10000),
+        ("sequence.seeds", [cfg.sequence.seeds], 100),
         ("evaluate.bootstrap_resamples", [cfg.evaluate.bootstrap_resamples], 100000),
         ("evaluate.max_folds", [cfg.evaluate.max_folds], 1000),
         ("mrpn.min_slice_s", [cfg.mrpn.min_slice_s], 60.0),
@@ -304,7 +343,8 @@ def _check_sizes(cfg: Config, source: str) -> None:
     """Refuse, before any other check computes with it, a value that would size an array, a loop
     or a grid beyond what can run; the message names the key and the largest value that runs."""
     grids = {"audio.windows_s": cfg.audio.windows_s, "video.windows_s": cfg.video.windows_s,
-             "train.c_grid": cfg.train.c_grid, "evaluate.median_windows_s": cfg.evaluate.median_windows_s}
+             "train.c_grid": cfg.train.c_grid, "evaluate.median_windows_s": cfg.evaluate.median_windows_s,
+             **{f"sequence.{key}": getattr(cfg.sequence, key) for key in SEQUENCE_GRID}}
     for key, values in grids.items():
         if len(values) > MAX_GRID:
             raise ConfigError(f"{source}: {key} lists {len(values)} values; at most {MAX_GRID} can be searched")
@@ -365,6 +405,19 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.train.c_grid) and min(cfg.train.c_grid) > 0, "train.c_grid must be positive values"),
         (0 <= cfg.train.delay_max_s <= 60 and cfg.train.delay_step_s >= 0.04,
          "train.delay_max_s must be between 0 and 60 s and train.delay_step_s at least 0.04 s (one label frame)"),
+        (bool(cfg.train.estimators) and set(cfg.train.estimators) <= set(ESTIMATOR_NAMES)
+         and len(set(cfg.train.estimators)) == len(cfg.train.estimators),
+         f"train.estimators must list distinct names of {ESTIMATOR_NAMES}, got {cfg.train.estimators}"),
+        (all(bool(getattr(cfg.sequence, key)) for key in SEQUENCE_GRID),
+         f"every sequence grid ({', '.join(SEQUENCE_GRID)}) must list at least one value"),
+        (cfg.sequence.window_s >= 0 and min(cfg.sequence.hidden) >= 1 and min(cfg.sequence.layers) >= 1
+         and 0 <= min(cfg.sequence.dropout) and max(cfg.sequence.dropout) < 1 and min(cfg.sequence.learning_rate) > 0
+         and min(cfg.sequence.segment_frames) >= 2 and cfg.sequence.segment_hop_frames >= 1
+         and min(cfg.sequence.delays_s) >= 0 and cfg.sequence.batch_size >= 1 and cfg.sequence.max_epochs >= 1
+         and cfg.sequence.patience >= 1 and 0 < cfg.sequence.validation_fraction < 1 and cfg.sequence.seeds >= 1,
+         "sequence: window_s must be >= 0 (0: the shortest extracted), hidden, layers, batch_size, max_epochs, "
+         "patience, seeds and segment_hop_frames >= 1, segment_frames >= 2, dropout in [0, 1), learning_rate > 0, "
+         "delays_s >= 0 and validation_fraction in (0, 1)"),
         (bool(cfg.evaluate.median_windows_s) and min(cfg.evaluate.median_windows_s) >= 0,
          "evaluate.median_windows_s must list lengths >= 0 s (0: no median filter)"),
         (cfg.evaluate.max_folds >= 3, "evaluate.max_folds must be at least 3"),

@@ -14,6 +14,9 @@ Layout of a bundle ``DIR``:
     Each system's model, one scikit-learn pipeline (:mod:`~recola_pipeline.estimators.bundle`;
     for late fusion, ``fuse -> postprocess``, whose ``fuse`` step holds the fused systems), and the
     video PCA, in skops format (:mod:`~recola_pipeline.safe_io`: nothing is executed on load).
+``systems/<system>_<dimension>.safetensors``
+    The weights of a system's recurrent networks (GRU/LSTM), named ``<step path>/<network>/<parameter>``;
+    the system's ``network`` entry in ``model.json`` gives their architecture and training settings.
 ``video/finetuned.safetensors``
     The fine-tuned backbone's weights, when the faces stage fine-tuned it.
 ``MODEL.md``
@@ -39,7 +42,8 @@ from .bundle_io import FORMAT
 from .cache import file_sha256, read_table, write_json, write_text
 from .config import VIDEO_EMBEDDING_KEYS
 from .corpora import CorpusError
-from .modalities import MODALITY_STAGES
+from .estimators.sequence import detach_weights
+from .modalities import system_key
 from .pipeline import Pipeline, library_versions
 
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", "soxr", "torch", "timm",
@@ -47,8 +51,8 @@ LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", 
 
 
 def system_name(row) -> str:
-    """``audio``, ``video``, ``early`` or ``late`` for a results row."""
-    return row.modality if row.fusion == "none" else row.fusion
+    """``audio``, ``video``, ``early``, ``late``, ``gru-audio``... for a results row."""
+    return system_key(row.estimator, row.modality, row.fusion)
 
 
 def export_model(pipeline: Pipeline, out: str | Path) -> Path:
@@ -73,22 +77,25 @@ def export_model(pipeline: Pipeline, out: str | Path) -> Path:
     for sel in selected.itertuples():
         key = f"{sel.system}_{sel.dimension}"
         bundle = safe_io.load(train.file(f"model_{key}.skops"))
-        _copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems" / f"{key}.skops")
-        systems[key] = {"system": sel.system, "dimension": sel.dimension, "windows": bundle["windows"],
-                        "features": list(bundle["features"]), "normalisation": sel.normalisation,
-                        "D": float(sel.D), "C": float(sel.C), "model": f"systems/{key}.skops"}
+        systems[key] = {"system": sel.system, "estimator": sel.estimator, "dimension": sel.dimension,
+                        "windows": bundle["windows"], "features": list(bundle["features"]),
+                        "normalisation": sel.normalisation, "D": float(sel.D), "C": float(sel.C),
+                        **_copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems", key)}
+        if sel.estimator != "svr":
+            systems[key]["network"] = {k: v for k, v in bundle["model"].named_steps["regress"].get_params().items()
+                                       if k != "n_threads"}
     for dim in pipeline.config.corpus.dimensions:
         key = f"late_{dim}"
         if evaluate.has(f"system_{key}.skops"):
-            _copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems" / f"{key}.skops")
-            inputs = [m for m in MODALITY_STAGES if f"{m}_{dim}" in systems]
-            systems[key] = {"system": "late", "dimension": dim, "inputs": [f"{m}_{dim}" for m in inputs],
-                            "model": f"systems/{key}.skops"}
+            fused = [f"{sel.system}_{dim}" for sel in selected.itertuples()
+                     if sel.dimension == dim and sel.fusion == "none"]  # the evaluate stage's order
+            systems[key] = {"system": "late", "dimension": dim, "inputs": fused,
+                            **_copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems", key)}
     video = _export_video(pipeline, tmp) if "video" in pipeline.config.train.modalities else None
     devel = results[results.partition == "devel"]
     best = devel.loc[devel.groupby("dimension", sort=False)["ccc"].idxmax()]
     chosen = {r.dimension: f"{system_name(r)}_{r.dimension}" for r in best.itertuples()}
-    score_columns = ["dimension", "modality", "fusion", "partition", "ccc", "ccc_ci_low", "ccc_ci_high",
+    score_columns = ["dimension", "modality", "fusion", "estimator", "partition", "ccc", "ccc_ci_low", "ccc_ci_high",
                      "n_frames", "n_recordings", "chosen_on", "scored_on"]
     description = {
         "format": FORMAT, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -124,9 +131,18 @@ def _label_range(pipeline: Pipeline) -> dict[str, list[float]]:
             for dim in pipeline.config.corpus.dimensions}
 
 
-def _copy_model(source: Path, target: Path) -> None:
-    """Copy a model file after checking it loads safely (allow-listed types only)."""
-    safe_io.dump(safe_io.load(source), target)
+def _copy_model(source: Path, folder: Path, key: str) -> dict:
+    """Copy a system's model file after checking it loads safely (allow-listed types only); the weights of its
+    recurrent networks go to a safetensors file beside it. Returns the ``model`` (and ``weights``) entries."""
+    model = safe_io.load(source)
+    tensors = detach_weights(model)
+    safe_io.dump(model, folder / f"{key}.skops")
+    entry = {"model": f"{folder.name}/{key}.skops"}
+    if tensors:
+        from safetensors.numpy import save_file
+        save_file(tensors, str(folder / f"{key}.safetensors"))
+        entry["weights"] = f"{folder.name}/{key}.safetensors"
+    return entry
 
 
 def _export_video(pipeline: Pipeline, tmp: Path) -> dict:
@@ -137,7 +153,7 @@ def _export_video(pipeline: Pipeline, tmp: Path) -> dict:
     cfg = pipeline.config.video
     faces, video = pipeline.ensure("faces"), pipeline.ensure("video")
     (tmp / "video").mkdir()
-    _copy_model(video.file("pca.skops"), tmp / "video" / "pca.skops")
+    _copy_model(video.file("pca.skops"), tmp / "video", "pca")
     finetuned = None
     if faces.has("finetune/model.pt"):
         state = torch.load(faces.file("finetune/model.pt"), map_location="cpu", weights_only=True)
@@ -151,7 +167,7 @@ def _export_video(pipeline: Pipeline, tmp: Path) -> dict:
 
 def model_card(description: dict, results: pd.DataFrame) -> str:
     """``MODEL.md``: what the model was trained on, its scores and what it is (not) for."""
-    rows = [f"| {r.dimension} | {r.modality} | {r.fusion} | {r.partition} | {r.ccc:.3f} "
+    rows = [f"| {r.dimension} | {r.modality} | {r.fusion} | {r.estimator} | {r.partition} | {r.ccc:.3f} "
             f"[{r.ccc_ci_low:.3f}, {r.ccc_ci_high:.3f}] | {r.chosen_on} | {r.scored_on} |"
             for r in results.itertuples() if r.partition in ("devel", "test")]
     chosen = ", ".join(f"{d}: {s}" for d, s in description["chosen"].items())
@@ -168,8 +184,8 @@ trained with recola-pipeline {description['recola_pipeline']} on the `{descripti
 
 ## Scores (CCC with 95 % bootstrap intervals over recordings)
 
-| dimension | modality | fusion | partition | CCC [95 % CI] | chosen on | scored on |
-|---|---|---|---|---|---|---|
+| dimension | modality | fusion | estimator | partition | CCC [95 % CI] | chosen on | scored on |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 ## Intended use and limits

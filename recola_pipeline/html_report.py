@@ -56,9 +56,21 @@ def _number(value, digits: int = 3) -> str:
     return f'<td data-value="{float(value)!r}">{float(value):.{digits}f}</td>'
 
 
-def system_label(modality: str, fusion: str) -> str:
-    """``audio``, ``video``, ``early fusion``, ``late fusion``."""
-    return modality if fusion == "none" else f"{fusion} fusion"
+def system_label(row) -> str:
+    """A results row's system as a reader names it: ``audio``, ``early fusion``, ``gru audio``,
+    ``gru early fusion``, ``late fusion`` (of SVRs), ``late fusion (svr+gru)``. Rows of runs
+    from before the ``estimator`` column are SVR rows."""
+    estimator = estimator_of(row)
+    base = row.modality if row.fusion == "none" else f"{row.fusion} fusion"
+    if row.fusion == "late":
+        return base if estimator == "svr" else f"{base} ({estimator})"
+    return base if estimator == "svr" else f"{estimator} {base}"
+
+
+def estimator_of(row) -> str:
+    """The ``estimator`` of a results row (``svr`` for runs from before that column)."""
+    estimator = getattr(row, "estimator", "svr")
+    return estimator if isinstance(estimator, str) and estimator else "svr"
 
 
 def verdict(row) -> str:
@@ -80,6 +92,8 @@ def best_per_dimension(results: pd.DataFrame):
         best = group.loc[group.ccc.idxmax()]
         test = results[(results.partition == "test") & (results.dimension == dim)
                        & (results.modality == best.modality) & (results.fusion == best.fusion)]
+        if "estimator" in results:
+            test = test[test.estimator == best.estimator]
         yield dim, best, test.iloc[0] if len(test) else None
 
 
@@ -89,12 +103,12 @@ def _headline(results: pd.DataFrame) -> str:
         cells = [_number(best.ccc), _number(best.ccc_ci_low), _number(best.ccc_ci_high)]
         cells += [_number(None)] * 3 if test_row is None else [_number(test_row.ccc), _number(test_row.ccc_ci_low),
                                                               _number(test_row.ccc_ci_high)]
-        label = system_label(best.modality, best.fusion)
+        label = system_label(best)
         rows.append(f'<tr data-dimension="{_esc(dim)}"><td class="t">{_esc(dim)}</td><td class="t">{_esc(label)}</td>'
                     + "".join(cells) + "</tr>")
         settings = ("each fused system with its own window, normalisation, D and C" if pd.isna(best.D) else
                     f"window {_esc(best.windows)} s, normalisation {_esc(best.normalisation)}, delay D = {best.D:g} s, "
-                    f"C = {best.C:g}")
+                    + (f"C = {best.C:g}" if estimator_of(best) == "svr" else _esc(best.settings)))
         words.append(f"<li><b>{_esc(dim)}</b>: {_esc(label)}, {settings}, post-processing "
                      f"{_esc(best.postprocessing)}. Chosen on {_esc(best.chosen_on)}; devel scored on "
                      f"{_esc(best.scored_on)}.</li>")
@@ -109,12 +123,15 @@ def _results_table(results: pd.DataFrame) -> str:
     rows = []
     for r in results[results.partition.isin(["devel", "test"])].itertuples():
         rows.append(f'<tr data-dimension="{_esc(r.dimension)}" data-modality="{_esc(r.modality)}" '
-                    f'data-fusion="{_esc(r.fusion)}" data-partition="{_esc(r.partition)}">'
-                    f'<td class="t">{_esc(r.dimension)}</td><td class="t">{_esc(system_label(r.modality, r.fusion))}'
-                    f'</td><td class="t">{_esc(r.partition)}</td>{_number(r.ccc)}{_number(r.ccc_ci_low)}'
-                    f'{_number(r.ccc_ci_high)}{_number(r.ccc_raw)}<td>{int(r.n_recordings)}</td></tr>')
-    return ("<table id='results-table'><tr><th>dimension</th><th>system</th><th>partition</th><th>CCC</th><th>low</th>"
-            "<th>high</th><th>raw CCC (before post-processing)</th><th>recordings</th></tr>" + "".join(rows)
+                    f'data-fusion="{_esc(r.fusion)}" data-estimator="{_esc(estimator_of(r))}" '
+                    f'data-partition="{_esc(r.partition)}">'
+                    f'<td class="t">{_esc(r.dimension)}</td><td class="t">{_esc(system_label(r))}'
+                    f'</td><td class="t">{_esc(estimator_of(r))}</td><td class="t">{_esc(r.partition)}</td>'
+                    f'{_number(r.ccc)}{_number(r.ccc_ci_low)}{_number(r.ccc_ci_high)}{_number(r.ccc_raw)}'
+                    f'{_number(getattr(r, "ccc_raw_seed_sd", None))}<td>{int(r.n_recordings)}</td></tr>')
+    return ("<table id='results-table'><tr><th>dimension</th><th>system</th><th>estimator</th><th>partition</th>"
+            "<th>CCC</th><th>low</th><th>high</th><th>raw CCC (before post-processing)</th>"
+            "<th>raw CCC spread over seeds (sd; recurrent)</th><th>recordings</th></tr>" + "".join(rows)
             + "</table>")
 
 

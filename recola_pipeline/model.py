@@ -27,6 +27,7 @@ from .cache import ArtifactError
 from .config import VideoConfig
 from .corpora import CorpusError
 from .estimators.bundle import predict_system
+from .estimators.sequence import attach_weights
 from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
 from .extractors.audio_io import check_audio, load_audio
 from .labels import LABEL_HOP_S
@@ -66,7 +67,7 @@ def load_model(path: str | Path) -> TrainedModel:
 
 def referenced_files(description: dict) -> list:
     """Every file a bundle's ``model.json`` names (each must be listed, and so checked, in checksums.json)."""
-    names = [entry["model"] for entry in description["systems"].values()]
+    names = [entry[key] for entry in description["systems"].values() for key in ("model", "weights") if key in entry]
     video = description.get("video") or {}
     return names + [video[key] for key in ("pca", "finetuned") if video.get(key)] + list(description.get("arrays", {}))
 
@@ -98,6 +99,19 @@ class TrainedModel:
         arrays = self.description.get("arrays")
         return safe_io.load(confined(self.path, name), arrays=None if arrays is None else arrays.get(name, {}))
 
+    @functools.cache
+    def _system_model(self, name: str, weights: str | None):
+        """A system's pipeline, its recurrent networks' weights put back from their safetensors file."""
+        model = self._load(name)
+        if weights is not None:
+            load_file = require("safetensors.numpy", what="a model with recurrent networks", extra="sequence")
+            path = confined(self.path, weights)
+            try:
+                attach_weights(model, load_file.load_file(str(path)), path)
+            except ValueError as exc:  # a safetensors file that does not fit the model
+                raise ArtifactError(f"{exc}; export the model again") from None
+        return model
+
     def _system(self, dimension: str, system: str) -> dict:
         key = self.description["chosen"][dimension] if system == "best" else f"{system}_{dimension}"
         if key not in self.description["systems"]:
@@ -123,8 +137,9 @@ class TrainedModel:
             An audio file (any rate, mono or stereo), or a video file whose sound is used.
         video : str or Path, optional
             A video file with a face, for models that use video.
-        system : {'best', 'audio', 'video', 'early', 'late'}
-            ``best``: the system chosen on devel for each dimension.
+        system : str
+            ``best`` (the system chosen on devel for each dimension), ``audio``, ``video``,
+            ``early``, ``late``, or a recurrent system (``gru-audio``, ``lstm-early``...).
 
         Returns
         -------
@@ -170,7 +185,7 @@ class TrainedModel:
             entry = self._system(dim, system)
             parts = [self.description["systems"][k] for k in entry["inputs"]] if entry["system"] == "late" else [entry]
             X = np.hstack([self._matrix(part, features) for part in parts])  # late: the systems' columns side by side
-            out[dim] = predict_system(self._load(entry["model"]), X, groups)
+            out[dim] = predict_system(self._system_model(entry["model"], entry.get("weights")), X, groups)
         out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
         return out
 

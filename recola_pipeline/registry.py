@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 #: the extras of setup.cfg beyond the base install (the audio path), by the modules they add
 EXTRA_MODULES = {"video": ("torch", "torchvision", "timm", "cv2"), "mrpn": ("torch", "torchvision", "timm", "cv2"),
-                 "dask": ("distributed",)}
+                 "sequence": ("torch", "safetensors"), "dask": ("distributed",)}
 
 
 #: the target of an entry registered as an object

@@ -7,6 +7,7 @@ imported, with scikit-learn, on first use.
 """
 from __future__ import annotations
 
+from ..modalities import RECURRENT
 from ..registry import Registry
 
 ESTIMATORS = Registry("estimator", {
@@ -17,7 +18,13 @@ ESTIMATORS = Registry("estimator", {
     "PostProcessor": "recola_pipeline.estimators.postprocess:PostProcessor",
     "LateFusion": "recola_pipeline.estimators.fusion:LateFusion",
     "SystemFusion": "recola_pipeline.estimators.fusion:SystemFusion",
+    "SequenceRegressor": "recola_pipeline.estimators.sequence:SequenceRegressor",
 })
+
+#: the regressors ``train.estimators`` chooses from: the delay-shifted linear SVR and the recurrent networks
+ESTIMATOR_NAMES = ("svr", *RECURRENT)
+#: the ``[sequence]`` settings searched on devel (each a list)
+SEQUENCE_GRID = ("hidden", "layers", "bidirectional", "dropout", "learning_rate", "segment_frames", "delays_s")
 
 #: the normalisation modes (``train.normalisation``) of :class:`~recola_pipeline.estimators.normalise.Normaliser`
 NORMALISATIONS = ("train", "recording")

@@ -89,6 +89,14 @@ def raw_predictions(model: Pipeline, X: np.ndarray, groups: np.ndarray) -> np.nd
     return predict_system(model[:-1] if model.steps[-1][0] == "postprocess" else model, X, groups)
 
 
+def member_predictions(model: Pipeline, frames: FrameMatrix) -> np.ndarray:
+    """Each network's raw predictions of a recurrent system (``regress`` has ``predict_members``):
+    shape (n_frames, n_seeds)."""
+    with config_context(enable_metadata_routing=True):
+        Z = model[:-1].transform(frames.X, groups=frames.groups)
+    return model.named_steps["regress"].predict_members(Z, frames.groups)
+
+
 def predict_frames(model: Pipeline, frames: FrameMatrix) -> np.ndarray:
     """:func:`predict_system` on a frame matrix (aligned with its unshifted gold)."""
     return predict_system(model, frames.X, frames.groups)

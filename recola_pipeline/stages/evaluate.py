@@ -48,7 +48,13 @@ from .. import safe_io
 from ..bootstrap import ccc_interval, paired_difference
 from ..cache import read_table, write_table
 from ..estimators import LateFusion, PostProcessor, SystemFusion
-from ..estimators.bundle import late_fusion_pipeline, parse_windows, predict_frames, with_postprocessing
+from ..estimators.bundle import (
+    late_fusion_pipeline,
+    member_predictions,
+    parse_windows,
+    predict_frames,
+    with_postprocessing,
+)
 from ..estimators.delay import segments
 from ..estimators.selection import (
     MIN_HELD_OUT_RECORDINGS,
@@ -58,14 +64,14 @@ from ..estimators.selection import (
 )
 from ..extractors import AUDIO_FEATURE_SETS
 from ..matrices import system_frames
-from ..metrics import ccc, mean_per_recording, pearson, pooled, rmse
+from ..metrics import ccc, labelled_ccc, mean_per_recording, pearson, pooled, rmse
+from ..modalities import RECURRENT, system_key
 from ..stage import Stage
 from ..readers import load_data
 
 log = logging.getLogger(__name__)
 
 PARTITION_ORDER = ("train", "devel", "test")
-FUSIONS = ("early", "late")
 CHOSEN_ON = {
     "train": "devel",
     "devel": "devel (W, D, C, normalisation); held-out devel recordings (post-processing, fusion)",
@@ -153,7 +159,7 @@ def run_evaluate(inputs, artifact) -> dict:
         log.warning("evaluate: %s", skipped)
     rows, unimodal, scored_predictions = [], {}, {}
 
-    def record(system, dim, modalities, frames, raw, fitted, final, settings):
+    def record(system, dim, modalities, fusion, estimator, frames, raw, fitted, final, settings, members=None):
         for p in PARTITION_ORDER:
             f = frames[p]
             for seg in segments(f.groups):
@@ -163,11 +169,11 @@ def run_evaluate(inputs, artifact) -> dict:
             if dim not in f.gold or not np.isfinite(f.gold[dim]).any():
                 continue
             scored_predictions[(system, dim, p)] = (f.gold[dim], final[p], raw[p], f.groups)
-            rows.append({"dimension": dim, "modality": "+".join(modalities),
-                         "fusion": system if system in FUSIONS else "none", "partition": p,
-                         **score(f.gold[dim], final[p], f.groups, **boot), **settings,
+            rows.append({"dimension": dim, "modality": "+".join(modalities), "fusion": fusion, "estimator": estimator,
+                         "partition": p, **score(f.gold[dim], final[p], f.groups, **boot), **settings,
                          "postprocessing": "+".join(fitted.steps_) or "none",
                          "ccc_raw": pooled(ccc, labelled_pairs(f.gold[dim], raw[p], f.groups)),
+                         "ccc_raw_seed_sd": seed_spread(f.gold[dim], members[p]) if members else np.nan,
                          "chosen_on": CHOSEN_ON[p], "scored_on": SCORED_ON[p],
                          **provenance(inputs, modalities)})
 
@@ -184,9 +190,11 @@ def run_evaluate(inputs, artifact) -> dict:
         fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
-        record(sel.system, sel.dimension, list(windows), frames, raw, fitted, final,
+        members = ({p: member_predictions(bundle["model"], f) if len(f.X) else None for p, f in frames.items()}
+                   if sel.estimator != "svr" else None)
+        record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, frames, raw, fitted, final,
                {"W": sel.W, "windows": sel.windows, "normalisation": sel.normalisation, "D": sel.D, "C": sel.C,
-                "fusion_weights": ""})
+                "settings": sel.settings if isinstance(sel.settings, str) else "", "fusion_weights": ""}, members)
 
     for dim, systems in unimodal.items():
         if len(systems) < 2 or skipped:
@@ -201,10 +209,13 @@ def run_evaluate(inputs, artifact) -> dict:
         fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
         safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_late_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
-        record("late", dim, list(systems), frames, fused, fitted, final,
-               {"W": np.nan, "windows": " ".join(sel.windows for _, _, sel, _ in systems.values()),
-                "normalisation": " ".join(f"{m}={sel.normalisation}" for m, (_, _, sel, _) in systems.items()),
-                "D": np.nan, "C": np.nan, "fusion_weights": f"{weights} bias={fusion.linear_.intercept_:.3f}"})
+        chosen = [sel for _, _, sel, _ in systems.values()]
+        record("late", dim, _distinct(m for sel in chosen for m in parse_windows(sel.windows)), "late",
+               "+".join(_distinct(sel.estimator for sel in chosen)), frames, fused, fitted, final,
+               {"W": np.nan, "windows": " ".join(sel.windows for sel in chosen),
+                "normalisation": " ".join(f"{m}={sel.normalisation}" for m, sel in zip(systems, chosen)),
+                "D": np.nan, "C": np.nan, "settings": "",
+                "fusion_weights": f"{weights} bias={fusion.linear_.intercept_:.3f}"})
     for rec, frame in predictions.items():
         write_table(artifact.file(f"predictions/{rec}.parquet"), frame)
     results = pd.DataFrame(rows)
@@ -214,6 +225,16 @@ def run_evaluate(inputs, artifact) -> dict:
     write_table(artifact.file("comparisons.csv"), comparisons)
     return {"rows": len(results), "best_devel": _best(results), "skipped": skipped,
             "devel_folds": len(folds) if folds else 0}
+
+
+def _distinct(items) -> list:
+    """``items`` without repeats, in first-seen order."""
+    return list(dict.fromkeys(items))
+
+
+def seed_spread(gold: np.ndarray, members: np.ndarray) -> float:
+    """Standard deviation over a recurrent system's networks (seeds) of their raw pooled CCC on labelled frames."""
+    return float(np.std([labelled_ccc(gold, members[:, j]) for j in range(members.shape[1])]))
 
 
 def check_every_dimension_scored(results: pd.DataFrame, dimensions) -> None:
@@ -233,31 +254,38 @@ def check_every_dimension_scored(results: pd.DataFrame, dimensions) -> None:
 
 
 def _system_name(row) -> str:
-    return row.modality if row.fusion == "none" else ("early" if row.fusion == "early" else "late")
+    return system_key(row.estimator, row.modality, row.fusion)
 
 
 def compare_systems(results: pd.DataFrame, scored: dict, *, resamples: int, seed: int) -> pd.DataFrame:
     """Paired bootstrap, per dimension and scored partition, of the best system (chosen on devel)
-    against the best unimodal system (chosen on devel) and against its own raw predictions."""
+    against the best unimodal system (chosen on devel) and against its own raw predictions; and of
+    each recurrent estimator's best system against the SVR's best (each chosen on devel)."""
     rows = []
     devel = results[results.partition == "devel"]
     for dim, candidates in devel.groupby("dimension", sort=False):
         best = candidates.loc[candidates.ccc.idxmax()]
         single = candidates[candidates.fusion == "none"]
         best_single = single.loc[single.ccc.idxmax()] if len(single) else None
+        svr = candidates[candidates.estimator == "svr"]
+        recurrent = [candidates[candidates.estimator == e] for e in RECURRENT]
+        pairs = [(best, "raw predictions", None)]
+        if best_single is not None and _system_name(best_single) != _system_name(best):
+            pairs.insert(0, (best, f"best unimodal ({_system_name(best_single)})", best_single))
+        if len(svr):
+            best_svr = svr.loc[svr.ccc.idxmax()]
+            pairs += [(own.loc[own.ccc.idxmax()], f"best svr ({_system_name(best_svr)})", best_svr)
+                      for own in recurrent if len(own)]
         for partition in ("devel", "test"):
-            key = (_system_name(best), dim, partition)
-            if key not in scored:
-                continue
-            gold, final, raw, groups = scored[key]
-            others = [("raw predictions", raw)]
-            if best_single is not None and _system_name(best_single) != _system_name(best):
-                others.insert(0, (f"best unimodal ({best_single.modality})",
-                                  scored[(_system_name(best_single), dim, partition)][1]))
-            for label, pred in others:
+            for system, label, other in pairs:
+                key = (_system_name(system), dim, partition)
+                if key not in scored:
+                    continue
+                gold, final, raw, groups = scored[key]
+                pred = raw if other is None else scored[(_system_name(other), dim, partition)][1]
                 test = paired_difference(labelled_pairs(gold, final, groups), labelled_pairs(gold, pred, groups),
                                          resamples=resamples, seed=seed)
-                rows.append({"dimension": dim, "partition": partition, "system": _system_name(best),
+                rows.append({"dimension": dim, "partition": partition, "system": _system_name(system),
                              "compared_with": label, **test})
     return pd.DataFrame(rows, columns=["dimension", "partition", "system", "compared_with", "difference",
                                        "ci_low", "ci_high", "p_not_better"])

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..cache import read_table, write_bytes, write_table, write_text  # noqa: E402
-from ..html_report import best_per_dimension, verdict  # noqa: E402
+from ..html_report import best_per_dimension, estimator_of, system_label, verdict  # noqa: E402
 from ..stage import Stage  # noqa: E402
 
 
@@ -50,9 +50,11 @@ def plot_traces(artifact, recording: str, frame: pd.DataFrame, systems: list[str
 
 
 def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> None:
-    """Devel CCC against delay at the selected W (best C per delay), per system and dimension."""
+    """Devel CCC against delay at the selected W (best C per delay), per SVR system and dimension."""
     figure, ax = plt.subplots(figsize=(7, 4))
     for sel in selected.itertuples():
+        if estimator_of(sel) != "svr":
+            continue
         rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension) & (grid.windows == sel.windows)
                     & (grid.normalisation == sel.normalisation)]
         curve = rows.groupby("D")["ccc_devel"].max()
@@ -68,9 +70,9 @@ def plot_ccc_vs_delay(artifact, grid: pd.DataFrame, selected: pd.DataFrame) -> N
 
 
 def plot_ccc_bars(artifact, results: pd.DataFrame) -> None:
-    """Pooled CCC by system (modality + fusion), dimension and partition, with 95 % bootstrap intervals."""
+    """Pooled CCC by system (estimator, modality, fusion), dimension and partition, with 95 % bootstrap intervals."""
     scored = results[results.partition.isin(["devel", "test"])].copy()
-    scored["system"] = [m if f == "none" else f"{f} fusion" for m, f in zip(scored.modality, scored.fusion)]
+    scored["system"] = [system_label(row) for row in scored.itertuples()]
     table = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc")
     low = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc_ci_low", dropna=False)
     high = scored.pivot_table(index=["dimension", "system"], columns="partition", values="ccc_ci_high", dropna=False)
@@ -116,7 +118,7 @@ def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info
     if evaluate_info.get("skipped"):
         lines += [f"**Note:** {evaluate_info['skipped']}.", ""]
     lines += ["| dimension | best system | devel CCC [95 % CI] | test CCC [95 % CI] | W (s) | normalisation | D (s) "
-              "| C | post-processing | features | weights |",
+              "| C (SVR) or network | post-processing | features | weights |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def setting(value) -> str:
@@ -124,10 +126,11 @@ def summary_markdown(results: pd.DataFrame, comparisons: pd.DataFrame, data_info
 
     for dim, best, test in best_per_dimension(results):
         test_ccc = _interval(test) if test is not None else "no labels"
-        system = best.modality + ("" if best.fusion == "none" else f" ({best.fusion} fusion)")
+        system = system_label(best)
         fused = f", weights {best.fusion_weights}" if isinstance(best.fusion_weights, str) and best.fusion_weights else ""
         lines.append(f"| {dim} | {system} | {_interval(best)} | {test_ccc} | {best.windows} | {best.normalisation} | "
-                     f"{setting(best.D)} | {setting(best.C)} | {best.postprocessing}{fused} | {best.features} | "
+                     f"{setting(best.D)} | {setting(best.C) if estimator_of(best) == 'svr' else best.settings} | "
+                     f"{best.postprocessing}{fused} | {best.features} | "
                      f"{best.weights} |")
     if len(comparisons):
         lines += ["", "Is the best system better? Paired bootstrap over recordings (the same resampled recordings "

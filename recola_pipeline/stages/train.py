@@ -46,8 +46,9 @@ from ..labels import delay_frames
 from ..matrices import partition_frames, system_frames
 from ..metrics import labelled_ccc
 from ..modalities import MODALITY_STAGES, modality_windows
-from ..stage import Stage
+from ..stage import Stage, library_versions
 from ..readers import load_data
+from . import train_sequence
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ def delay_c_scores(path: RidgePath, y_train, groups_train, Z_devel, y_devel, gro
 
 
 def select(grid: pd.DataFrame) -> pd.DataFrame:
-    """The best point per system and dimension (highest devel CCC; first of ties)."""
+    """The best point per system and dimension (highest devel CCC; first of ties). Each estimator's systems are
+    named apart (:func:`~recola_pipeline.modalities.system_key`)."""
     ranked = grid.dropna(subset=["ccc_devel"]).sort_values(["system", "dimension", "ccc_devel"],
                                                            ascending=[True, True, False], kind="stable")
     return ranked.groupby(["system", "dimension"], sort=False).head(1).reset_index(drop=True)
@@ -141,12 +143,38 @@ def fit_final(inputs, system: str, dim: str, windows: dict[str, float], normalis
 
 
 def run_train(inputs, artifact) -> dict:
-    """Search the grid on devel and save one model per modality and dimension."""
+    """Search the grids on devel and save one model per system and dimension."""
     table, _ = load_data(inputs.artifact("data"))
     for partition in ("train", "devel"):
         if not (table[table.partition == partition].labelled).any():
             raise CorpusError(f"the train stage needs labelled {partition} recordings; the corpus has none. "
                               "Check the partitions (corpus.partitions_csv)")
+    cfg = inputs.config.train
+    grid = svr_grid(inputs) if "svr" in cfg.estimators else pd.DataFrame()
+    members = {}
+    if train_sequence.recurrent_estimators(inputs.config):
+        rows, members = train_sequence.search(inputs)
+        grid = pd.concat([grid, pd.DataFrame(rows)], ignore_index=True)
+    write_table(artifact.file("grid.csv"), grid)
+    selected = select(grid)
+    write_table(artifact.file("selected.csv"), selected)
+    for row in selected.itertuples():
+        if row.estimator == "svr":
+            bundle = fit_final(inputs, row.system, row.dimension, parse_windows(row.windows), row.normalisation,
+                               row.D, row.C)
+            chosen = f"C={row.C:g}"
+        else:
+            bundle = train_sequence.final_model(inputs, row, members)
+            chosen = f"{row.settings}, seed spread (sd) {row.ccc_devel_seed_sd:.3f}"
+        safe_io.dump(bundle, artifact.file(f"model_{row.system}_{row.dimension}.skops"))
+        log.info("train: %s %s: %s s, %s normalisation, D=%.1f s, %s, devel CCC %.3f (chosen and scored on devel)",
+                 row.system, row.dimension, row.windows, row.normalisation, row.D, chosen, row.ccc_devel)
+    return {"grid_points": len(grid), "kernel": cfg.kernel, "normalisation_searched": cfg.normalisation,
+            "estimators": cfg.estimators, "selected": selected.to_dict("records")}
+
+
+def svr_grid(inputs) -> pd.DataFrame:
+    """The SVR's grid: every modality, W, D, C and normalisation, then early fusion on each modality's selected W."""
     cfg = inputs.config.train
     jobs = [(inputs, m, w, norm) for m in cfg.modalities for w in modality_windows(inputs.config, m)
             for norm in cfg.normalisation]
@@ -159,21 +187,19 @@ def run_train(inputs, artifact) -> dict:
                 for dim in inputs.config.corpus.dimensions for norm in cfg.normalisation]
         grid = pd.concat([grid, pd.DataFrame([row for rows in inputs.map(search_early, jobs, desc="train: early fusion")
                                               for row in rows])], ignore_index=True)
-    write_table(artifact.file("grid.csv"), grid)
-    selected = select(grid)
-    write_table(artifact.file("selected.csv"), selected)
-    for row in selected.itertuples():
-        bundle = fit_final(inputs, row.system, row.dimension, parse_windows(row.windows), row.normalisation,
-                           row.D, row.C)
-        safe_io.dump(bundle, artifact.file(f"model_{row.system}_{row.dimension}.skops"))
-        log.info("train: %s %s: %s s, %s normalisation, D=%.1f s, C=%g, devel CCC %.3f (chosen and scored on "
-                 "devel)", row.system, row.dimension, row.windows, row.normalisation, row.D, row.C, row.ccc_devel)
-    return {"grid_points": len(grid), "kernel": cfg.kernel, "normalisation_searched": cfg.normalisation,
-            "selected": selected.to_dict("records")}
+    return grid.assign(estimator="svr", settings="", ccc_devel_seed_sd=np.nan)
+
+
+def _identity(config) -> dict:
+    """The ``[sequence]`` settings and the torch version, when a recurrent regressor is trained."""
+    if not train_sequence.recurrent_estimators(config):
+        return {}
+    return {"config_keys": {f"sequence.{k}": v for k, v in config.section("sequence").items()},
+            "recurrent_libraries": library_versions(("torch",))}
 
 
 STAGE = Stage(
     name="train", kind="models", sections=("train",),
     upstream=lambda cfg: ["data", *sorted({MODALITY_STAGES[m] for m in cfg.train.modalities})],
-    libraries=("numpy", "scikit-learn", "pandas"), run=run_train,
+    libraries=("numpy", "scikit-learn", "pandas"), run=run_train, extra_identity=_identity,
 )
