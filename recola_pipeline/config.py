@@ -174,14 +174,14 @@ class SequenceConfig:
     """
 
     window_s: float = 0.0
-    hidden: list[int] = field(default_factory=lambda: [64])
-    layers: list[int] = field(default_factory=lambda: [2])
+    hidden: list[int] = field(default_factory=lambda: [32])
+    layers: list[int] = field(default_factory=lambda: [1])
     bidirectional: list[bool] = field(default_factory=lambda: [True])
-    dropout: list[float] = field(default_factory=lambda: [0.0])
-    learning_rate: list[float] = field(default_factory=lambda: [0.002])
+    dropout: list[float] = field(default_factory=lambda: [0.2])
+    learning_rate: list[float] = field(default_factory=lambda: [0.001])
     segment_frames: list[int] = field(default_factory=lambda: [200])
     segment_hop_frames: int = 100
-    delays_s: list[float] = field(default_factory=lambda: [0.0])
+    delays_s: list[float] = field(default_factory=lambda: [0.0, 2.0, 4.0])
     batch_size: int = 16
     max_epochs: int = 40
     patience: int = 6

@@ -196,6 +196,8 @@ def _per_recording(table: pd.DataFrame) -> str:
 def _delay(grid: pd.DataFrame, selected: pd.DataFrame) -> str:
     figure, ax = plt.subplots(figsize=(8, 4))
     for sel in selected.itertuples():
+        if estimator_of(sel) != "svr":  # the recurrent grid has its own figure
+            continue
         rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension) & (grid.windows == sel.windows)
                     & (grid.normalisation == sel.normalisation)]
         curve = rows.groupby("D")["ccc_devel"].max()
@@ -214,6 +216,9 @@ def _delay(grid: pd.DataFrame, selected: pd.DataFrame) -> str:
 def _grid(grid: pd.DataFrame, selected: pd.DataFrame) -> str:
     parts = []
     for sel in selected.itertuples():
+        if estimator_of(sel) != "svr":
+            parts.append(_recurrent_grid(grid, sel))
+            continue
         rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension) & (grid.windows == sel.windows)
                     & (grid.normalisation == sel.normalisation)]
         table = rows.pivot_table(index="C", columns="D", values="ccc_devel")
@@ -286,6 +291,24 @@ def _provenance(results: pd.DataFrame, record: dict) -> str:
             f"{' (uncommitted changes)' if record.get('git_dirty') else ''}; {_esc(record.get('cpu_count'))} CPUs."
             "</p><table id='stages-table'><tr><th>stage</th><th>artifact</th><th>seconds</th><th>folder</th></tr>"
             + stages + "</table>")
+
+
+def _recurrent_grid(grid: pd.DataFrame, sel) -> str:
+    """Devel CCC of every point of a recurrent system's grid (its seeds' mean), with the spread over seeds."""
+    rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension)].reset_index(drop=True)
+    labels = [f"{r.settings.replace(' ', chr(10))}{chr(10)}normalisation={r.normalisation}" for r in rows.itertuples()]
+    figure, ax = plt.subplots(figsize=(max(5, 1.3 * len(rows) + 2), 4.5))
+    chosen = (rows.settings == sel.settings) & (rows.normalisation == sel.normalisation)
+    ax.bar(range(len(rows)), rows.ccc_devel, yerr=rows.ccc_devel_seed_sd.fillna(0), capsize=3,
+           color=["tab:orange" if c else "tab:blue" for c in chosen])
+    ax.set_xticks(range(len(rows)), labels, fontsize=6)
+    ax.set_ylabel("raw devel CCC (mean of the seeds' predictions)")
+    ax.set_title(f"{sel.system} {sel.dimension}: the recurrent grid, W = {sel.windows}")
+    ax.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    return _figure(figure, f"Devel CCC of each grid point of {_esc(sel.system)} ({_esc(sel.dimension)}), before "
+                           "post-processing; bars: the seeds' mean prediction, whiskers: the standard deviation of "
+                           "the single seeds' CCC; orange: the point chosen.", f"grid-{sel.system}-{sel.dimension}")
 
 
 def build_report(pipeline, record: dict, warnings: dict) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import warnings
 
 import joblib
 from threadpoolctl import threadpool_limits
@@ -89,6 +90,10 @@ def parallel_imap(function, items, *, jobs: int = -1, backend: str = "loky", sch
     backend_params = {"client": dask_client(scheduler or "local:2")} if backend == "dask" else {}
     n_jobs = 1 if len(items) == 1 and backend != "dask" else jobs
     tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
-    with joblib.parallel_config(backend=backend, **backend_params):
+    with joblib.parallel_config(backend=backend, **backend_params), warnings.catch_warnings():
+        # loky replaces a worker whose memory grew 300 MB since its first task, and warns of a leak: a worker
+        # that ran a light task (features, the SVR grid) and then imports torch for a recurrent network. The
+        # worker leaves between two tasks and a fresh one takes its place: nothing is lost, the message misleads.
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
         runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         yield from tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=True)

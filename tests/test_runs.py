@@ -188,9 +188,9 @@ def check_report(html: str, results: pd.DataFrame, recordings: list[str]) -> Rep
     expected = results[results.partition.isin(["devel", "test"])]
     assert len(shown) == len(expected)
     for row, r in zip(shown, expected.itertuples()):
-        assert (row["data-dimension"], row["data-modality"], row["data-fusion"], row["data-partition"]) == \
-            (r.dimension, r.modality, r.fusion, r.partition)
-        np.testing.assert_array_equal(row["values"], [r.ccc, r.ccc_ci_low, r.ccc_ci_high, r.ccc_raw])
+        assert (row["data-dimension"], row["data-modality"], row["data-fusion"], row["data-estimator"],
+                row["data-partition"]) == (r.dimension, r.modality, r.fusion, r.estimator, r.partition)
+        np.testing.assert_array_equal(row["values"], [r.ccc, r.ccc_ci_low, r.ccc_ci_high, r.ccc_raw, r.ccc_raw_seed_sd])
     headline = [r for r in parser.rows if r["table"] == "headline-table" and "data-dimension" in r]
     devel = results[results.partition == "devel"]
     for row in headline:

@@ -161,8 +161,8 @@ class SequenceRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     __metadata_request__predict = {"groups": True}
     __metadata_request__transform = {"groups": True}
 
-    def __init__(self, cell: str = "gru", hidden: int = 64, layers: int = 2, bidirectional: bool = True,
-                 dropout: float = 0.0, learning_rate: float = 0.002, segment_frames: int = 200, segment_hop: int = 100,
+    def __init__(self, cell: str = "gru", hidden: int = 32, layers: int = 1, bidirectional: bool = True,
+                 dropout: float = 0.2, learning_rate: float = 0.001, segment_frames: int = 200, segment_hop: int = 100,
                  batch_size: int = 16, max_epochs: int = 40, patience: int = 6, validation_fraction: float = 0.25,
                  delay_s: float = 0.0, n_seeds: int = 3, random_state: int = 0, n_threads: int = 1):
         self.cell = cell
@@ -270,7 +270,11 @@ class SequenceRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             for j, weights in enumerate(self.weights_):
                 network = _network(torch, X.shape[1], self.cell, self.hidden, self.layers, self.bidirectional,
                                    self.dropout)
-                network.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
+                try:
+                    network.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
+                except RuntimeError as exc:
+                    raise ValueError(f"the weights of network {j} do not fit its architecture ({self.cell}, hidden "
+                                     f"{self.hidden}, {self.layers} layers): {str(exc).splitlines()[0]}") from None
                 network.eval()
                 with torch.no_grad():
                     for seg in segments(groups):

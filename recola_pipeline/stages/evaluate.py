@@ -17,21 +17,24 @@ What each number is chosen on and scored on (the README's "Evaluation protocol")
 ``evaluate`` artifact (``models/evaluate/<hash>/``):
 
 ``results.csv``
-    One row per (dimension, modality, fusion, partition): ``modality`` (``audio``, ``video`` or
+    One row per (dimension, modality, fusion, estimator, partition): ``modality`` (``audio``, ``video`` or
     ``audio+video``), ``fusion`` (``none``, ``early``, ``late``), ``ccc`` (pooled), ``ccc_ci_low``,
     ``ccc_ci_high``, ``ccc_mean_per_recording``, ``pearson``, ``rmse``, ``n_frames`` (scored,
     i.e. labelled, frames), ``n_recordings``, ``W``, ``windows`` (W per modality), ``normalisation``,
     ``D``, ``C`` (empty for late fusion, whose inputs keep their own), ``fusion_weights`` (late
     fusion's linear weights, fitted on all of devel), ``postprocessing`` (steps kept), ``ccc_raw``
     (before post-processing; for late fusion, of the fused predictions), ``chosen_on``,
-    ``scored_on``, ``features``, ``weights``.
+    ``scored_on``, ``features``, ``weights``; ``estimator`` (``svr``, ``gru``, ``lstm``; late
+    fusion: those it fuses, ``svr+gru``), ``settings`` (a recurrent system's grid point) and
+    ``ccc_raw_seed_sd`` (a recurrent system: the standard deviation of its single seeds' raw CCC).
 ``comparisons.csv``
     Paired bootstrap over recordings, per dimension and partition: the best system (on devel)
-    against the best unimodal system and against its own raw predictions.
+    against the best unimodal system and against its own raw predictions; each recurrent
+    estimator's best system against the SVR's best (``compared_with`` = ``best svr (audio)``).
 ``predictions/<recording>.parquet``
     ``time``, ``gold_<dimension>`` (when labelled; NaN on unlabelled frames),
     ``<system>_<dimension>`` (post-processed; held out for devel) and ``raw_<system>_<dimension>``,
-    system = ``audio``, ``video``, ``early`` or ``late``.
+    system = ``audio``, ``video``, ``early``, ``late`` or a recurrent one (``gru-audio``).
 ``system_<system>_<dimension>.skops`` (skops format: :mod:`~recola_pipeline.safe_io`)
     Each system's whole model, one scikit-learn pipeline (:mod:`~recola_pipeline.estimators.bundle`):
     the train stage's ``normalise -> kernel -> regress`` and the post-processing chosen here; for
@@ -77,6 +80,8 @@ CHOSEN_ON = {
     "devel": "devel (W, D, C, normalisation); held-out devel recordings (post-processing, fusion)",
     "test": "devel",
 }
+#: what a recurrent system's training chose besides (its settings are chosen on devel like the SVR's)
+RECURRENT_CHOSEN_ON = "; training epochs: early stopping on train recordings held out of the fit"
 SCORED_ON = {
     "train": "train (the data the models were fitted on)",
     "devel": "devel, each recording post-processed and fused by steps fitted on the other devel recordings",
@@ -174,7 +179,8 @@ def run_evaluate(inputs, artifact) -> dict:
                          "postprocessing": "+".join(fitted.steps_) or "none",
                          "ccc_raw": pooled(ccc, labelled_pairs(f.gold[dim], raw[p], f.groups)),
                          "ccc_raw_seed_sd": seed_spread(f.gold[dim], members[p]) if members else np.nan,
-                         "chosen_on": CHOSEN_ON[p], "scored_on": SCORED_ON[p],
+                         "chosen_on": CHOSEN_ON[p] + (RECURRENT_CHOSEN_ON if members else ""),
+                         "scored_on": SCORED_ON[p],
                          **provenance(inputs, modalities)})
 
     folds = None

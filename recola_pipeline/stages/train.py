@@ -15,10 +15,15 @@ The best point per system and dimension is refitted on train as a
 :class:`~recola_pipeline.estimators.L2LinearSVR` and saved in skops format (:mod:`~recola_pipeline.safe_io`). Late fusion is fitted on
 devel predictions, so it lives in the evaluate stage.
 
+``train.estimators`` chooses the regressors: ``svr`` (the above), and the recurrent ``gru`` and
+``lstm`` (:mod:`~recola_pipeline.stages.train_sequence`), searched on the same features,
+partitions and gold standard; a recurrent system is named ``<estimator>-<modality or early>``.
+
 ``train`` artifact (``models/train/<hash>/``): ``grid.csv`` (system, modality, fusion, dimension,
 W, windows, D, C, ccc_devel for every point searched; W is empty for early fusion, whose
-``windows`` reads e.g. ``audio=8 video=6``), ``selected.csv`` (the chosen point per system and
-dimension), both with the ``normalisation`` of each point, and
+``windows`` reads e.g. ``audio=8 video=6``; ``estimator``; for recurrent points their
+``settings`` and ``ccc_devel_seed_sd``, the spread of the single seeds' devel CCC), ``selected.csv``
+(the chosen point per system and dimension), both with the ``normalisation`` of each point, and
 ``model_<system>_<dimension>.skops`` (a dict: ``model``, the scikit-learn pipeline
 ``normalise -> kernel -> regress`` of :mod:`~recola_pipeline.estimators.bundle`; ``windows``;
 ``features``).
@@ -150,9 +155,15 @@ def run_train(inputs, artifact) -> dict:
             raise CorpusError(f"the train stage needs labelled {partition} recordings; the corpus has none. "
                               "Check the partitions (corpus.partitions_csv)")
     cfg = inputs.config.train
+    recurrent = train_sequence.recurrent_estimators(inputs.config)
+    train_recordings = int((table[table.partition == "train"].labelled).sum())
+    if recurrent and train_recordings < 2:
+        raise CorpusError(f"train.estimators {', '.join(recurrent)} needs at least 2 labelled train recordings (one "
+                          f"is held out of each fit for early stopping); the corpus has {train_recordings}. Add "
+                          "recordings to train, or train the SVR alone (train.estimators = [\"svr\"])")
     grid = svr_grid(inputs) if "svr" in cfg.estimators else pd.DataFrame()
     members = {}
-    if train_sequence.recurrent_estimators(inputs.config):
+    if recurrent:
         rows, members = train_sequence.search(inputs)
         grid = pd.concat([grid, pd.DataFrame(rows)], ignore_index=True)
     write_table(artifact.file("grid.csv"), grid)

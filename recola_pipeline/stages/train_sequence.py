@@ -48,17 +48,6 @@ def settings_label(settings: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in settings.items())
 
 
-def parse_settings(label: str) -> dict:
-    """Inverse of :func:`settings_label`."""
-    out = {}
-    for part in label.split():
-        key, value = part.split("=")
-        out[key] = value if key == "cell" else (value == "True" if key == "bidirectional" else
-                                                 (int(value) if key in ("hidden", "layers", "segment_frames")
-                                                  else float(value)))
-    return out
-
-
 def grid_points(config) -> list[dict]:
     """Every recurrent setting searched: cell x the ``[sequence]`` grids."""
     cfg = config.sequence
