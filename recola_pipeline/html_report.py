@@ -296,19 +296,22 @@ def _provenance(results: pd.DataFrame, record: dict) -> str:
 def _recurrent_grid(grid: pd.DataFrame, sel) -> str:
     """Devel CCC of every point of a recurrent system's grid (its seeds' mean), with the spread over seeds."""
     rows = grid[(grid.system == sel.system) & (grid.dimension == sel.dimension)].reset_index(drop=True)
-    labels = [f"{r.settings.replace(' ', chr(10))}{chr(10)}normalisation={r.normalisation}" for r in rows.itertuples()]
+    points = [[*r.settings.split(), f"normalisation={r.normalisation}"] for r in rows.itertuples()]
+    common = [part for part in points[0] if all(part in p for p in points)]
+    labels = ["\n".join(part for part in p if part not in common) or "the one point" for p in points]
     figure, ax = plt.subplots(figsize=(max(5, 1.3 * len(rows) + 2), 4.5))
     chosen = (rows.settings == sel.settings) & (rows.normalisation == sel.normalisation)
     ax.bar(range(len(rows)), rows.ccc_devel, yerr=rows.ccc_devel_seed_sd.fillna(0), capsize=3,
            color=["tab:orange" if c else "tab:blue" for c in chosen])
-    ax.set_xticks(range(len(rows)), labels, fontsize=6)
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("raw devel CCC (mean of the seeds' predictions)")
     ax.set_title(f"{sel.system} {sel.dimension}: the recurrent grid, W = {sel.windows}")
     ax.grid(alpha=0.3, axis="y")
     figure.tight_layout()
     return _figure(figure, f"Devel CCC of each grid point of {_esc(sel.system)} ({_esc(sel.dimension)}), before "
                            "post-processing; bars: the seeds' mean prediction, whiskers: the standard deviation of "
-                           "the single seeds' CCC; orange: the point chosen.", f"grid-{sel.system}-{sel.dimension}")
+                           f"the single seeds' CCC; orange: the point chosen. Every point: {_esc(' '.join(common))}.",
+                   f"grid-{sel.system}-{sel.dimension}")
 
 
 def build_report(pipeline, record: dict, warnings: dict) -> str:
