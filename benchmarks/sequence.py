@@ -16,12 +16,9 @@ within 20 minutes on 2 cores.
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from sessions import real_speech_sessions
+from sessions import session_overrides
 
 from recola_pipeline import safe_io
 from recola_pipeline.cache import read_table
@@ -58,16 +55,7 @@ def prediction_s_per_hour(pipeline: Pipeline) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=Path)
-    parser.add_argument("--artifact-root", type=Path)
-    parser.add_argument("--jobs", type=int, default=2)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench_sequence_"))
-    sessions = real_speech_sessions(args.sessions)
-    overrides = ["corpus.name=recola", f'corpus.data_root="{sessions}"',
-                 f'run.artifact_root="{args.artifact_root or work / "art"}"', f"run.jobs={args.jobs}",
-                 "run.progress=false", 'train.normalisation=["recording"]']
+    overrides = session_overrides(__doc__, "bench_sequence_")
     svr, svr_s = timed_train(overrides, '["svr"]')
     gru, gru_s = timed_train(overrides, '["gru"]')
     svr_predict, gru_predict = prediction_s_per_hour(svr), prediction_s_per_hour(gru)

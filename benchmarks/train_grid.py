@@ -16,13 +16,10 @@ and prints their ratio. Target: the full grid in <= 5 minutes on 2 cores.
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
-from sessions import real_speech_sessions
+from sessions import session_overrides
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVR
 
@@ -37,16 +34,7 @@ WINDOWS = [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", type=Path)
-    parser.add_argument("--artifact-root", type=Path)
-    parser.add_argument("--jobs", type=int, default=2)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    sessions = real_speech_sessions(args.sessions)
-    overrides = ["corpus.name=recola", f'corpus.data_root="{sessions}"',
-                 f'run.artifact_root="{args.artifact_root or work / "art"}"', f"run.jobs={args.jobs}",
-                 "run.progress=false", f"audio.windows_s={WINDOWS}", 'train.normalisation=["recording"]']
+    overrides = [*session_overrides(__doc__, "bench_train_"), f"audio.windows_s={WINDOWS}"]
     pipeline = Pipeline(load_config(None, overrides=overrides), force=["train"])  # time a real search
     pipeline.ensure("audio")  # features are not part of the timing
     start = time.perf_counter()

@@ -16,8 +16,8 @@ import pandas as pd
 
 from .bootstrap import paired_difference
 from .cache import read_table
-from .html_report import STYLE, best_per_dimension, estimator_of, system_label, verdict
-from .modalities import system_key
+from .html_report import STYLE, best_per_dimension, system_label, verdict
+from .modalities import row_system
 from .runs import RunError, list_runs, load_run, stage_artifact
 
 
@@ -42,7 +42,7 @@ def best_systems(results: pd.DataFrame) -> dict[str, dict]:
     and its devel and test CCC (NaN without test labels)."""
     out = {}
     for dim, best, test in best_per_dimension(results):
-        key = f"{system_key(estimator_of(best), best.modality, best.fusion)}_{dim}"
+        key = f"{row_system(best)}_{dim}"
         out[dim] = {"key": key, "label": system_label(best), "devel": float(best.ccc),
                     "test": float(test.ccc) if test is not None else np.nan}
     return out

@@ -43,16 +43,11 @@ from .cache import file_sha256, read_table, write_json, write_text
 from .config import VIDEO_EMBEDDING_KEYS
 from .corpora import CorpusError
 from .estimators.sequence import detach_weights
-from .modalities import system_key
+from .modalities import row_system
 from .pipeline import Pipeline, library_versions
 
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", "soxr", "torch", "timm",
              "opencv-python-headless")
-
-
-def system_name(row) -> str:
-    """``audio``, ``video``, ``early``, ``late``, ``gru-audio``... for a results row."""
-    return system_key(row.estimator, row.modality, row.fusion)
 
 
 def export_model(pipeline: Pipeline, out: str | Path) -> Path:
@@ -94,7 +89,7 @@ def export_model(pipeline: Pipeline, out: str | Path) -> Path:
     video = _export_video(pipeline, tmp) if "video" in pipeline.config.train.modalities else None
     devel = results[results.partition == "devel"]
     best = devel.loc[devel.groupby("dimension", sort=False)["ccc"].idxmax()]
-    chosen = {r.dimension: f"{system_name(r)}_{r.dimension}" for r in best.itertuples()}
+    chosen = {r.dimension: f"{row_system(r)}_{r.dimension}" for r in best.itertuples()}
     score_columns = ["dimension", "modality", "fusion", "estimator", "partition", "ccc", "ccc_ci_low", "ccc_ci_high",
                      "n_frames", "n_recordings", "chosen_on", "scored_on"]
     description = {

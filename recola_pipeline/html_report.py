@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 
 from .cache import read_table  # noqa: E402
 from .metrics import ccc  # noqa: E402
+from .modalities import estimator_of  # noqa: E402
 
 SECTIONS = ("headline", "results", "data", "per-recording", "delay", "grid", "traces", "comparisons", "warnings",
             "provenance", "reproduce")
@@ -65,12 +66,6 @@ def system_label(row) -> str:
     if row.fusion == "late":
         return base if estimator == "svr" else f"{base} ({estimator})"
     return base if estimator == "svr" else f"{estimator} {base}"
-
-
-def estimator_of(row) -> str:
-    """The ``estimator`` of a results row (``svr`` for runs from before that column)."""
-    estimator = getattr(row, "estimator", "svr")
-    return estimator if isinstance(estimator, str) and estimator else "svr"
 
 
 def verdict(row) -> str:

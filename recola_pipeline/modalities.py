@@ -21,6 +21,17 @@ def modality_windows(config, modality: str) -> list[float]:
     return [float(w) for w in getattr(config, MODALITY_STAGES[modality]).windows_s]
 
 
+def estimator_of(row) -> str:
+    """The ``estimator`` of a results row (``svr`` for runs from before that column)."""
+    estimator = getattr(row, "estimator", "svr")
+    return estimator if isinstance(estimator, str) and estimator else "svr"
+
+
+def row_system(row) -> str:
+    """The system of a results row (a ``results.csv`` row: estimator, modality, fusion), named by :func:`system_key`."""
+    return system_key(estimator_of(row), row.modality, row.fusion)
+
+
 def system_key(estimator: str, modality: str, fusion: str) -> str:
     """The name of a system: ``audio``, ``video``, ``early`` or ``late`` for the SVR (and late fusion of any
     estimators), ``<estimator>-<modality or early>`` for a recurrent regressor (``gru-audio``)."""

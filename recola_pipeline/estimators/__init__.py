@@ -23,8 +23,9 @@ ESTIMATORS = Registry("estimator", {
 
 #: the regressors ``train.estimators`` chooses from: the delay-shifted linear SVR and the recurrent networks
 ESTIMATOR_NAMES = ("svr", *RECURRENT)
-#: the ``[sequence]`` settings searched on devel (each a list)
-SEQUENCE_GRID = ("hidden", "layers", "bidirectional", "dropout", "learning_rate", "segment_frames", "delays_s")
+#: the ``[sequence]`` settings searched on devel (each a list), and the SequenceRegressor parameter each sets
+SEQUENCE_GRID = {"hidden": "hidden", "layers": "layers", "bidirectional": "bidirectional", "dropout": "dropout",
+                 "learning_rate": "learning_rate", "segment_frames": "segment_frames", "delays_s": "delay_s"}
 
 #: the normalisation modes (``train.normalisation``) of :class:`~recola_pipeline.estimators.normalise.Normaliser`
 NORMALISATIONS = ("train", "recording")

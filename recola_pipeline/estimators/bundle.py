@@ -38,17 +38,21 @@ def parse_windows(label: str) -> dict[str, float]:
     return {m: float(w) for m, w in (part.split("=") for part in label.split())}
 
 
+def fit_normaliser(normalisation: str, train: FrameMatrix) -> Normaliser:
+    """The normaliser fitted on the labelled train frames."""
+    return Normaliser(normalisation).fit(train.X[labelled_rows(train)])
+
+
 def fit_representation(cfg, normalisation: str, train: FrameMatrix):
     """Fit the normaliser (and the Nystroem map for the RBF kernel) on the labelled train frames.
 
     Per-recording normalisation has nothing to fit: each recording is standardised with the
     statistics of all its own frames, unsupervised, in every partition.
     """
-    rows = labelled_rows(train)
-    normaliser = Normaliser(normalisation).fit(train.X[rows])
+    normaliser = fit_normaliser(normalisation, train)
     kernel = None
     if cfg.kernel == "rbf":
-        Z = normaliser.transform(train.X, train.groups)[rows]
+        Z = normaliser.transform(train.X, train.groups)[labelled_rows(train)]
         kernel = Nystroem(kernel="rbf", gamma=1.0 / Z.shape[1], n_components=min(cfg.rbf_components, len(Z)),
                           random_state=cfg.seed).fit(Z)
     return normaliser, kernel

@@ -68,7 +68,7 @@ from ..estimators.selection import (
 from ..extractors import AUDIO_FEATURE_SETS
 from ..matrices import system_frames
 from ..metrics import ccc, labelled_ccc, mean_per_recording, pearson, pooled, rmse
-from ..modalities import RECURRENT, system_key
+from ..modalities import RECURRENT, row_system
 from ..stage import Stage
 from ..readers import load_data
 
@@ -188,7 +188,11 @@ def run_evaluate(inputs, artifact) -> dict:
         bundle = safe_io.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.skops"))
         windows = parse_windows(sel.windows)
         frames = {p: system_frames(inputs, windows, p, labelled_only=False) for p in PARTITION_ORDER}
-        raw = {p: predict_frames(bundle["model"], f) if len(f.X) else np.empty(0) for p, f in frames.items()}
+        members = ({p: member_predictions(bundle["model"], f) if len(f.X) else None for p, f in frames.items()}
+                   if sel.estimator != "svr" else None)
+        # a recurrent system predicts its networks' mean (SequenceRegressor.predict): from the members, run once
+        raw = {p: (members[p].mean(axis=1) if members else predict_frames(bundle["model"], f)) if len(f.X)
+               else np.empty(0) for p, f in frames.items()}
         if folds is None and not skipped:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
@@ -196,8 +200,6 @@ def run_evaluate(inputs, artifact) -> dict:
         fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
-        members = ({p: member_predictions(bundle["model"], f) if len(f.X) else None for p, f in frames.items()}
-                   if sel.estimator != "svr" else None)
         record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, frames, raw, fitted, final,
                {"W": sel.W, "windows": sel.windows, "normalisation": sel.normalisation, "D": sel.D, "C": sel.C,
                 "settings": sel.settings if isinstance(sel.settings, str) else "", "fusion_weights": ""}, members)
@@ -259,10 +261,6 @@ def check_every_dimension_scored(results: pd.DataFrame, dimensions) -> None:
             raise RuntimeError(f"evaluate: the {dim} devel scores are missing or not finite; nothing was written")
 
 
-def _system_name(row) -> str:
-    return system_key(row.estimator, row.modality, row.fusion)
-
-
 def compare_systems(results: pd.DataFrame, scored: dict, *, resamples: int, seed: int) -> pd.DataFrame:
     """Paired bootstrap, per dimension and scored partition, of the best system (chosen on devel)
     against the best unimodal system (chosen on devel) and against its own raw predictions; and of
@@ -276,22 +274,22 @@ def compare_systems(results: pd.DataFrame, scored: dict, *, resamples: int, seed
         svr = candidates[candidates.estimator == "svr"]
         recurrent = [candidates[candidates.estimator == e] for e in RECURRENT]
         pairs = [(best, "raw predictions", None)]
-        if best_single is not None and _system_name(best_single) != _system_name(best):
-            pairs.insert(0, (best, f"best unimodal ({_system_name(best_single)})", best_single))
+        if best_single is not None and row_system(best_single) != row_system(best):
+            pairs.insert(0, (best, f"best unimodal ({row_system(best_single)})", best_single))
         if len(svr):
             best_svr = svr.loc[svr.ccc.idxmax()]
-            pairs += [(own.loc[own.ccc.idxmax()], f"best svr ({_system_name(best_svr)})", best_svr)
+            pairs += [(own.loc[own.ccc.idxmax()], f"best svr ({row_system(best_svr)})", best_svr)
                       for own in recurrent if len(own)]
         for partition in ("devel", "test"):
             for system, label, other in pairs:
-                key = (_system_name(system), dim, partition)
+                key = (row_system(system), dim, partition)
                 if key not in scored:
                     continue
                 gold, final, raw, groups = scored[key]
-                pred = raw if other is None else scored[(_system_name(other), dim, partition)][1]
+                pred = raw if other is None else scored[(row_system(other), dim, partition)][1]
                 test = paired_difference(labelled_pairs(gold, final, groups), labelled_pairs(gold, pred, groups),
                                          resamples=resamples, seed=seed)
-                rows.append({"dimension": dim, "partition": partition, "system": _system_name(system),
+                rows.append({"dimension": dim, "partition": partition, "system": row_system(system),
                              "compared_with": label, **test})
     return pd.DataFrame(rows, columns=["dimension", "partition", "system", "compared_with", "difference",
                                        "ci_low", "ci_high", "p_not_better"])

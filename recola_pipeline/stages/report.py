@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..cache import read_table, write_bytes, write_table, write_text  # noqa: E402
-from ..html_report import best_per_dimension, estimator_of, system_label, verdict  # noqa: E402
+from ..html_report import best_per_dimension, system_label, verdict  # noqa: E402
+from ..modalities import estimator_of  # noqa: E402
 from ..stage import Stage  # noqa: E402
 
 

@@ -175,7 +175,7 @@ def run_train(inputs, artifact) -> dict:
                                row.D, row.C)
             chosen = f"C={row.C:g}"
         else:
-            bundle = train_sequence.final_model(inputs, row, members)
+            bundle = train_sequence.final_model(row, members)
             chosen = f"{row.settings}, seed spread (sd) {row.ccc_devel_seed_sd:.3f}"
         safe_io.dump(bundle, artifact.file(f"model_{row.system}_{row.dimension}.skops"))
         log.info("train: %s %s: %s s, %s normalisation, D=%.1f s, %s, devel CCC %.3f (chosen and scored on devel)",

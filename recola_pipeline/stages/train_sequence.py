@@ -16,17 +16,12 @@ import itertools
 
 import numpy as np
 
-from ..estimators.bundle import parse_windows, system_pipeline, windows_label
-from ..estimators.normalise import Normaliser
+from ..estimators import SEQUENCE_GRID
+from ..estimators.bundle import fit_normaliser, parse_windows, system_pipeline, windows_label
 from ..estimators.sequence import SequenceRegressor, combine
-from ..matrices import labelled_rows, system_frames
+from ..matrices import system_frames
 from ..metrics import labelled_ccc
 from ..modalities import modality_windows, system_key
-
-#: grid settings named as SequenceRegressor's parameters (``delays_s`` becomes ``delay_s``)
-PARAMETERS = {"hidden": "hidden", "layers": "layers", "bidirectional": "bidirectional", "dropout": "dropout",
-              "learning_rate": "learning_rate", "segment_frames": "segment_frames", "delays_s": "delay_s"}
-
 
 def recurrent_estimators(config) -> list[str]:
     """The recurrent cells ``train.estimators`` asks for, in its order."""
@@ -51,8 +46,8 @@ def settings_label(settings: dict) -> str:
 def grid_points(config) -> list[dict]:
     """Every recurrent setting searched: cell x the ``[sequence]`` grids."""
     cfg = config.sequence
-    grids = [getattr(cfg, key) for key in PARAMETERS]
-    return [{"cell": cell, **{PARAMETERS[k]: v for k, v in zip(PARAMETERS, values)}}
+    grids = [getattr(cfg, key) for key in SEQUENCE_GRID]
+    return [{"cell": cell, **{SEQUENCE_GRID[k]: v for k, v in zip(SEQUENCE_GRID, values)}}
             for cell in recurrent_estimators(config) for values in itertools.product(*grids)]
 
 
@@ -72,15 +67,17 @@ def systems(config) -> list[tuple[str, dict]]:
     return out + ([("early", windows)] if len(windows) > 1 else [])
 
 
-def fit_member(args) -> tuple[SequenceRegressor, np.ndarray]:
-    """One network of one grid point (one seed), and its devel predictions."""
+def fit_member(args) -> tuple[SequenceRegressor, np.ndarray, object, list]:
+    """One network of one grid point (one seed), its devel predictions, and the normaliser and feature columns
+    it was fitted with."""
     inputs, windows, dim, normalisation, settings, seed = args
     train = system_frames(inputs, windows, "train")
     devel = system_frames(inputs, windows, "devel")
-    normaliser = Normaliser(normalisation).fit(train.X[labelled_rows(train)])
+    normaliser = fit_normaliser(normalisation, train)
     member = regressor(inputs.config, settings, seed).fit(normaliser.transform(train.X, train.groups),
                                                           train.gold[dim], train.groups)
-    return member, member.predict(normaliser.transform(devel.X, devel.groups), devel.groups)
+    return member, member.predict(normaliser.transform(devel.X, devel.groups), devel.groups), normaliser, \
+        train.columns
 
 
 def search(inputs) -> tuple[list[dict], dict]:
@@ -91,7 +88,8 @@ def search(inputs) -> tuple[list[dict], dict]:
     rows : list of dict
         grid.csv rows (one per point; ``ccc_devel`` of the seeds' mean, ``ccc_devel_seed_sd``).
     members : dict
-        ``(system, dimension, normalisation, settings label) -> fitted single-seed regressors``.
+        ``(system, dimension, normalisation, settings label) -> (normaliser, feature columns, fitted single-seed
+        regressors)``.
     """
     config = inputs.config
     seeds = [config.train.seed + i for i in range(config.sequence.seeds)]
@@ -112,22 +110,20 @@ def search(inputs) -> tuple[list[dict], dict]:
         modality = "+".join(windows)
         system = system_key(settings["cell"], modality, fusion)
         label = settings_label(settings)
-        members[(system, dim, norm, label)] = [m for m, _ in point]
-        seed_scores = [labelled_ccc(gold, pred) for _, pred in point]
+        _, _, normaliser, columns = point[0]  # the same train frames, so the same normaliser, for every seed
+        members[(system, dim, norm, label)] = (normaliser, columns, [m for m, *_ in point])
+        seed_scores = [labelled_ccc(gold, pred) for _, pred, *_ in point]
         rows.append({"system": system, "modality": modality, "fusion": fusion, "dimension": dim,
                      "W": next(iter(windows.values())) if fusion == "none" else np.nan,
                      "windows": windows_label(windows), "normalisation": norm, "D": settings["delay_s"], "C": np.nan,
-                     "ccc_devel": labelled_ccc(gold, np.mean([pred for _, pred in point], axis=0)),
+                     "ccc_devel": labelled_ccc(gold, np.mean([pred for _, pred, *_ in point], axis=0)),
                      "estimator": settings["cell"], "settings": label,
                      "ccc_devel_seed_sd": float(np.std(seed_scores))})
     return rows, members
 
 
-def final_model(inputs, row, members: dict) -> dict:
+def final_model(row, members: dict) -> dict:
     """The model of a selected recurrent point: its normaliser and its seeds' networks, averaged (no refit)."""
-    windows = parse_windows(row.windows)
-    train = system_frames(inputs, windows, "train")
-    normaliser = Normaliser(row.normalisation).fit(train.X[labelled_rows(train)])
-    networks = combine(members[(row.system, row.dimension, row.normalisation, row.settings)])
-    return {"model": system_pipeline(normaliser, None, networks), "windows": windows, "features": train.columns,
-            "system": row.system, "dimension": row.dimension}
+    normaliser, columns, networks = members[(row.system, row.dimension, row.normalisation, row.settings)]
+    return {"model": system_pipeline(normaliser, None, combine(networks)), "windows": parse_windows(row.windows),
+            "features": columns, "system": row.system, "dimension": row.dimension}
