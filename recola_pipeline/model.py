@@ -104,10 +104,14 @@ class TrainedModel:
         """A system's pipeline, its recurrent networks' weights put back from their safetensors file."""
         model = self._load(name)
         if weights is not None:
-            load_file = require("safetensors.numpy", what="a model with recurrent networks", extra="sequence")
+            safetensors = require("safetensors.numpy", what="a model with recurrent networks", extra="sequence")
             path = confined(self.path, weights)
             try:
-                attach_weights(model, load_file.load_file(str(path)), path)
+                tensors = safetensors.load_file(str(path))
+            except Exception as exc:  # safetensors raises its own SafetensorError for a file not in its format
+                raise ArtifactError(f"{path} is not a safetensors file ({exc}); export the model again") from None
+            try:
+                attach_weights(model, tensors, path)
             except ValueError as exc:  # a safetensors file that does not fit the model
                 raise ArtifactError(f"{exc}; export the model again") from None
         return model

@@ -97,8 +97,14 @@ def test_a_safetensors_file_that_does_not_fit_is_refused(side_by_side, tmp_path)
     checksums["systems/gru-audio_arousal.safetensors"] = file_sha256(weights)
     (bundle / "checksums.json").write_text(json.dumps(checksums))
     data = next((side_by_side[1] / "features" / "demo").glob("*/"))
+    audio = next((data / "RECOLA-Audio-recordings").glob("*.wav"))
     with pytest.raises(ArtifactError, match="holds 1 networks for regress, the model has 2"):
-        load_model(bundle).predict(audio=next((data / "RECOLA-Audio-recordings").glob("*.wav")), system="gru-audio")
+        load_model(bundle).predict(audio=audio, system="gru-audio")
+    weights.write_bytes(b"not a safetensors file")  # corrupt, yet listed with its checksum
+    checksums["systems/gru-audio_arousal.safetensors"] = file_sha256(weights)
+    (bundle / "checksums.json").write_text(json.dumps(checksums))
+    with pytest.raises(ArtifactError, match="gru-audio_arousal.safetensors is not a safetensors file"):
+        load_model(bundle).predict(audio=audio, system="gru-audio")
 
 
 def test_one_train_recording_is_a_clear_error_for_a_recurrent_estimator(tmp_path, capsys):
