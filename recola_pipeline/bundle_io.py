@@ -143,7 +143,7 @@ def check_description(root: Path, description: dict) -> None:
         _require(isinstance(entry, dict) and isinstance(entry.get("model"), str) and entry.get("dimension") in dims,
                  root, f"system {key!r} must name its model file and one of the dimensions")
         _require(isinstance(entry.get("weights", ""), str), root, f"system {key!r}: 'weights' must name a file")
-        if entry.get("system") == "late":
+        if entry.get("system") in ("late", "causal-late"):
             _require(isinstance(entry.get("inputs"), list) and entry["inputs"]
                      and all(isinstance(k, str) and k in systems and "windows" in systems[k] for k in entry["inputs"]),
                      root, f"late-fusion system {key!r} must list the systems it fuses")
@@ -158,6 +158,8 @@ def check_description(root: Path, description: dict) -> None:
     chosen = description.get("chosen")
     _require(isinstance(chosen, dict) and all(chosen.get(d) in systems for d in dims), root,
              "'chosen' must name a system for every dimension")
+    _require(all(key in systems for key in description.get("chosen_causal", {}).values()), root,
+             "'chosen_causal' must name systems of the bundle")
     video = description.get("video")
     _require(video is None or (isinstance(video, dict) and isinstance(video.get("settings"), dict)
                                and isinstance(video.get("pca"), str) and isinstance(video.get("weights_sha256"), str)

@@ -147,7 +147,9 @@ def _c_grid() -> list[float]:
 class TrainConfig:
     """Delay-shifted linear SVRs searched over window, delay, C and normalisation on devel.
 
-    ``modalities`` empty (the default) means every modality the corpus has.
+    ``modalities`` empty (the default) means every modality the corpus has. ``causal``: beside every
+    SVR system, a causal one (``causal-audio``) that uses no future input: windows that end at the
+    label frame, train-statistics normalisation, trailing median filters (docs/live.md).
     """
 
     modalities: list[str] = field(default_factory=list)
@@ -160,6 +162,7 @@ class TrainConfig:
     delay_early_stop: bool = False
     seed: int = 0
     estimators: list[str] = field(default_factory=lambda: ["svr"])
+    causal: bool = False
 
 
 @dataclass
@@ -408,6 +411,8 @@ def _validate(cfg: Config, source: str) -> None:
         (bool(cfg.train.estimators) and set(cfg.train.estimators) <= set(ESTIMATOR_NAMES)
          and len(set(cfg.train.estimators)) == len(cfg.train.estimators),
          f"train.estimators must list distinct names of {ESTIMATOR_NAMES}, got {cfg.train.estimators}"),
+        (not cfg.train.causal or "svr" in cfg.train.estimators,
+         "train.causal adds causal SVR systems: train.estimators must include 'svr'"),
         (all(bool(getattr(cfg.sequence, key)) for key in SEQUENCE_GRID),
          f"every sequence grid ({', '.join(SEQUENCE_GRID)}) must list at least one value"),
         (cfg.sequence.window_s >= 0 and min(cfg.sequence.hidden) >= 1 and min(cfg.sequence.layers) >= 1

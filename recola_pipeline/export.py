@@ -43,7 +43,7 @@ from .cache import file_sha256, read_table, write_json, write_text
 from .config import VIDEO_EMBEDDING_KEYS
 from .corpora import CorpusError
 from .estimators.sequence import detach_weights
-from .modalities import row_system
+from .modalities import is_causal, row_system, system_key
 from .pipeline import Pipeline, library_versions
 
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "skops", "opensmile", "librosa", "soxr", "torch", "timm",
@@ -73,33 +73,39 @@ def export_model(pipeline: Pipeline, out: str | Path) -> Path:
         key = f"{sel.system}_{sel.dimension}"
         bundle = safe_io.load(train.file(f"model_{key}.skops"))
         systems[key] = {"system": sel.system, "estimator": sel.estimator, "dimension": sel.dimension,
-                        "windows": bundle["windows"], "features": list(bundle["features"]),
+                        "causal": is_causal(sel), "windows": bundle["windows"], "features": list(bundle["features"]),
                         "normalisation": sel.normalisation, "D": float(sel.D), "C": float(sel.C),
                         **_copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems", key)}
         if sel.estimator != "svr":
             systems[key]["network"] = {k: v for k, v in bundle["model"].named_steps["regress"].get_params().items()
                                        if k != "n_threads"}
     for dim in pipeline.config.corpus.dimensions:
-        key = f"late_{dim}"
-        if evaluate.has(f"system_{key}.skops"):
-            fused = [f"{sel.system}_{dim}" for sel in selected.itertuples()
-                     if sel.dimension == dim and sel.fusion == "none"]  # the evaluate stage's order
-            systems[key] = {"system": "late", "dimension": dim, "inputs": fused,
-                            **_copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems", key)}
+        for causal in (False, True):
+            late = system_key("svr", "", "late", causal)
+            key = f"{late}_{dim}"
+            if evaluate.has(f"system_{key}.skops"):
+                fused = [f"{sel.system}_{dim}" for sel in selected.itertuples()  # the evaluate stage's order
+                         if sel.dimension == dim and sel.fusion == "none" and is_causal(sel) == causal]
+                systems[key] = {"system": late, "dimension": dim, "causal": causal, "inputs": fused,
+                                **_copy_model(evaluate.file(f"system_{key}.skops"), tmp / "systems", key)}
     video = _export_video(pipeline, tmp) if "video" in pipeline.config.train.modalities else None
     devel = results[results.partition == "devel"]
-    best = devel.loc[devel.groupby("dimension", sort=False)["ccc"].idxmax()]
-    chosen = {r.dimension: f"{row_system(r)}_{r.dimension}" for r in best.itertuples()}
-    score_columns = ["dimension", "modality", "fusion", "estimator", "partition", "ccc", "ccc_ci_low", "ccc_ci_high",
-                     "n_frames", "n_recordings", "chosen_on", "scored_on"]
+    causal_rows = np.array([is_causal(r) for r in devel.itertuples()], dtype=bool)
+    chosen, chosen_causal = (
+        {r.dimension: f"{row_system(r)}_{r.dimension}"
+         for r in rows.loc[rows.groupby("dimension", sort=False)["ccc"].idxmax()].itertuples()} if len(rows) else {}
+        for rows in (devel[~causal_rows], devel[causal_rows]))
+    score_columns = ["dimension", "modality", "fusion", "estimator", "causal", "partition", "ccc", "ccc_ci_low",
+                     "ccc_ci_high", "n_frames", "n_recordings", "chosen_on", "scored_on"]
     description = {
         "format": FORMAT, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recola_pipeline": __version__, "libraries": library_versions(LIBRARIES),
         "dimensions": list(pipeline.config.corpus.dimensions), "label_hop_s": 0.04,
         "max_seconds": pipeline.config.corpus.max_seconds, "corpus": pipeline.config.corpus.name,
         "audio": {"feature_set": pipeline.config.audio.feature_set, "sample_rate": pipeline.config.audio.sample_rate},
-        "video": video, "systems": systems, "chosen": chosen, "label_range": _label_range(pipeline),
-        "scores": results[score_columns].to_dict("records"),
+        "video": video, "systems": systems, "chosen": chosen, "chosen_causal": chosen_causal,
+        "label_range": _label_range(pipeline),
+        "scores": results.assign(causal=[is_causal(r) for r in results.itertuples()])[score_columns].to_dict("records"),
         "artifacts": {"train": train.hash, "evaluate": evaluate.hash},
     }
     description["arrays"] = {p.relative_to(tmp).as_posix(): safe_io.array_inventory(p)
@@ -162,10 +168,14 @@ def _export_video(pipeline: Pipeline, tmp: Path) -> dict:
 
 def model_card(description: dict, results: pd.DataFrame) -> str:
     """``MODEL.md``: what the model was trained on, its scores and what it is (not) for."""
-    rows = [f"| {r.dimension} | {r.modality} | {r.fusion} | {r.estimator} | {r.partition} | {r.ccc:.3f} "
+    rows = [f"| {r.dimension} | {r.modality} | {r.fusion} | {r.estimator} | {'yes' if is_causal(r) else 'no'} | "
+            f"{r.partition} | {r.ccc:.3f} "
             f"[{r.ccc_ci_low:.3f}, {r.ccc_ci_high:.3f}] | {r.chosen_on} | {r.scored_on} |"
             for r in results.itertuples() if r.partition in ("devel", "test")]
     chosen = ", ".join(f"{d}: {s}" for d, s in description["chosen"].items())
+    causal = ", ".join(f"{d}: {s}" for d, s in description.get("chosen_causal", {}).items())
+    causal_line = (f"- Causal systems (no future input; live prediction, docs/live.md), best per dimension on devel: "
+                   f"{causal}.\n" if causal else "- No causal system (train.causal was off): offline use only.\n")
     video = description["video"]
     return f"""# Model card
 
@@ -176,11 +186,11 @@ trained with recola-pipeline {description['recola_pipeline']} on the `{descripti
 - Audio features: {description['audio']['feature_set']} at {description['audio']['sample_rate']} Hz.
 - Video: {f"{video['settings']['backbone']} ({video['weights_used']})" if video else 'not used'}.
 - System used per dimension (best devel CCC): {chosen}.
-
+{causal_line}
 ## Scores (CCC with 95 % bootstrap intervals over recordings)
 
-| dimension | modality | fusion | estimator | partition | CCC [95 % CI] | chosen on | scored on |
-|---|---|---|---|---|---|---|---|
+| dimension | modality | fusion | estimator | causal | partition | CCC [95 % CI] | chosen on | scored on |
+|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 ## Intended use and limits

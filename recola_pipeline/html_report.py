@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 
 from .cache import read_table  # noqa: E402
 from .metrics import ccc  # noqa: E402
-from .modalities import estimator_of  # noqa: E402
+from .modalities import estimator_of, is_causal  # noqa: E402
 
 SECTIONS = ("headline", "results", "data", "per-recording", "delay", "grid", "traces", "comparisons", "warnings",
             "provenance", "reproduce")
@@ -59,10 +59,12 @@ def _number(value, digits: int = 3) -> str:
 
 def system_label(row) -> str:
     """A results row's system as a reader names it: ``audio``, ``early fusion``, ``gru audio``,
-    ``gru early fusion``, ``late fusion`` (of SVRs), ``late fusion (svr+gru)``. Rows of runs
-    from before the ``estimator`` column are SVR rows."""
+    ``gru early fusion``, ``late fusion`` (of SVRs), ``late fusion (svr+gru)``, ``causal audio``. Rows of
+    runs from before the ``estimator`` column are SVR rows."""
     estimator = estimator_of(row)
     base = row.modality if row.fusion == "none" else f"{row.fusion} fusion"
+    if is_causal(row):
+        return f"causal {base}"
     if row.fusion == "late":
         return base if estimator == "svr" else f"{base} ({estimator})"
     return base if estimator == "svr" else f"{estimator} {base}"

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .cache import read_table
 from .corpora import CorpusError
+from .extractors.windows import trailing_from_centred
 from .labels import LABEL_HOP_S
 from .modalities import MODALITY_STAGES
 from .readers import load_data, window_name
@@ -61,13 +62,15 @@ class FrameMatrix:
 
 
 def load_frames(artifact, window_s: float, recordings, gold_tables: dict[str, pd.DataFrame],
-                dimensions) -> FrameMatrix:
-    """Stack one window length's features of ``recordings`` and their gold standards."""
+                dimensions, *, causal: bool = False) -> FrameMatrix:
+    """Stack one window length's features of ``recordings`` and their gold standards; with ``causal``, each
+    label frame's window ends at the frame (:func:`~recola_pipeline.extractors.windows.trailing_from_centred`)."""
     blocks, gold, groups, times, columns = [], {d: [] for d in dimensions}, [], [], None
     for rec in recordings:
         table = read_table(artifact.file(f"{window_name(window_s)}/{rec}.parquet"))
         columns = [c for c in table.columns if c != "time"]
-        blocks.append(table[columns].to_numpy(dtype=float))
+        values = table[columns].to_numpy(dtype=float)
+        blocks.append(trailing_from_centred(values, window_s) if causal else values)
         groups.append(np.full(len(table), rec, dtype=object))
         times.append(table["time"].to_numpy())
         for d in dimensions:
@@ -88,9 +91,9 @@ def labelled_rows(frames: FrameMatrix) -> np.ndarray:
     return rows
 
 
-def partition_frames(inputs, modality: str, window_s: float, partition: str, *, labelled_only=True
-                     ) -> FrameMatrix:
-    """One partition's frames of one modality and window length, with gold."""
+def partition_frames(inputs, modality: str, window_s: float, partition: str, *, labelled_only=True,
+                     causal: bool = False) -> FrameMatrix:
+    """One partition's frames of one modality and window length, with gold (``causal``: trailing windows)."""
     table, gold = load_data(inputs.artifact("data"))
     rows = table[table.partition == partition]
     if labelled_only:
@@ -101,17 +104,19 @@ def partition_frames(inputs, modality: str, window_s: float, partition: str, *, 
         raise CorpusError(f"{partition} recording(s) {', '.join(lacking)} have no {modality} file, so the {modality} "
                           f"models cannot use them: add the files, or drop '{modality}' from train.modalities")
     return load_frames(inputs.artifact(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
-                       inputs.config.corpus.dimensions)
+                       inputs.config.corpus.dimensions, causal=causal)
 
 
-def system_frames(inputs, windows: dict[str, float], partition: str, *, labelled_only=True
-                  ) -> FrameMatrix:
-    """Frames of a system: one modality's, or (early fusion) several modalities' side by side.
+def system_frames(inputs, windows: dict[str, float], partition: str, *, labelled_only=True,
+                  causal: bool = False) -> FrameMatrix:
+    """Frames of a system: one modality's, or (early fusion) several modalities' side by side; ``causal``:
+    every window ends at its label frame.
 
     ``windows`` maps each modality to its window length; fused columns are prefixed with the
     modality (``audio:F0semitoneFrom27.5Hz_sma3nz_amean``).
     """
-    parts = {m: partition_frames(inputs, m, w, partition, labelled_only=labelled_only) for m, w in windows.items()}
+    parts = {m: partition_frames(inputs, m, w, partition, labelled_only=labelled_only, causal=causal)
+             for m, w in windows.items()}
     if len(parts) == 1:
         return next(iter(parts.values()))
     first = next(iter(parts.values()))  # same recordings and label frames: partition_frames checks every modality

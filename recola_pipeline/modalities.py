@@ -12,8 +12,10 @@ RECURRENT = ("gru", "lstm")
 #: the systems a trained model predicts with: ``best`` (chosen on devel per dimension), each
 #: modality alone, and their early (concatenated features) and late (fused predictions) fusion,
 #: with the SVR, or with a recurrent regressor (``gru-audio``, ``lstm-early``)
-SYSTEMS = ("best", *MODALITY_STAGES, "early", "late",
-           *(f"{cell}-{base}" for cell in RECURRENT for base in (*MODALITY_STAGES, "early")))
+#: and their causal versions (``train.causal``: ``causal-audio``, ``causal-late``)
+SYSTEMS = ("best", "best-causal", *MODALITY_STAGES, "early", "late",
+           *(f"{cell}-{base}" for cell in RECURRENT for base in (*MODALITY_STAGES, "early")),
+           *(f"causal-{base}" for base in (*MODALITY_STAGES, "early", "late")))
 
 
 def modality_windows(config, modality: str) -> list[float]:
@@ -27,13 +29,23 @@ def estimator_of(row) -> str:
     return estimator if isinstance(estimator, str) and estimator else "svr"
 
 
+def is_causal(row) -> bool:
+    """Whether a results, grid or selected row is a causal system (False for runs from before that column)."""
+    causal = getattr(row, "causal", False)
+    return causal == causal and bool(causal)  # NaN (a row of another estimator) is not causal
+
+
 def row_system(row) -> str:
-    """The system of a results row (a ``results.csv`` row: estimator, modality, fusion), named by :func:`system_key`."""
-    return system_key(estimator_of(row), row.modality, row.fusion)
+    """The system of a results row (a ``results.csv`` row: estimator, modality, fusion, causal), named by
+    :func:`system_key`."""
+    return system_key(estimator_of(row), row.modality, row.fusion, is_causal(row))
 
 
-def system_key(estimator: str, modality: str, fusion: str) -> str:
+def system_key(estimator: str, modality: str, fusion: str, causal: bool = False) -> str:
     """The name of a system: ``audio``, ``video``, ``early`` or ``late`` for the SVR (and late fusion of any
-    estimators), ``<estimator>-<modality or early>`` for a recurrent regressor (``gru-audio``)."""
+    estimators), ``<estimator>-<modality or early>`` for a recurrent regressor (``gru-audio``), and
+    ``causal-<modality, early or late>`` for a causal SVR system (``train.causal``)."""
     base = modality if fusion == "none" else fusion
+    if causal:
+        return f"causal-{base}"
     return base if estimator == "svr" or fusion == "late" else f"{estimator}-{base}"

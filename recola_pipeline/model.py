@@ -30,6 +30,7 @@ from .estimators.bundle import predict_system
 from .estimators.sequence import attach_weights
 from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
 from .extractors.audio_io import check_audio, load_audio
+from .extractors.windows import trailing_from_centred
 from .labels import LABEL_HOP_S
 from .matrices import label_times
 from .modalities import MODALITY_STAGES, SYSTEMS
@@ -117,7 +118,13 @@ class TrainedModel:
         return model
 
     def _system(self, dimension: str, system: str) -> dict:
-        key = self.description["chosen"][dimension] if system == "best" else f"{system}_{dimension}"
+        chosen = {"best": "chosen", "best-causal": "chosen_causal"}
+        if system in chosen:
+            if dimension not in self.description.get(chosen[system], {}):
+                raise CorpusError(f"the model has no causal system (its run had train.causal off); use --system best")
+            key = self.description[chosen[system]][dimension]
+        else:
+            key = f"{system}_{dimension}"
         if key not in self.description["systems"]:
             raise CorpusError(f"the model has no {system} system for {dimension} "
                               f"(it has {', '.join(sorted(self.description['systems']))})")
@@ -143,7 +150,8 @@ class TrainedModel:
             A video file with a face, for models that use video.
         system : str
             ``best`` (the system chosen on devel for each dimension), ``audio``, ``video``,
-            ``early``, ``late``, or a recurrent system (``gru-audio``, ``lstm-early``...).
+            ``early``, ``late``, a recurrent system (``gru-audio``, ``lstm-early``...), or a causal one
+            (``causal-audio``, ``causal-late``...; ``best-causal``: the causal system chosen on devel).
 
         Returns
         -------
@@ -187,7 +195,7 @@ class TrainedModel:
         groups = np.zeros(n_frames, dtype=int)
         for dim in self.dimensions:
             entry = self._system(dim, system)
-            parts = [self.description["systems"][k] for k in entry["inputs"]] if entry["system"] == "late" else [entry]
+            parts = [self.description["systems"][k] for k in entry["inputs"]] if "inputs" in entry else [entry]
             X = np.hstack([self._matrix(part, features) for part in parts])  # late: the systems' columns side by side
             out[dim] = predict_system(self._system_model(entry["model"], entry.get("weights")), X, groups)
         out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
@@ -278,7 +286,10 @@ class TrainedModel:
     def _matrix(self, entry: dict, features: dict) -> np.ndarray:
         """The feature matrix of a system: its modalities' tables at its windows, in its training column order."""
         parts = [(m, features[m][w]) for m, w in entry["windows"].items()]
-        X = np.hstack([t.drop(columns="time").to_numpy(dtype=float) for _, t in parts])
+        values = [t.drop(columns="time").to_numpy(dtype=float) for _, t in parts]
+        if entry.get("causal"):  # each label frame's window ends at the frame
+            values = [trailing_from_centred(v, w) for v, w in zip(values, entry["windows"].values())]
+        X = np.hstack(values)
         columns = [c for _, t in parts for c in t.columns if c != "time"]
         if len(parts) > 1:
             columns = [f"{m}:{c}" for m, t in parts for c in t.columns if c != "time"]

@@ -31,6 +31,30 @@ def median_smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int) -> n
     return out
 
 
+def trailing_median(values: np.ndarray, window_frames: int) -> np.ndarray:
+    """Median of each value and the ``window_frames - 1`` before it (one recording); before the first value,
+    the first value is repeated. Uses no later value, so a stream computes the same from its past alone.
+
+    >>> trailing_median(np.array([3.0, 1.0, 2.0, 5.0]), 3).tolist()
+    [3.0, 3.0, 2.0, 2.0]
+    """
+    values = np.asarray(values, dtype=float)
+    if window_frames <= 1 or values.size == 0:
+        return values.copy()
+    padded = np.concatenate([np.full(window_frames - 1, values[0]), values])
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, window_frames), axis=1)
+
+
+def smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int, causal: bool) -> np.ndarray:
+    """Centred (:func:`median_smooth`) or trailing (:func:`trailing_median`) median within each recording."""
+    if not causal:
+        return median_smooth(pred, groups, window_frames)
+    out = np.empty(len(pred))
+    for seg in segments(groups):
+        out[seg] = trailing_median(pred[seg], window_frames)
+    return out
+
+
 def _one_column(estimator, X, reset: bool) -> np.ndarray:
     """The prediction column of ``X`` (shape (n,) or (n, 1)) as a 1-D float array."""
     X = np.asarray(X, dtype=float)
@@ -56,6 +80,9 @@ class PostProcessor(RegressorMixin, BaseEstimator):
         Add ``mean gold - mean prediction`` of the fit data.
     scaling : bool
         Multiply the deviation from the prediction mean by ``std gold / std prediction`` of the fit data.
+    causal : bool
+        The median filter looks back only (:func:`trailing_median`: each frame and the ones before it), so
+        no step uses a later prediction (centring and scaling are constants fitted beforehand).
 
     Attributes
     ----------
@@ -76,10 +103,11 @@ class PostProcessor(RegressorMixin, BaseEstimator):
     __metadata_request__fit = {"groups": True}
     __metadata_request__predict = {"groups": True}
 
-    def __init__(self, median_s: float = 0.0, centring: bool = False, scaling: bool = False):
+    def __init__(self, median_s: float = 0.0, centring: bool = False, scaling: bool = False, causal: bool = False):
         self.median_s = median_s
         self.centring = centring
         self.scaling = scaling
+        self.causal = causal
 
     def fit(self, X, y, groups=None):
         """Estimate bias and scale from the predictions ``X`` (one column) against the gold ``y`` on
@@ -90,9 +118,10 @@ class PostProcessor(RegressorMixin, BaseEstimator):
         if not labelled.any():
             raise ValueError("no labelled frame (finite gold) to fit the post-processing on")
         frames = median_frames(self.median_s)
-        current = median_smooth(pred, recording_groups(groups, len(pred)), frames)[labelled]
+        current = smooth(pred, recording_groups(groups, len(pred)), frames, self.causal)[labelled]
         gold = gold[labelled]
-        self.steps_ = [f"median {frames * LABEL_HOP_S:.2f} s"] if frames > 1 else []
+        kind = "trailing median" if self.causal else "median"
+        self.steps_ = [f"{kind} {frames * LABEL_HOP_S:.2f} s"] if frames > 1 else []
         self.bias_ = float(gold.mean() - current.mean()) if self.centring else None
         if self.bias_ is not None:
             current = current + self.bias_
@@ -107,7 +136,7 @@ class PostProcessor(RegressorMixin, BaseEstimator):
         """Apply the steps to the predictions ``X`` (one column) of the recordings ``groups``."""
         check_is_fitted(self)
         pred = _one_column(self, X, reset=False)
-        out = median_smooth(pred, recording_groups(groups, len(pred)), median_frames(self.median_s))
+        out = smooth(pred, recording_groups(groups, len(pred)), median_frames(self.median_s), self.causal)
         if self.bias_ is not None:
             out = out + self.bias_
         if self.scale_ is not None:

@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold
 
 from ..metrics import labelled_ccc
-from .postprocess import PostProcessor, median_frames, median_smooth
+from .postprocess import PostProcessor, median_frames, smooth
 
 #: fewest devel recordings that leave anything to hold out
 MIN_HELD_OUT_RECORDINGS = 3
@@ -49,7 +49,8 @@ def held_out(estimator, X: np.ndarray, gold: np.ndarray, groups: np.ndarray, fol
 
 
 def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray, folds, *,
-                          median_windows_s, centring: bool, scaling: bool) -> tuple[PostProcessor, np.ndarray, list]:
+                          median_windows_s, centring: bool, scaling: bool, causal: bool = False
+                          ) -> tuple[PostProcessor, np.ndarray, list]:
     """Greedy choice of median length, centring and scaling by held-out devel CCC.
 
     Parameters
@@ -64,6 +65,8 @@ def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray,
         Median lengths tried (0: none).
     centring, scaling : bool
         Whether to try each step.
+    causal : bool
+        Trailing median filters (:class:`PostProcessor` ``causal``) instead of centred ones.
 
     Returns
     -------
@@ -76,13 +79,13 @@ def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray,
     """
     best_score, best_pred = labelled_ccc(gold, raw), np.asarray(raw, dtype=float)
     trail = [("none", best_score)]
-    params = {"median_s": 0.0, "centring": False, "scaling": False}
+    params = {"median_s": 0.0, "centring": False, "scaling": False, "causal": causal}
     for seconds in median_windows_s:
         if median_frames(seconds) <= 1:
             continue
-        candidate = median_smooth(raw, groups, median_frames(seconds))  # nothing to fit: held out as it is
+        candidate = smooth(raw, groups, median_frames(seconds), causal)  # nothing to fit: held out as it is
         score = labelled_ccc(gold, candidate)
-        trail.append((f"median {seconds:g} s", score))
+        trail.append((f"{'trailing median' if causal else 'median'} {seconds:g} s", score))
         if score > best_score + 1e-12:
             best_score, best_pred, params["median_s"] = score, candidate, float(seconds)
     for step, wanted in (("centring", centring), ("scaling", scaling)):

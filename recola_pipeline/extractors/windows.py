@@ -42,6 +42,36 @@ def align_to_labels(values: np.ndarray, window_s: float, n_frames: int, hop_s: f
     return values[index]
 
 
+def trailing_from_centred(values: np.ndarray, window_s: float, hop_s: float = LABEL_HOP_S) -> np.ndarray:
+    """Causal features of one recording from its centred ones: label frame t takes the window that ends at t.
+
+    The centred table (:func:`align_to_labels`) gives frame c the window ``[c hop - W/2, c hop + W/2]``,
+    so the window ending at frame t is the centred row ``t - W / (2 hop)``. The first ``W / hop``
+    frames have no full window in the past: their rows are NaN (as a frame without a face), which the
+    normalisation maps to 0, so a causal system predicts a constant there (docs/live.md).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_frames, n_features)
+        One recording's centred features.
+    window_s : float
+
+    Returns
+    -------
+    ndarray, shape (n_frames, n_features), float
+
+    Examples
+    --------
+    >>> trailing_from_centred(np.arange(6.0)[:, None], 0.16, 0.04)[:, 0].tolist()
+    [nan, nan, nan, nan, 2.0, 3.0]
+    """
+    values = np.asarray(values, dtype=float)
+    offset = centre_offset(window_s, hop_s)
+    out = np.full(values.shape, np.nan)
+    out[2 * offset:] = values[offset:len(values) - offset]
+    return out
+
+
 def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_HOP_S
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and standard deviation over centred W-second windows of a per-label-frame sequence.

@@ -26,11 +26,14 @@ What each number is chosen on and scored on (the README's "Evaluation protocol")
     (before post-processing; for late fusion, of the fused predictions), ``chosen_on``,
     ``scored_on``, ``features``, ``weights``; ``estimator`` (``svr``, ``gru``, ``lstm``; late
     fusion: those it fuses, ``svr+gru``), ``settings`` (a recurrent system's grid point) and
-    ``ccc_raw_seed_sd`` (a recurrent system: the standard deviation of its single seeds' raw CCC).
+    ``ccc_raw_seed_sd`` (a recurrent system: the standard deviation of its single seeds' raw CCC);
+    ``causal`` (true for the causal systems of ``train.causal``: ``causal-audio``, ``causal-late``).
 ``comparisons.csv``
-    Paired bootstrap over recordings, per dimension and partition: the best system (on devel)
+    Paired bootstrap over recordings, per dimension and partition: the best centred system (on devel)
     against the best unimodal system and against its own raw predictions; each recurrent
-    estimator's best system against the SVR's best (``compared_with`` = ``best svr (audio)``).
+    estimator's best system against the SVR's best (``compared_with`` = ``best svr (audio)``); with
+    ``train.causal``, the best causal system against the best centred SVR system (``compared_with`` =
+    ``best centred (audio)``: the cost of causality).
 ``predictions/<recording>.parquet``
     ``time``, ``gold_<dimension>`` (when labelled; NaN on unlabelled frames),
     ``<system>_<dimension>`` (post-processed; held out for devel) and ``raw_<system>_<dimension>``,
@@ -68,7 +71,7 @@ from ..estimators.selection import (
 from ..extractors import AUDIO_FEATURE_SETS
 from ..matrices import system_frames
 from ..metrics import ccc, labelled_ccc, mean_per_recording, pearson, pooled, rmse
-from ..modalities import RECURRENT, row_system
+from ..modalities import RECURRENT, is_causal, row_system, system_key
 from ..stage import Stage
 from ..readers import load_data
 
@@ -129,17 +132,18 @@ def provenance(inputs, modalities) -> dict:
     return {"features": "; ".join(features), "weights": "; ".join(weights)}
 
 
-def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds) -> tuple[PostProcessor, dict]:
-    """Choose post-processing on held-out devel, fit it on all of devel.
+def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds, causal: bool = False
+                       ) -> tuple[PostProcessor, dict]:
+    """Choose post-processing on held-out devel, fit it on all of devel (``causal``: trailing median filters).
 
     Returns the fitted PostProcessor and the predictions per partition (devel: held out)."""
     devel = frames["devel"]
     if folds is None or not cfg.postprocess:
-        chosen, devel_pred = PostProcessor(), raw["devel"]
+        chosen, devel_pred = PostProcessor(causal=causal), raw["devel"]
     else:
         chosen, devel_pred, _ = choose_postprocessing(
             raw["devel"], devel.gold[dim], devel.groups, folds, median_windows_s=cfg.median_windows_s,
-            centring=cfg.centring, scaling=cfg.scaling)
+            centring=cfg.centring, scaling=cfg.scaling, causal=causal)
     fitted = chosen.fit(raw["devel"], devel.gold[dim], devel.groups)
     final = {p: fitted.predict(raw[p], frames[p].groups) if len(raw[p]) else np.empty(0) for p in PARTITION_ORDER}
     final["devel"] = devel_pred
@@ -164,7 +168,8 @@ def run_evaluate(inputs, artifact) -> dict:
         log.warning("evaluate: %s", skipped)
     rows, unimodal, scored_predictions = [], {}, {}
 
-    def record(system, dim, modalities, fusion, estimator, frames, raw, fitted, final, settings, members=None):
+    def record(system, dim, modalities, fusion, estimator, causal, frames, raw, fitted, final, settings,
+               members=None):
         for p in PARTITION_ORDER:
             f = frames[p]
             for seg in segments(f.groups):
@@ -175,7 +180,7 @@ def run_evaluate(inputs, artifact) -> dict:
                 continue
             scored_predictions[(system, dim, p)] = (f.gold[dim], final[p], raw[p], f.groups)
             rows.append({"dimension": dim, "modality": "+".join(modalities), "fusion": fusion, "estimator": estimator,
-                         "partition": p, **score(f.gold[dim], final[p], f.groups, **boot), **settings,
+                         "causal": causal, "partition": p, **score(f.gold[dim], final[p], f.groups, **boot), **settings,
                          "postprocessing": "+".join(fitted.steps_) or "none",
                          "ccc_raw": pooled(ccc, labelled_pairs(f.gold[dim], raw[p], f.groups)),
                          "ccc_raw_seed_sd": seed_spread(f.gold[dim], members[p]) if members else np.nan,
@@ -187,7 +192,8 @@ def run_evaluate(inputs, artifact) -> dict:
     for sel in selected.itertuples():
         bundle = safe_io.load(train_artifact.file(f"model_{sel.system}_{sel.dimension}.skops"))
         windows = parse_windows(sel.windows)
-        frames = {p: system_frames(inputs, windows, p, labelled_only=False) for p in PARTITION_ORDER}
+        causal = is_causal(sel)
+        frames = {p: system_frames(inputs, windows, p, labelled_only=False, causal=causal) for p in PARTITION_ORDER}
         members = ({p: member_predictions(bundle["model"], f) if len(f.X) else None for p, f in frames.items()}
                    if sel.estimator != "svr" else None)
         # a recurrent system predicts its networks' mean (SequenceRegressor.predict): from the members, run once
@@ -196,15 +202,15 @@ def run_evaluate(inputs, artifact) -> dict:
         if folds is None and not skipped:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
-            unimodal.setdefault(sel.dimension, {})[sel.system] = (frames, raw, sel, bundle["model"])
-        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds)
+            unimodal.setdefault((sel.dimension, causal), {})[sel.system] = (frames, raw, sel, bundle["model"])
+        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal)
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
-        record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, frames, raw, fitted, final,
+        record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, causal, frames, raw, fitted, final,
                {"W": sel.W, "windows": sel.windows, "normalisation": sel.normalisation, "D": sel.D, "C": sel.C,
                 "settings": sel.settings if isinstance(sel.settings, str) else "", "fusion_weights": ""}, members)
 
-    for dim, systems in unimodal.items():
+    for (dim, causal), systems in unimodal.items():  # centred systems fused together, causal ones together
         if len(systems) < 2 or skipped:
             continue
         frames = next(iter(systems.values()))[0]
@@ -214,12 +220,13 @@ def run_evaluate(inputs, artifact) -> dict:
         fusion = late.fit_predictions(stacked["devel"], devel.gold[dim], devel.groups).fusion_
         fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
-        fitted, final = postprocess_system(cfg, fused, frames, dim, folds)
-        safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_late_{dim}.skops"))
+        fitted, final = postprocess_system(cfg, fused, frames, dim, folds, causal)
+        late_system = system_key("svr", "", "late", causal)
+        safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_{late_system}_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
         chosen = [sel for _, _, sel, _ in systems.values()]
-        record("late", dim, _distinct(m for sel in chosen for m in parse_windows(sel.windows)), "late",
-               "+".join(_distinct(sel.estimator for sel in chosen)), frames, fused, fitted, final,
+        record(late_system, dim, _distinct(m for sel in chosen for m in parse_windows(sel.windows)), "late",
+               "+".join(_distinct(sel.estimator for sel in chosen)), causal, frames, fused, fitted, final,
                {"W": np.nan, "windows": " ".join(sel.windows for sel in chosen),
                 "normalisation": " ".join(f"{m}={sel.normalisation}" for m, sel in zip(systems, chosen)),
                 "D": np.nan, "C": np.nan, "settings": "",
@@ -262,12 +269,15 @@ def check_every_dimension_scored(results: pd.DataFrame, dimensions) -> None:
 
 
 def compare_systems(results: pd.DataFrame, scored: dict, *, resamples: int, seed: int) -> pd.DataFrame:
-    """Paired bootstrap, per dimension and scored partition, of the best system (chosen on devel)
-    against the best unimodal system (chosen on devel) and against its own raw predictions; and of
-    each recurrent estimator's best system against the SVR's best (each chosen on devel)."""
+    """Paired bootstrap, per dimension and scored partition, of the best centred system (chosen on devel)
+    against the best unimodal system (chosen on devel) and against its own raw predictions; of
+    each recurrent estimator's best system against the SVR's best (each chosen on devel); and of the
+    best causal system against the best centred SVR system (the cost of causality; negative: a loss)."""
     rows = []
     devel = results[results.partition == "devel"]
-    for dim, candidates in devel.groupby("dimension", sort=False):
+    for dim, every in devel.groupby("dimension", sort=False):
+        causal = every[[is_causal(row) for row in every.itertuples()]]
+        candidates = every.drop(index=causal.index)
         best = candidates.loc[candidates.ccc.idxmax()]
         single = candidates[candidates.fusion == "none"]
         best_single = single.loc[single.ccc.idxmax()] if len(single) else None
@@ -280,6 +290,8 @@ def compare_systems(results: pd.DataFrame, scored: dict, *, resamples: int, seed
             best_svr = svr.loc[svr.ccc.idxmax()]
             pairs += [(own.loc[own.ccc.idxmax()], f"best svr ({row_system(best_svr)})", best_svr)
                       for own in recurrent if len(own)]
+            if len(causal):  # the cost of causality: best causal system against the best centred SVR system
+                pairs.append((causal.loc[causal.ccc.idxmax()], f"best centred ({row_system(best_svr)})", best_svr))
         for partition in ("devel", "test"):
             for system, label, other in pairs:
                 key = (row_system(system), dim, partition)

@@ -50,7 +50,7 @@ from ..estimators.delay import aligned_predictions, delayed_targets
 from ..labels import delay_frames
 from ..matrices import partition_frames, system_frames
 from ..metrics import labelled_ccc
-from ..modalities import MODALITY_STAGES, modality_windows
+from ..modalities import MODALITY_STAGES, is_causal, modality_windows, system_key
 from ..stage import Stage, library_versions
 from ..readers import load_data
 from . import train_sequence
@@ -65,10 +65,10 @@ def delays_s(cfg) -> list[float]:
 
 def search_window(args) -> list[dict]:
     """Every (dimension, D, C) for one modality, window length and normalisation: devel CCC rows."""
-    inputs, modality, window_s, normalisation = args
+    inputs, modality, window_s, normalisation, causal = args
     cfg = inputs.config.train
-    train = partition_frames(inputs, modality, window_s, "train")
-    devel = partition_frames(inputs, modality, window_s, "devel")
+    train = partition_frames(inputs, modality, window_s, "train", causal=causal)
+    devel = partition_frames(inputs, modality, window_s, "devel", causal=causal)
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     path = RidgePath(represent(normaliser, kernel, train))
     Z_devel = represent(normaliser, kernel, devel)
@@ -76,7 +76,8 @@ def search_window(args) -> list[dict]:
     for dim in inputs.config.corpus.dimensions:
         scores = delay_c_scores(path, train.gold[dim], train.groups, Z_devel, devel.gold[dim], devel.groups,
                                 delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
-        rows += [{"system": modality, "modality": modality, "fusion": "none", "dimension": dim, "W": window_s,
+        rows += [{"system": system_key("svr", modality, "none", causal), "modality": modality, "fusion": "none",
+                  "causal": causal, "dimension": dim, "W": window_s,
                   "windows": windows_label({modality: window_s}), "normalisation": normalisation, "D": delay,
                   "C": c, "ccc_devel": score}
                  for delay, per_c in scores.items() for c, score in zip(cfg.c_grid, per_c)]
@@ -85,15 +86,16 @@ def search_window(args) -> list[dict]:
 
 def search_early(args) -> list[dict]:
     """Every (D, C) of early fusion for one dimension and normalisation, on the modalities' selected windows."""
-    inputs, dim, windows, normalisation = args
+    inputs, dim, windows, normalisation, causal = args
     cfg = inputs.config.train
-    train = system_frames(inputs, windows, "train")
-    devel = system_frames(inputs, windows, "devel")
+    train = system_frames(inputs, windows, "train", causal=causal)
+    devel = system_frames(inputs, windows, "devel", causal=causal)
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     path = RidgePath(represent(normaliser, kernel, train))
     scores = delay_c_scores(path, train.gold[dim], train.groups, represent(normaliser, kernel, devel),
                             devel.gold[dim], devel.groups, delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
-    return [{"system": "early", "modality": "+".join(windows), "fusion": "early", "dimension": dim, "W": np.nan,
+    return [{"system": system_key("svr", "+".join(windows), "early", causal), "modality": "+".join(windows),
+             "fusion": "early", "causal": causal, "dimension": dim, "W": np.nan,
              "windows": windows_label(windows), "normalisation": normalisation, "D": delay, "C": c,
              "ccc_devel": score}
             for delay, per_c in scores.items() for c, score in zip(cfg.c_grid, per_c)]
@@ -136,15 +138,15 @@ def select(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_final(inputs, system: str, dim: str, windows: dict[str, float], normalisation: str,
-              delay: float, c: float) -> dict:
+              delay: float, c: float, causal: bool = False) -> dict:
     """Refit the selected model of a system on train; returns the bundle (see :mod:`~recola_pipeline.estimators.bundle`)."""
     cfg = inputs.config.train
-    train = system_frames(inputs, windows, "train")
+    train = system_frames(inputs, windows, "train", causal=causal)
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     regressor = DelayedRegressor(L2LinearSVR(C=c), delay_s=delay).fit(
         represent(normaliser, kernel, train), train.gold[dim], train.groups)
     return {"model": system_pipeline(normaliser, kernel, regressor), "windows": windows,
-            "features": train.columns, "system": system, "dimension": dim}
+            "features": train.columns, "system": system, "dimension": dim, "causal": causal}
 
 
 def run_train(inputs, artifact) -> dict:
@@ -172,7 +174,7 @@ def run_train(inputs, artifact) -> dict:
     for row in selected.itertuples():
         if row.estimator == "svr":
             bundle = fit_final(inputs, row.system, row.dimension, parse_windows(row.windows), row.normalisation,
-                               row.D, row.C)
+                               row.D, row.C, is_causal(row))
             chosen = f"C={row.C:g}"
         else:
             bundle = train_sequence.final_model(row, members)
@@ -184,18 +186,27 @@ def run_train(inputs, artifact) -> dict:
             "estimators": cfg.estimators, "selected": selected.to_dict("records")}
 
 
+def causal_modes(cfg) -> list[tuple[bool, list[str]]]:
+    """``(causal, normalisations searched)``: the centred systems, and with ``train.causal`` the causal ones,
+    which only normalise with train statistics (a recording's own statistics need its future)."""
+    return [(False, cfg.normalisation)] + ([(True, ["train"])] if cfg.causal else [])
+
+
 def svr_grid(inputs) -> pd.DataFrame:
-    """The SVR's grid: every modality, W, D, C and normalisation, then early fusion on each modality's selected W."""
+    """The SVR's grid: every modality, W, D, C and normalisation, then early fusion on each modality's selected W
+    (and the same for the causal systems with ``train.causal``)."""
     cfg = inputs.config.train
-    jobs = [(inputs, m, w, norm) for m in cfg.modalities for w in modality_windows(inputs.config, m)
-            for norm in cfg.normalisation]
+    modes = causal_modes(cfg)
+    jobs = [(inputs, m, w, norm, causal) for causal, norms in modes for m in cfg.modalities
+            for w in modality_windows(inputs.config, m) for norm in norms]
     grid = pd.DataFrame([row for rows in inputs.map(search_window, jobs, desc="train: W x D x C")
                          for row in rows])
     if len(cfg.modalities) > 1:  # early fusion on each modality's selected window
         unimodal = select(grid)
-        jobs = [(inputs, dim, {m: float(unimodal[(unimodal.system == m) & (unimodal.dimension == dim)].W.iloc[0])
-                                 for m in cfg.modalities}, norm)
-                for dim in inputs.config.corpus.dimensions for norm in cfg.normalisation]
+        jobs = [(inputs, dim, {m: float(unimodal[(unimodal.system == system_key("svr", m, "none", causal))
+                                                 & (unimodal.dimension == dim)].W.iloc[0])
+                                 for m in cfg.modalities}, norm, causal)
+                for causal, norms in modes for dim in inputs.config.corpus.dimensions for norm in norms]
         grid = pd.concat([grid, pd.DataFrame([row for rows in inputs.map(search_early, jobs, desc="train: early fusion")
                                               for row in rows])], ignore_index=True)
     return grid.assign(estimator="svr", settings="", ccc_devel_seed_sd=np.nan)
