@@ -201,6 +201,30 @@ class TrainedModel:
         out[OUTSIDE_COLUMN] = self._outside_training_range(out, timeline)
         return out
 
+    def stream(self, sample_rate: int | None = None, *, system: str = "best-causal"):
+        """Open a live stream: push audio as it arrives, get each 40 ms frame's prediction as soon as it is known.
+
+        Parameters
+        ----------
+        sample_rate : int, optional
+            Rate of the samples pushed (default: the model's); other rates are resampled as
+            :meth:`predict` resamples a file.
+        system : str
+            A causal audio system: ``best-causal`` (chosen on devel) or ``causal-audio``.
+
+        Returns
+        -------
+        AffectStream
+            See :mod:`recola_pipeline.stream` (a context manager; ``close()`` returns the last frames).
+
+        Raises
+        ------
+        CorpusError
+            The system is not a causal audio system (train with ``train.causal = true``).
+        """
+        from .stream import AffectStream
+        return AffectStream(self, system, sample_rate or self.description["audio"]["sample_rate"])
+
     def _outside_training_range(self, out: pd.DataFrame, source) -> np.ndarray:
         """True where a prediction lies far outside the train labels' range (beyond it by more
         than :data:`OUTSIDE_MARGIN` of its width); one warning per dimension that has such frames."""

@@ -234,9 +234,10 @@ def _components(sections) -> str:
     return "[componentInstances:cComponentManager]\n" + instances + "\n" + "".join(s.text for s in sections)
 
 
-def _window_block(set_name: str, index: int, window_s: float) -> str:
+def _window_block(set_name: str, index: int, window_s: float, files: bool) -> str:
     """The set's per-window functionals components, renamed with suffix ``_w<index>``, on fixed
-    W-second windows (only those :func:`per_window_levels` need)."""
+    W-second windows (only those :func:`per_window_levels` need); their rows go to an external sink
+    ``funcnames_w<index>`` and, with ``files``, to an HTK file."""
     windowed = per_window_levels(set_name)
     kept = _needed_sections(set_name)[1]
     text = _components(kept)
@@ -244,11 +245,10 @@ def _window_block(set_name: str, index: int, window_s: float) -> str:
     fixed = f"frameMode = fixed\nframeSize = {window_s}\nframeStep = {HOP_S}\nframeCenterSpecial = left"
     text = re.sub(r"\\\{\\cm\[frameModeFunctionalsConf[^\]]*\]\}", fixed, text)
     text = re.sub(r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b", rf"\1_w{index}", text)
-    return text + f"""
+    text += f"""
 [componentInstances:cComponentManager]
 instance[funcconcat_w{index}].type=cVectorConcat
 instance[funcnames_w{index}].type=cExternalSink
-instance[funcfile_w{index}].type=cHtkSink
 
 [funcconcat_w{index}:cVectorConcat]
 reader.dmLevel = {';'.join(f'{level}_w{index}' for level in windowed)}
@@ -257,11 +257,15 @@ includeSingleElementFields = 1
 
 [funcnames_w{index}:cExternalSink]
 reader.dmLevel = func_w{index}
+"""
+    return text + (f"""
+[componentInstances:cComponentManager]
+instance[funcfile_w{index}].type=cHtkSink
 
 [funcfile_w{index}:cHtkSink]
 reader.dmLevel = func_w{index}
 filename = \\cm[funcfile_w{index}{{func_w{index}.htk}}:HTK file for the {window_s} s windows]
-"""
+""" if files else "")
 
 
 def per_window_levels(set_name: str) -> list[str]:
@@ -280,21 +284,24 @@ def lld_inputs(set_name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(levels))
 
 
-def _lld_sinks(set_name: str) -> str:
-    """Each LLD level the averaging components read, written to a binary HTK file (float32, no
-    per-frame Python callback); a callback-less external sink per level gives its field names."""
+def _lld_sinks(set_name: str, files: bool) -> str:
+    """Each LLD level the averaging components read: an external sink ``lldnames_<j>`` (its field names; a
+    live run's rows, by callback) and, with ``files``, a binary HTK file (float32, no per-frame Python
+    callback)."""
     return "".join(f"""
 [componentInstances:cComponentManager]
 instance[lldnames_{j}].type=cExternalSink
-instance[lldfile_{j}].type=cHtkSink
 
 [lldnames_{j}:cExternalSink]
 reader.dmLevel = {level}
+""" + (f"""
+[componentInstances:cComponentManager]
+instance[lldfile_{j}].type=cHtkSink
 
 [lldfile_{j}:cHtkSink]
 reader.dmLevel = {level}
 filename = \\cm[lldfile_{j}{{lld_{j}.htk}}:HTK file for LLD level {j}]
-""" for j, level in enumerate(lld_inputs(set_name)))
+""" if files else "") for j, level in enumerate(lld_inputs(set_name)))
 
 
 def read_htk(path: str) -> tuple[np.ndarray, float]:
@@ -306,15 +313,16 @@ def read_htk(path: str) -> tuple[np.ndarray, float]:
 
 
 @functools.lru_cache(maxsize=None)
-def config_file(set_name: str, windows_s: tuple[float, ...]) -> str:
-    """Write (once per process) the openSMILE config computing all ``windows_s`` in one pass."""
+def config_file(set_name: str, windows_s: tuple[float, ...], files: bool = True) -> str:
+    """Write (once per process) the openSMILE config computing all ``windows_s`` in one pass; ``files``:
+    window rows and LLDs go to HTK files (a batch run), else only to external sinks (a live run)."""
     spec = SETS[set_name]
     includes = "\n".join(f"\\{{{os.path.join(CONFIG_ROOT, p)}}}" for p in
                          ("shared/standard_external_wave_input.conf.inc", *spec.lld_includes))
     text = ("[componentInstances:cComponentManager]\ninstance[dataMemory].type=cDataMemory\nprintLevelStats=0\n"
             + includes + "\n" + _components(_needed_sections(set_name)[0]) + "\n"
-            + "\n".join(_window_block(set_name, i, w) for i, w in enumerate(windows_s))
-            + _lld_sinks(set_name))
+            + "\n".join(_window_block(set_name, i, w, files) for i, w in enumerate(windows_s))
+            + _lld_sinks(set_name, files))
     fd, path = tempfile.mkstemp(prefix=f"recola_{set_name}_", suffix=".conf")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
@@ -438,15 +446,29 @@ class OpenSmileSet:
                 raise RuntimeError(f"openSMILE wrote {len(rows)} of the {n_full} windows of {w} s; "
                                    "nothing was written, run again")
             n_full = min(n_full, len(rows))
-            columns = dict(zip(names, rows[:n_full].T))
-            for level in SETS[self.name].moment_levels:
-                columns.update(_windowed_moments(moments_component(self.name, level), llds, w, n_full))
-            for level in SETS[self.name].mean_db_levels:
-                columns.update(_windowed_mean_db(mean_db_component(self.name, level), llds, w, n_full))
-            for level in SETS[self.name].percentile_levels:
-                columns.update(_windowed_percentiles(percentiles_component(self.name, level), llds, w, n_full))
-            result[w] = np.column_stack([columns[name] for name in self.feature_names()]).reshape(n_full, -1)
+            result[w] = self.window_rows(names, rows[:n_full], llds, w)
         return result
+
+    def window_rows(self, names: list[str], rows: np.ndarray, llds: dict, window_s: float) -> np.ndarray:
+        """The set's functionals of consecutive windows, in :meth:`feature_names` order.
+
+        Parameters
+        ----------
+        names, rows : list of str, ndarray
+            openSMILE's own per-window functionals (:func:`per_window_levels`) of the windows.
+        llds : dict
+            LLD level -> (names, frames, frame period); frame 0 is where the first window starts.
+        window_s : float
+        """
+        columns = dict(zip(names, rows.T))
+        n = len(rows)
+        for level in SETS[self.name].moment_levels:
+            columns.update(_windowed_moments(moments_component(self.name, level), llds, window_s, n))
+        for level in SETS[self.name].mean_db_levels:
+            columns.update(_windowed_mean_db(mean_db_component(self.name, level), llds, window_s, n))
+        for level in SETS[self.name].percentile_levels:
+            columns.update(_windowed_percentiles(percentiles_component(self.name, level), llds, window_s, n))
+        return np.column_stack([columns[name] for name in self.feature_names()]).reshape(n, -1)
 
 
 def _joined(parts: list) -> np.ndarray:
