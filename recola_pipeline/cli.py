@@ -146,14 +146,23 @@ def build_predict_parser() -> argparse.ArgumentParser:
         prog="recola-pipeline predict",
         description="Arousal and valence at 40 ms for new recordings, from an exported model.")
     parser.add_argument("--model", required=True, help="a bundle folder written by recola-pipeline export")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="audio or video files, AUDIO,VIDEO pairs, folders, or a CSV with audio and video columns")
+    parser.add_argument("--live", metavar="SOURCE",
+                        help="stream SOURCE through a causal system, one line per 40 ms frame on stdout: '-' (WAV or "
+                             "raw 16-bit PCM on stdin), an audio file, or device:NAME|INDEX (extra [live])")
+    parser.add_argument("--rate", type=int, help="--live -: sample rate (Hz) of raw PCM on stdin")
+    parser.add_argument("--channels", type=int, default=1, help="--live: channels of raw PCM or a device (default 1)")
+    parser.add_argument("--realtime", action="store_true", help="--live FILE: replay the file at real-time pace")
+    parser.add_argument("--every", type=int, default=1, help="--live: one line per N frames (default 1: every frame)")
     parser.add_argument("--out", default="predictions",
                         help="folder for <name>.csv and <name>.png (default: predictions)")
-    parser.add_argument("--system", default="best", choices=SYSTEMS,
-                        help="best (chosen on devel per dimension), audio, video, early or late")
-    parser.add_argument("--format", dest="output_format", choices=["csv", "audformat"], default="csv",
-                        help="csv: <name>.csv per recording; audformat: also an audformat database (db.yaml) in --out")
+    parser.add_argument("--system", choices=SYSTEMS,
+                        help="best (chosen on devel per dimension; the default), audio, video, early or late; "
+                             "best-causal (the default with --live) or a causal system")
+    parser.add_argument("--format", dest="output_format", choices=["csv", "audformat", "json"], default="csv",
+                        help="csv: <name>.csv per recording; audformat: also an audformat database (db.yaml) in --out; "
+                             "with --live: csv or json lines")
     parser.add_argument("--jobs", type=int, default=1, help="recordings predicted in parallel (-1: all cores)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky")
     parser.add_argument("--scheduler", default="", help="for --backend dask: local:N or tcp://host:8786")
@@ -235,11 +244,19 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if args.live is not None:
+        return _predict_live(args)
+    if not args.inputs:
+        log.error("predict: name the recordings to predict (INPUT ...), or a live source with --live")
+        return 2
+    if args.output_format == "json":
+        log.error("predict: --format json is for --live; files are written as csv or audformat")
+        return 2
     from .inputs import writable_folder
     from .prediction import predict_inputs
     try:
         writable_folder(args.out, "--out", create=True)
-        outputs = predict_inputs(args.model, args.inputs, Path(args.out), system=args.system, jobs=args.jobs,
+        outputs = predict_inputs(args.model, args.inputs, Path(args.out), system=args.system or "best", jobs=args.jobs,
                                  backend=args.backend, scheduler=args.scheduler, progress=not args.quiet,
                                  output_format=args.output_format)
     except user_errors() as exc:
@@ -250,6 +267,26 @@ def _predict(args: argparse.Namespace) -> int:
     for path in outputs:
         print(f"predict: {path}")
     return 0
+
+
+def _predict_live(args: argparse.Namespace) -> int:
+    """``predict --live SOURCE``: lines on stdout, messages on stderr."""
+    from .live import run_live
+    if args.inputs:
+        log.error("predict: --live streams one source; leave out the INPUT files (%s)", " ".join(args.inputs))
+        return 2
+    if args.output_format == "audformat" or args.every < 1 or args.channels < 1:
+        log.error("predict --live: --format must be csv or json, --every and --channels at least 1")
+        return 2
+    try:
+        return run_live(args.model, args.live, system=args.system or "best-causal", rate=args.rate,
+                        channels=args.channels, realtime=args.realtime, output_format=args.output_format,
+                        every=args.every)
+    except user_errors() as exc:
+        log.error("%s", exc)
+        return 2
+    except OSError as exc:
+        return _os_error(exc)
 
 
 def _runs(args: argparse.Namespace) -> int:

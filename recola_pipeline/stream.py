@@ -190,11 +190,13 @@ class AffectStream:
     def _pcm(self, samples, *, last: bool) -> np.ndarray:
         """The samples as 16-bit mono at the model's rate, converted as the offline path converts a file."""
         samples = np.asarray(samples)
-        if samples.ndim == 2:
-            samples = samples.astype(np.float64).mean(axis=1)
-        if samples.dtype == np.int16 and self.resampler is None:
+        if samples.ndim == 2 and samples.shape[1] == 1:
+            samples = samples[:, 0]
+        if samples.dtype == np.int16 and samples.ndim == 1 and self.resampler is None:
             return samples
         signal = samples / 32768.0 if samples.dtype == np.int16 else samples.astype(np.float64)
+        if signal.ndim == 2:  # channels averaged, as a file's are
+            signal = signal.mean(axis=1)
         if self.resampler is not None:
             signal = self.resampler.resample_chunk(signal, last=last)
         return (np.clip(signal, -1, 32767 / 32768) * 32768).astype(np.int16)
