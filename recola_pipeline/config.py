@@ -149,11 +149,13 @@ class TrainConfig:
 
     ``modalities`` empty (the default) means every modality the corpus has. ``causal``: beside every
     SVR system, a causal one (``causal-audio``) that uses no future input: windows that end at the
-    label frame, train-statistics normalisation, trailing median filters (docs/live.md).
+    label frame, normalisation by train statistics or online (``causal_normalisation``, searched on
+    devel; ``online``: running statistics of the recording's past, started from the train ones
+    weighted as ``online_warmup_s`` seconds), trailing median filters (docs/live.md).
     """
 
     modalities: list[str] = field(default_factory=list)
-    normalisation: list[str] = field(default_factory=lambda: list(NORMALISATIONS))
+    normalisation: list[str] = field(default_factory=lambda: ["train", "recording"])
     kernel: str = "linear"
     rbf_components: int = 500
     c_grid: list[float] = field(default_factory=_c_grid)
@@ -163,6 +165,8 @@ class TrainConfig:
     seed: int = 0
     estimators: list[str] = field(default_factory=lambda: ["svr"])
     causal: bool = False
+    causal_normalisation: list[str] = field(default_factory=lambda: ["train", "online"])
+    online_warmup_s: float = 30.0
 
 
 @dataclass
@@ -413,6 +417,11 @@ def _validate(cfg: Config, source: str) -> None:
          f"train.estimators must list distinct names of {ESTIMATOR_NAMES}, got {cfg.train.estimators}"),
         (not cfg.train.causal or "svr" in cfg.train.estimators,
          "train.causal adds causal SVR systems: train.estimators must include 'svr'"),
+        (bool(cfg.train.causal_normalisation) and set(cfg.train.causal_normalisation) <= {"train", "online"}
+         and len(set(cfg.train.causal_normalisation)) == len(cfg.train.causal_normalisation),
+         "train.causal_normalisation must list distinct names of ('train', 'online'): per-recording statistics "
+         f"need the recording's future, got {cfg.train.causal_normalisation}"),
+        (cfg.train.online_warmup_s >= 0, "train.online_warmup_s must be >= 0 s"),
         (all(bool(getattr(cfg.sequence, key)) for key in SEQUENCE_GRID),
          f"every sequence grid ({', '.join(SEQUENCE_GRID)}) must list at least one value"),
         (cfg.sequence.window_s >= 0 and min(cfg.sequence.hidden) >= 1 and min(cfg.sequence.layers) >= 1

@@ -102,7 +102,11 @@ def _file(path: Path, realtime: bool):
 
 def _device(name: str, rate: int, channels: int):
     """A sound input (PortAudio through sounddevice) by name or index."""
-    sd = require("sounddevice", what="live prediction from a sound device", extra="live")
+    try:
+        sd = require("sounddevice", what="live prediction from a sound device", extra="live")
+    except OSError as exc:  # sounddevice is installed but finds no PortAudio library
+        raise CorpusError(f"live prediction from a sound device needs PortAudio ({exc}): install it (Debian/Ubuntu: "
+                          "apt install libportaudio2; macOS: brew install portaudio)") from None
     device = int(name) if name.isdigit() else name
     try:
         stream = sd.InputStream(device=device, samplerate=rate, channels=channels, dtype="int16",

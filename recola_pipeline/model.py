@@ -121,7 +121,7 @@ class TrainedModel:
         chosen = {"best": "chosen", "best-causal": "chosen_causal"}
         if system in chosen:
             if dimension not in self.description.get(chosen[system], {}):
-                raise CorpusError(f"the model has no causal system (its run had train.causal off); use --system best")
+                raise CorpusError("the model has no causal system (its run had train.causal off); use --system best")
             key = self.description[chosen[system]][dimension]
         else:
             key = f"{system}_{dimension}"

@@ -28,7 +28,7 @@ SEQUENCE_GRID = {"hidden": "hidden", "layers": "layers", "bidirectional": "bidir
                  "learning_rate": "learning_rate", "segment_frames": "segment_frames", "delays_s": "delay_s"}
 
 #: the normalisation modes (``train.normalisation``) of :class:`~recola_pipeline.estimators.normalise.Normaliser`
-NORMALISATIONS = ("train", "recording")
+NORMALISATIONS = ("train", "recording", "online")
 
 __all__ = sorted(ESTIMATORS)
 

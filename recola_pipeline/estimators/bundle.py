@@ -38,9 +38,9 @@ def parse_windows(label: str) -> dict[str, float]:
     return {m: float(w) for m, w in (part.split("=") for part in label.split())}
 
 
-def fit_normaliser(normalisation: str, train: FrameMatrix) -> Normaliser:
-    """The normaliser fitted on the labelled train frames."""
-    return Normaliser(normalisation).fit(train.X[labelled_rows(train)])
+def fit_normaliser(normalisation: str, train: FrameMatrix, warmup_s: float = 30.0) -> Normaliser:
+    """The normaliser fitted on the labelled train frames (``warmup_s``: of the ``online`` mode)."""
+    return Normaliser(normalisation, warmup_s=warmup_s).fit(train.X[labelled_rows(train)])
 
 
 def fit_representation(cfg, normalisation: str, train: FrameMatrix):
@@ -49,7 +49,7 @@ def fit_representation(cfg, normalisation: str, train: FrameMatrix):
     Per-recording normalisation has nothing to fit: each recording is standardised with the
     statistics of all its own frames, unsupervised, in every partition.
     """
-    normaliser = fit_normaliser(normalisation, train)
+    normaliser = fit_normaliser(normalisation, train, cfg.online_warmup_s)
     kernel = None
     if cfg.kernel == "rbf":
         Z = normaliser.transform(train.X, train.groups)[labelled_rows(train)]

@@ -188,8 +188,8 @@ def run_train(inputs, artifact) -> dict:
 
 def causal_modes(cfg) -> list[tuple[bool, list[str]]]:
     """``(causal, normalisations searched)``: the centred systems, and with ``train.causal`` the causal ones,
-    which only normalise with train statistics (a recording's own statistics need its future)."""
-    return [(False, cfg.normalisation)] + ([(True, ["train"])] if cfg.causal else [])
+    which normalise with train or online statistics (a recording's own statistics need its future)."""
+    return [(False, cfg.normalisation)] + ([(True, cfg.causal_normalisation)] if cfg.causal else [])
 
 
 def svr_grid(inputs) -> pd.DataFrame:
