@@ -158,8 +158,10 @@ def run_live(model_path, source: str, *, system: str, rate: int | None, channels
              output_format: str, every: int, out=None) -> int:
     """Stream ``source`` through the model's causal system, writing one line per frame; returns the exit code."""
     from .model import load_model
+    from .stream import causal_audio_systems
     out = out or sys.stdout
     model = load_model(model_path)
+    causal_audio_systems(model, system)  # before the source is opened: a wrong system is the first error named
     source_rate, blocks = open_source(source, rate=rate, channels=channels, realtime=realtime,
                                       default_rate=model.description["audio"]["sample_rate"])
     stream = model.stream(sample_rate=source_rate, system=system)

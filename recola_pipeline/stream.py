@@ -12,9 +12,11 @@ The steps are the causal system's own, applied frame by frame:
 1. openSMILE's functionals of the window ending at each frame
    (:class:`~recola_pipeline.extractors.opensmile_live.LiveFunctionals`); frames before the
    first full window have none (NaN, as offline);
-2. the fitted normalisation (train statistics) and regressor, one prediction per frame;
+2. the fitted normalisation (train statistics, or online: running statistics carried from frame to
+   frame) and regressor, one prediction per frame;
 3. the delay D: frame t shows the prediction of frame t - D (the first one before that);
-4. the post-processing: trailing median, then centring and scaling (constants fitted on devel).
+4. the post-processing: causal median (reaching ahead at most D), then centring and scaling (constants fitted
+   on devel).
 
 Example
 -------
@@ -36,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .corpora import CorpusError
+from .estimators.normalise import online_zscore
 from .estimators.postprocess import median_frames
 from .extractors.windows import centre_offset
 from .labels import LABEL_HOP_S
@@ -53,11 +56,13 @@ class _Dimension:
         self.name = name
         self.window_s = window_s
         steps = model.named_steps
-        self.represent = model[:-2]  # normalise -> kernel
+        self.normaliser, self.kernel = steps["normalise"], steps["kernel"]
+        self.sums = None  # the online normalisation's running sums
         self.regressor = steps["regress"].estimator_
         self.delay = steps["regress"].delay_frames_
         self.post = steps["postprocess"]
         self.median = median_frames(self.post.median_s)
+        self.lookahead = self.post.lookahead()
         self.lead = 2 * centre_offset(window_s)  # frames before the first full window (W / 40 ms)
         self.raw: list[float] = []  # raw prediction of frame t (before the delay), t = 0, 1, ...
         self.raw_offset = 0  # raw predictions dropped from the front
@@ -65,27 +70,62 @@ class _Dimension:
 
     def add(self, X: np.ndarray) -> None:
         """Raw predictions of the next frames from their features (rows of NaN: no full window yet)."""
-        if len(X):
-            self.raw.extend(self.regressor.predict(self.represent.transform(X)).tolist())
+        if not len(X):
+            return
+        if self.normaliser.mode == "online":  # the running statistics carried from the frames before
+            Z, self.sums = online_zscore(X, self.normaliser.mean_, self.normaliser.scale_,
+                                         self.normaliser.prior_frames(), self.sums)
+        else:
+            Z = self.normaliser.transform(X)
+        if self.kernel != "passthrough":
+            Z = self.kernel.transform(Z)
+        self.raw.extend(self.regressor.predict(Z).tolist())
 
     def known(self) -> int:
         """Frames whose raw prediction is known."""
         return self.raw_offset + len(self.raw)
 
-    def outputs(self, first: int, stop: int) -> np.ndarray:
-        """Post-processed predictions of frames ``first ... stop - 1`` (each needs the raw prediction of t - D)."""
-        source = np.maximum(np.arange(first, stop) - self.delay, 0) - self.raw_offset
+    def ready(self, existing: int) -> int:
+        """Frames whose output is known: frame t needs the raw prediction of t - D + the median's look-ahead."""
+        return min(existing, self.known() + self.delay - self.lookahead) if self.known() else 0
+
+    def outputs(self, first: int, stop: int, end: int) -> np.ndarray:
+        """Post-processed predictions of frames ``first ... stop - 1``; ``end``: the frames the recording has
+        when it has ended (the median repeats the last one after it, as offline), else None."""
+        last = (stop + self.lookahead) if end is None else end  # the delayed values the outputs read
+        source = np.maximum(np.arange(first, last) - self.delay, 0) - self.raw_offset
         delayed = np.asarray(self.raw, dtype=float)[source]
-        if first == 0:  # before the first frame, the trailing median repeats it (as offline)
-            self.history = np.full(self.median - 1, delayed[0])
+        back = self.median - 1 - self.lookahead  # values before a frame its median reads
+        if first == 0:  # before the first frame, the median repeats it (as offline)
+            self.history = np.full(back, delayed[0])
         values = np.concatenate([self.history, delayed])
-        out = self.post.predict(values)[len(self.history):]  # every kept output's window lies in ``values``
-        self.history = values[len(values) - (self.median - 1):] if self.median > 1 else np.empty(0)
-        keep = max(stop - self.delay - 1, 0) - self.raw_offset  # raw predictions later frames still need
+        kept = slice(len(self.history), len(self.history) + stop - first)
+        out = self.post.predict(values)[kept]  # every kept output's window lies in ``values``
+        self.history = values[kept.stop - back:kept.stop] if back else np.empty(0)
+        keep = max(stop - self.delay, 0) - self.raw_offset  # raw predictions later frames still need
         if keep > 0:
             del self.raw[:keep]
             self.raw_offset += keep
         return out
+
+
+def causal_audio_systems(model, system: str) -> dict[str, dict]:
+    """Per dimension, the bundle entry of ``system``, checked to be a causal system of audio alone.
+
+    Raises
+    ------
+    CorpusError
+        It is not (a centred system, late fusion, or one that needs video), or the model has none.
+    """
+    entries = {}
+    for dim in model.dimensions:
+        entry = model._system(dim, system)
+        if not entry.get("causal") or "inputs" in entry or set(entry.get("windows", {})) != {"audio"}:
+            raise CorpusError(f"live prediction needs a causal audio system; {entry['system']} ({dim}) is not one. "
+                              "Train with train.causal = true and export again, then use --system best-causal or "
+                              "causal-audio")
+        entries[dim] = entry
+    return entries
 
 
 class AffectStream:
@@ -110,15 +150,9 @@ class AffectStream:
         self.model = model
         self.input_rate = int(sample_rate)
         self.rate = description["audio"]["sample_rate"]
-        self.dimensions = {}
-        for dim in model.dimensions:
-            entry = model._system(dim, system)
-            if not entry.get("causal") or "inputs" in entry or set(entry.get("windows", {})) != {"audio"}:
-                raise CorpusError(f"live prediction needs a causal audio system; {entry['system']} ({dim}) is not "
-                                  "one. Train with train.causal = true and export again, then use --system "
-                                  "best-causal or causal-audio")
-            self.dimensions[dim] = _Dimension(dim, model._system_model(entry["model"], entry.get("weights")),
-                                              float(entry["windows"]["audio"]))
+        self.dimensions = {dim: _Dimension(dim, model._system_model(entry["model"], entry.get("weights")),
+                                           float(entry["windows"]["audio"]))
+                           for dim, entry in causal_audio_systems(model, system).items()}
         feature_set = AUDIO_FEATURE_SETS[description["audio"]["feature_set"]]
         if not hasattr(feature_set, "window_rows"):
             raise CorpusError(f"live prediction needs an openSMILE feature set; this model uses "
@@ -212,13 +246,13 @@ class AffectStream:
                 if dim.window_s == w:
                     self._add_rows(dim, rows, existing, final)
         # frame t shows the raw prediction of frame max(t - D, 0)
-        stop = min([existing] + [dim.known() + dim.delay if dim.known() else 0 for dim in self.dimensions.values()])
+        stop = min(dim.ready(existing) for dim in self.dimensions.values())
         if stop <= self.frames:
             return self._empty()
         first, self.frames = self.frames, stop
         out = pd.DataFrame({"time": np.round(np.arange(first, stop) * LABEL_HOP_S, 2)})
         for name, dim in self.dimensions.items():
-            out[name] = dim.outputs(first, stop)
+            out[name] = dim.outputs(first, stop, existing if final else None)
         out["latency_s"] = self._latencies(first, stop)
         return out
 

@@ -110,4 +110,32 @@ def _train_and_export(main, root: Path) -> None:
                  "--quiet", *SMALL_DEMO]) == 0
 
 
+#: the small demo, audio only, with causal systems that exercise every causal step: 3 devel recordings (so the
+#: post-processing is chosen), online normalisation with a short warm-up, delays up to 2 s
+CAUSAL_DEMO = ["--set", "demo.recordings_per_partition=3", "--set", "demo.duration_s=30", "--set", "demo.video=false",
+               "--set", "audio.windows_s=[4.0]", "--set", "train.c_grid=[0.001, 0.01]", "--set", "train.delay_max_s=2.0",
+               "--set", "train.causal=true", "--set", "train.causal_normalisation=[\"online\"]",
+               "--set", "train.online_warmup_s=2.0"]
+
+
+@pytest.fixture(scope="session")
+def exported_causal(tmp_path_factory, worker_id):
+    """The small audio-only demo with causal systems, trained and exported: ``(bundle, store, test audio)``.
+
+    Built once per test session, like :func:`exported`."""
+    import pandas as pd
+    from filelock import FileLock
+
+    from recola_pipeline.cli import main
+    root = shared_folder(tmp_path_factory, worker_id, "exported-causal-model")
+    with FileLock(f"{root}.lock"):
+        if not (root / "model" / "checksums.json").is_file():
+            for command in (["--stage", "evaluate"], ["export", "--out", str(root / "model")]):
+                assert main([*command, "--artifact-root", str(root / "store"), "--jobs", "1", "--quiet",
+                             *CAUSAL_DEMO]) == 0
+    demo = next((root / "store" / "features" / "demo").glob("*/"))
+    test = pd.read_csv(demo / "partitions.csv").query("partition == 'test'").recording.iloc[0]
+    return root / "model", root / "store", demo / "RECOLA-Audio-recordings" / f"{test}.wav"
+
+
 collect_ignore_glob = ["fixtures/*.py"]  # one-off generators that need tools the suite does not (Keras)

@@ -132,18 +132,19 @@ def provenance(inputs, modalities) -> dict:
     return {"features": "; ".join(features), "weights": "; ".join(weights)}
 
 
-def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds, causal: bool = False
+def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds, causal: bool = False, delay_s: float = 0.0
                        ) -> tuple[PostProcessor, dict]:
-    """Choose post-processing on held-out devel, fit it on all of devel (``causal``: trailing median filters).
+    """Choose post-processing on held-out devel, fit it on all of devel (``causal``: causal median filters,
+    reaching at most ``delay_s`` ahead).
 
     Returns the fitted PostProcessor and the predictions per partition (devel: held out)."""
     devel = frames["devel"]
     if folds is None or not cfg.postprocess:
-        chosen, devel_pred = PostProcessor(causal=causal), raw["devel"]
+        chosen, devel_pred = PostProcessor(causal=causal, lookahead_s=delay_s), raw["devel"]
     else:
         chosen, devel_pred, _ = choose_postprocessing(
             raw["devel"], devel.gold[dim], devel.groups, folds, median_windows_s=cfg.median_windows_s,
-            centring=cfg.centring, scaling=cfg.scaling, causal=causal)
+            centring=cfg.centring, scaling=cfg.scaling, causal=causal, lookahead_s=delay_s)
     fitted = chosen.fit(raw["devel"], devel.gold[dim], devel.groups)
     final = {p: fitted.predict(raw[p], frames[p].groups) if len(raw[p]) else np.empty(0) for p in PARTITION_ORDER}
     final["devel"] = devel_pred
@@ -203,7 +204,7 @@ def run_evaluate(inputs, artifact) -> dict:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
             unimodal.setdefault((sel.dimension, causal), {})[sel.system] = (frames, raw, sel, bundle["model"])
-        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal)
+        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal, float(sel.D))
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
         record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, causal, frames, raw, fitted, final,
@@ -220,7 +221,8 @@ def run_evaluate(inputs, artifact) -> dict:
         fusion = late.fit_predictions(stacked["devel"], devel.gold[dim], devel.groups).fusion_
         fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
-        fitted, final = postprocess_system(cfg, fused, frames, dim, folds, causal)
+        fitted, final = postprocess_system(cfg, fused, frames, dim, folds, causal,  # within every fused system's D
+                                           min(float(sel.D) for _, _, sel, _ in systems.values()))
         late_system = system_key("svr", "", "late", causal)
         safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_{late_system}_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
