@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 
 from .cache import read_table  # noqa: E402
 from .metrics import ccc  # noqa: E402
-from .modalities import estimator_of, is_causal  # noqa: E402
+from .modalities import estimator_of, is_causal, row_system  # noqa: E402
 
 SECTIONS = ("headline", "results", "data", "per-recording", "delay", "grid", "traces", "comparisons", "warnings",
             "provenance", "reproduce")
@@ -82,16 +82,19 @@ def verdict(row) -> str:
 
 
 def best_per_dimension(results: pd.DataFrame):
-    """Per dimension (in table order): ``(dimension, best, test)``, the results row of the system with
-    the highest devel CCC and its test row (None when the test partition has no labels)."""
-    devel = results[results.partition == "devel"]
+    """Per dimension (in table order): ``(dimension, best, test)``, the results row of the centred system
+    with the highest devel CCC (the causal systems of ``train.causal`` are compared apart) and its test row
+    (None when the test partition has no labels)."""
+    devel = results[(results.partition == "devel") & ~_causal_rows(results)]
     for dim, group in devel.groupby("dimension", sort=False):
         best = group.loc[group.ccc.idxmax()]
-        test = results[(results.partition == "test") & (results.dimension == dim)
-                       & (results.modality == best.modality) & (results.fusion == best.fusion)]
-        if "estimator" in results:
-            test = test[test.estimator == best.estimator]
+        test = results[(results.partition == "test") & (results.dimension == dim)]
+        test = test[[row_system(r) == row_system(best) for r in test.itertuples()]]
         yield dim, best, test.iloc[0] if len(test) else None
+
+
+def _causal_rows(results: pd.DataFrame) -> np.ndarray:
+    return np.array([is_causal(r) for r in results.itertuples()], dtype=bool)
 
 
 def _headline(results: pd.DataFrame) -> str:
@@ -109,9 +112,11 @@ def _headline(results: pd.DataFrame) -> str:
         words.append(f"<li><b>{_esc(dim)}</b>: {_esc(label)}, {settings}, post-processing "
                      f"{_esc(best.postprocessing)}. Chosen on {_esc(best.chosen_on)}; devel scored on "
                      f"{_esc(best.scored_on)}.</li>")
+    causal = (" The causal systems (no future input, for live use) are in the results table, and what causality "
+              "costs is in the comparisons." if _causal_rows(results).any() else "")
     return ("<p>The best system per dimension is the one with the highest devel CCC; its test CCC uses the choices "
             "made on devel. CCC is pooled over a partition's recordings, with a 95 % bootstrap interval over "
-            "recordings.</p><table id='headline-table'><tr><th>dimension</th><th>best system</th><th>devel CCC</th>"
+            f"recordings.{causal}</p><table id='headline-table'><tr><th>dimension</th><th>best system</th><th>devel CCC</th>"
             "<th>low</th><th>high</th><th>test CCC</th><th>low</th><th>high</th></tr>" + "".join(rows)
             + "</table><ul>" + "".join(words) + "</ul>")
 
@@ -121,7 +126,7 @@ def _results_table(results: pd.DataFrame) -> str:
     for r in results[results.partition.isin(["devel", "test"])].itertuples():
         rows.append(f'<tr data-dimension="{_esc(r.dimension)}" data-modality="{_esc(r.modality)}" '
                     f'data-fusion="{_esc(r.fusion)}" data-estimator="{_esc(estimator_of(r))}" '
-                    f'data-partition="{_esc(r.partition)}">'
+                    f'data-causal="{str(is_causal(r)).lower()}" data-partition="{_esc(r.partition)}">'
                     f'<td class="t">{_esc(r.dimension)}</td><td class="t">{_esc(system_label(r))}'
                     f'</td><td class="t">{_esc(estimator_of(r))}</td><td class="t">{_esc(r.partition)}</td>'
                     f'{_number(r.ccc)}{_number(r.ccc_ci_low)}{_number(r.ccc_ci_high)}{_number(r.ccc_raw)}'
@@ -264,7 +269,9 @@ def _comparisons(comparisons: pd.DataFrame) -> str:
                    f'<td class="t">{_esc(c.system)}</td><td class="t">{_esc(c.compared_with)}</td>'
                    f'{_number(c.difference)}{_number(c.ci_low)}{_number(c.ci_high)}<td class="t">{_esc(verdict(c))}</td>'
                    "</tr>" for c in comparisons.itertuples())
-    return ("<p>Paired bootstrap over recordings: both systems scored on the same resampled recordings.</p>"
+    causal = (" A causal system against the best centred one: a negative difference is what causality costs."
+              if comparisons.compared_with.str.startswith("best centred").any() else "")
+    return (f"<p>Paired bootstrap over recordings: both systems scored on the same resampled recordings.{causal}</p>"
             "<table id='comparisons-table'><tr><th>dimension</th><th>partition</th><th>system</th><th>compared with"
             "</th><th>CCC difference</th><th>low</th><th>high</th><th>verdict</th></tr>" + rows + "</table>")
 

@@ -40,6 +40,7 @@ import pandas as pd
 from .corpora import CorpusError
 from .estimators.normalise import online_zscore
 from .estimators.postprocess import median_frames
+from .extractors import LIVE_LOOKAHEAD_S
 from .extractors.windows import centre_offset
 from .labels import LABEL_HOP_S
 
@@ -137,9 +138,10 @@ class AffectStream:
     frames : int
         Label frames returned so far.
     algorithmic_latency_s : dict
-        Per dimension, how far behind a frame's own time its prediction's input ends, before
-        openSMILE's own look-ahead: ``W`` frames of window end at the frame, and the delay D
-        moves it earlier (``-D``); negative: the input ends before the frame's time.
+        Per dimension, how long after a frame's own time its prediction can be known at the
+        earliest: the window ends at the frame, the delay D moves the window earlier, the median's
+        look-ahead later, and openSMILE writes a window :data:`~recola_pipeline.extractors.LIVE_LOOKAHEAD_S`
+        after its end; 0 when D covers both (the frame is returned as soon as its time has come).
     """
 
     def __init__(self, model, system: str, sample_rate: int):
@@ -169,7 +171,8 @@ class AffectStream:
         self.last_window = {w: None for w in self.windows_s}
         self.arrivals: deque = deque()  # (frames the audio had after a push, when that push arrived)
         self.closed = False
-        self.algorithmic_latency_s = {dim: round(-d.delay * LABEL_HOP_S, 2) for dim, d in self.dimensions.items()}
+        self.algorithmic_latency_s = {dim: round(max(0.0, (d.lookahead - d.delay) * LABEL_HOP_S + LIVE_LOOKAHEAD_S), 2)
+                                      for dim, d in self.dimensions.items()}
 
     def __enter__(self) -> AffectStream:
         return self

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,6 +127,27 @@ def test_evaluate_scores_causal_systems_beside_centred_ones_with_the_cost(export
     assert set(zip(cost.dimension, cost.partition)) == {(d, p) for d in ("arousal", "valence") for p in ("devel", "test")}
     assert (cost.system == "causal-audio").all()
     assert (cost.ci_low <= cost.difference).all() and (cost.difference <= cost.ci_high).all()
+
+
+def test_the_report_shows_causal_systems_and_their_cost_in_a_browser(exported_causal, tmp_path):
+    from conftest import CAUSAL_DEMO
+    from test_runs import chromium, load_in_chromium
+
+    from recola_pipeline.cli import main
+    store = tmp_path / "store"
+    shutil.copytree(exported_causal[1], store)
+    assert main(["--stage", "report", "--name", "live", "--artifact-root", str(store), "--jobs", "1", "--quiet",
+                 *CAUSAL_DEMO]) == 0
+    dom, requests, console = load_in_chromium(chromium(), store / "runs" / "live" / "report.html", tmp_path / "browser")
+    assert not requests and not console, (requests, console)
+    rows = re.findall(r'<tr [^>]*data-causal="(true|false)"[^>]*>.*?</tr>', dom)
+    results = pd.read_csv(store / "runs" / "live" / "results.csv")
+    shown = results[results.partition.isin(["devel", "test"])]
+    assert rows == ["true" if c else "false" for c in shown.causal]
+    assert dom.count(">causal audio<") == shown.causal.sum()
+    assert "what causality costs" in dom and ">best centred (audio)<" in dom
+    headline = dom[dom.index("headline-table"):dom.index("</table>", dom.index("headline-table"))]
+    assert "causal" not in headline  # the headline names the best centred system
 
 
 def test_an_exported_causal_model_says_which_systems_are_causal(exported_causal):

@@ -1,7 +1,7 @@
 """openSMILE's windowed functionals of audio that arrives in pieces, computed as it arrives.
 
 The same openSMILE configuration as the batch path (:func:`~recola_pipeline.extractors.opensmile_windows.config_file`,
-without its HTK files) runs in a thread of its own, reading the audio pushed to its external
+without its HTK files, with ring buffers in place of growing ones) runs in a thread of its own, reading the audio pushed to its external
 source; external-sink callbacks hand over each LLD frame and each window's openSMILE
 functionals as openSMILE writes them. openSMILE's dataflow does not depend on how its input
 arrives, so the rows are bit-identical to a batch run's on the whole signal, whatever the chunk
@@ -66,7 +66,9 @@ class LiveFunctionals:
             config_file=config_file(feature_set.name, self.windows_s, files=False),
             options={"sampleRate": self.sample_rate, "nBits": 16,
                      "bufferModeRbConf": os.path.join(CONFIG_ROOT, "shared", "BufferModeRb.conf.inc"),
-                     "bufferModeConf": os.path.join(CONFIG_ROOT, "shared", "BufferMode.conf.inc")},
+                     # ring buffers everywhere (the batch run's growing ones would hold the whole stream); openSMILE
+                     # sizes each ring for its readers, e.g. a functional's W-second window
+                     "bufferModeConf": os.path.join(CONFIG_ROOT, "shared", "BufferModeRb.conf.inc")},
             loglevel=1, log_file="", debug=False)
         for i, rows in enumerate(self._window_rows):
             self._smile.external_sink_set_callback(f"funcnames_w{i}", _appender(rows))

@@ -312,15 +312,32 @@ def read_htk(path: str) -> tuple[np.ndarray, float]:
     return np.frombuffer(data[12:], dtype=">f4").reshape(-1, width).astype(float), period
 
 
+#: a live run's audio source: openSMILE's external audio source with a ring buffer (2 s at 48 kHz) in place of
+#: the batch config's growing one, which would hold the whole stream
+LIVE_SOURCE = """
+[componentInstances:cComponentManager]
+instance[extsource].type=cExternalAudioSource
+
+[extsource:cExternalAudioSource]
+writer.dmLevel=wave
+writer.levelconf.growDyn=0
+writer.levelconf.isRb=1
+writer.levelconf.nT=96000
+sampleRate=\\cm[sampleRate{16000}:sample rate]
+nBits=\\cm[nBits{16}:sample bits]
+channels=\\cm[channels{1}:channel size]
+"""
+
+
 @functools.lru_cache(maxsize=None)
 def config_file(set_name: str, windows_s: tuple[float, ...], files: bool = True) -> str:
     """Write (once per process) the openSMILE config computing all ``windows_s`` in one pass; ``files``:
     window rows and LLDs go to HTK files (a batch run), else only to external sinks (a live run)."""
     spec = SETS[set_name]
     includes = "\n".join(f"\\{{{os.path.join(CONFIG_ROOT, p)}}}" for p in
-                         ("shared/standard_external_wave_input.conf.inc", *spec.lld_includes))
+                         (("shared/standard_external_wave_input.conf.inc",) if files else ()) + spec.lld_includes)
     text = ("[componentInstances:cComponentManager]\ninstance[dataMemory].type=cDataMemory\nprintLevelStats=0\n"
-            + includes + "\n" + _components(_needed_sections(set_name)[0]) + "\n"
+            + ("" if files else LIVE_SOURCE) + includes + "\n" + _components(_needed_sections(set_name)[0]) + "\n"
             + "\n".join(_window_block(set_name, i, w, files) for i, w in enumerate(windows_s))
             + _lld_sinks(set_name, files))
     fd, path = tempfile.mkstemp(prefix=f"recola_{set_name}_", suffix=".conf")

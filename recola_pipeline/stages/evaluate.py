@@ -68,7 +68,7 @@ from ..estimators.selection import (
     held_out,
     recording_folds,
 )
-from ..extractors import AUDIO_FEATURE_SETS
+from ..extractors import AUDIO_FEATURE_SETS, LIVE_LOOKAHEAD_S
 from ..matrices import system_frames
 from ..metrics import ccc, labelled_ccc, mean_per_recording, pearson, pooled, rmse
 from ..modalities import RECURRENT, is_causal, row_system, system_key
@@ -151,6 +151,12 @@ def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds, causal: bo
     return fitted, final
 
 
+def median_reach(delay_s: float) -> float:
+    """How far ahead a causal system's median may read: its delay D, less what live openSMILE needs after a
+    window (:data:`~recola_pipeline.extractors.LIVE_LOOKAHEAD_S`), so that a stream never waits for it."""
+    return max(0.0, float(delay_s) - LIVE_LOOKAHEAD_S)
+
+
 def run_evaluate(inputs, artifact) -> dict:
     """Predict, post-process and score every system; fit and score late fusion."""
     cfg = inputs.config.evaluate
@@ -204,7 +210,7 @@ def run_evaluate(inputs, artifact) -> dict:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
             unimodal.setdefault((sel.dimension, causal), {})[sel.system] = (frames, raw, sel, bundle["model"])
-        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal, float(sel.D))
+        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal, median_reach(sel.D))
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
         record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, causal, frames, raw, fitted, final,
@@ -222,7 +228,7 @@ def run_evaluate(inputs, artifact) -> dict:
         fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
         fitted, final = postprocess_system(cfg, fused, frames, dim, folds, causal,  # within every fused system's D
-                                           min(float(sel.D) for _, _, sel, _ in systems.values()))
+                                           min(median_reach(sel.D) for _, _, sel, _ in systems.values()))
         late_system = system_key("svr", "", "late", causal)
         safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_{late_system}_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
