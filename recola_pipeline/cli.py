@@ -184,7 +184,10 @@ def main(argv=None) -> int:
                 return _run(args, argv, once)
             return {"export": _export, "predict": _predict, "runs": _runs, "compare": _compare}[command](args)
     except interrupts.Interrupted as exc:
-        log.error("%s: stopped; finished work is kept, run the same command again to resume", exc)
+        if getattr(args, "live", None) is not None:  # a live stream ends here: nothing to resume
+            log.warning("live: %s; every frame known was written", exc)
+        else:
+            log.error("%s: stopped; finished work is kept, run the same command again to resume", exc)
         return exc.exit_code
     except KeyboardInterrupt:  # raised before the guard was in place, or re-raised by a worker
         log.error("interrupted; finished work is kept, run the same command again to resume")

@@ -156,7 +156,13 @@ class LineWriter:
 
 def run_live(model_path, source: str, *, system: str, rate: int | None, channels: int, realtime: bool,
              output_format: str, every: int, out=None) -> int:
-    """Stream ``source`` through the model's causal system, writing one line per frame; returns the exit code."""
+    """Stream ``source`` through the model's causal system, writing one line per frame; returns the exit code.
+
+    Raises
+    ------
+    Interrupted
+        Ctrl-C or SIGTERM, after every known frame was written (the command line exits 130 or 143).
+    """
     from .model import load_model
     from .stream import causal_audio_systems
     out = out or sys.stdout
@@ -166,16 +172,16 @@ def run_live(model_path, source: str, *, system: str, rate: int | None, channels
                                       default_rate=model.description["audio"]["sample_rate"])
     stream = model.stream(sample_rate=source_rate, system=system)
     writer = LineWriter(out, model.dimensions, output_format, every)
-    log.info("live: %s at %d Hz, system %s; algorithmic latency (window end after delay) %s s", source, source_rate,
-             system, ", ".join(f"{d} {v:+.2f}" for d, v in stream.algorithmic_latency_s.items()))
+    log.info("live: %s at %d Hz, system %s; algorithmic latency %s", source, source_rate, system,
+             ", ".join(f"{d} {v:.2f} s" for d, v in stream.algorithmic_latency_s.items()))
     try:
         for block in blocks:
             writer.frames(stream.push(block))
         writer.frames(stream.close())
-    except interrupts.Interrupted as exc:
+    except interrupts.Interrupted:
         stream.features.close()
-        log.warning("live: stopped by %s after %d frames", exc, writer.count)
-        return exc.exit_code
+        log.info("live: %d frames written", writer.count)
+        raise
     except BrokenPipeError:  # the reader went away (e.g. | head): nothing left to write to
         stream.features.close()
         sys.stderr.close()

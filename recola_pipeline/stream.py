@@ -15,8 +15,7 @@ The steps are the causal system's own, applied frame by frame:
 2. the fitted normalisation (train statistics, or online: running statistics carried from frame to
    frame) and regressor, one prediction per frame;
 3. the delay D: frame t shows the prediction of frame t - D (the first one before that);
-4. the post-processing: causal median (reaching ahead at most D), then centring and scaling (constants fitted
-   on devel).
+4. the post-processing: trailing median, then centring and scaling (constants fitted on devel).
 
 Example
 -------
@@ -63,7 +62,6 @@ class _Dimension:
         self.delay = steps["regress"].delay_frames_
         self.post = steps["postprocess"]
         self.median = median_frames(self.post.median_s)
-        self.lookahead = self.post.lookahead()
         self.lead = 2 * centre_offset(window_s)  # frames before the first full window (W / 40 ms)
         self.raw: list[float] = []  # raw prediction of frame t (before the delay), t = 0, 1, ...
         self.raw_offset = 0  # raw predictions dropped from the front
@@ -87,22 +85,18 @@ class _Dimension:
         return self.raw_offset + len(self.raw)
 
     def ready(self, existing: int) -> int:
-        """Frames whose output is known: frame t needs the raw prediction of t - D + the median's look-ahead."""
-        return min(existing, self.known() + self.delay - self.lookahead) if self.known() else 0
+        """Frames whose output is known: frame t needs the raw prediction of t - D (of frame 0 before that)."""
+        return min(existing, self.known() + self.delay) if self.known() else 0
 
-    def outputs(self, first: int, stop: int, end: int) -> np.ndarray:
-        """Post-processed predictions of frames ``first ... stop - 1``; ``end``: the frames the recording has
-        when it has ended (the median repeats the last one after it, as offline), else None."""
-        last = (stop + self.lookahead) if end is None else end  # the delayed values the outputs read
-        source = np.maximum(np.arange(first, last) - self.delay, 0) - self.raw_offset
+    def outputs(self, first: int, stop: int) -> np.ndarray:
+        """Post-processed predictions of frames ``first ... stop - 1``."""
+        source = np.maximum(np.arange(first, stop) - self.delay, 0) - self.raw_offset
         delayed = np.asarray(self.raw, dtype=float)[source]
-        back = self.median - 1 - self.lookahead  # values before a frame its median reads
-        if first == 0:  # before the first frame, the median repeats it (as offline)
-            self.history = np.full(back, delayed[0])
+        if first == 0:  # before the first frame, the trailing median repeats it (as offline)
+            self.history = np.full(self.median - 1, delayed[0])
         values = np.concatenate([self.history, delayed])
-        kept = slice(len(self.history), len(self.history) + stop - first)
-        out = self.post.predict(values)[kept]  # every kept output's window lies in ``values``
-        self.history = values[kept.stop - back:kept.stop] if back else np.empty(0)
+        out = self.post.predict(values)[len(self.history):]  # every kept output's window lies in ``values``
+        self.history = values[len(values) - (self.median - 1):] if self.median > 1 else np.empty(0)
         keep = max(stop - self.delay, 0) - self.raw_offset  # raw predictions later frames still need
         if keep > 0:
             del self.raw[:keep]
@@ -139,9 +133,9 @@ class AffectStream:
         Label frames returned so far.
     algorithmic_latency_s : dict
         Per dimension, how long after a frame's own time its prediction can be known at the
-        earliest: the window ends at the frame, the delay D moves the window earlier, the median's
-        look-ahead later, and openSMILE writes a window :data:`~recola_pipeline.extractors.LIVE_LOOKAHEAD_S`
-        after its end; 0 when D covers both (the frame is returned as soon as its time has come).
+        earliest: the window ends at the frame, the delay D moves it earlier, and openSMILE writes
+        a window :data:`~recola_pipeline.extractors.LIVE_LOOKAHEAD_S` after its end; 0 when D
+        covers that (the frame is returned as soon as its time has come).
     """
 
     def __init__(self, model, system: str, sample_rate: int):
@@ -171,7 +165,7 @@ class AffectStream:
         self.last_window = {w: None for w in self.windows_s}
         self.arrivals: deque = deque()  # (frames the audio had after a push, when that push arrived)
         self.closed = False
-        self.algorithmic_latency_s = {dim: round(max(0.0, (d.lookahead - d.delay) * LABEL_HOP_S + LIVE_LOOKAHEAD_S), 2)
+        self.algorithmic_latency_s = {dim: round(max(0.0, LIVE_LOOKAHEAD_S - d.delay * LABEL_HOP_S), 2)
                                       for dim, d in self.dimensions.items()}
 
     def __enter__(self) -> AffectStream:
@@ -255,7 +249,7 @@ class AffectStream:
         first, self.frames = self.frames, stop
         out = pd.DataFrame({"time": np.round(np.arange(first, stop) * LABEL_HOP_S, 2)})
         for name, dim in self.dimensions.items():
-            out[name] = dim.outputs(first, stop, existing if final else None)
+            out[name] = dim.outputs(first, stop)
         out["latency_s"] = self._latencies(first, stop)
         return out
 

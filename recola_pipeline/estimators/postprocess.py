@@ -31,38 +31,27 @@ def median_smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int) -> n
     return out
 
 
-def trailing_median(values: np.ndarray, window_frames: int, lookahead: int = 0) -> np.ndarray:
-    """Median of each value, the ``window_frames - 1 - lookahead`` before it and the ``lookahead`` after it (one
-    recording); before the first value the first is repeated, after the last the last. With ``lookahead`` 0 it
-    uses no later value; a causal system's predictions, shifted later by its delay D, may look ahead up to D
-    frames and still read no later audio.
+def trailing_median(values: np.ndarray, window_frames: int) -> np.ndarray:
+    """Median of each value and the ``window_frames - 1`` before it (one recording); before the first value,
+    the first value is repeated. Uses no later value, so a stream computes the same from its past alone.
 
     >>> trailing_median(np.array([3.0, 1.0, 2.0, 5.0]), 3).tolist()
     [3.0, 3.0, 2.0, 2.0]
-    >>> trailing_median(np.array([3.0, 1.0, 2.0, 5.0]), 3, lookahead=1).tolist()
-    [3.0, 2.0, 2.0, 5.0]
     """
     values = np.asarray(values, dtype=float)
     if window_frames <= 1 or values.size == 0:
         return values.copy()
-    padded = np.concatenate([np.full(window_frames - 1 - lookahead, values[0]), values,
-                             np.full(lookahead, values[-1])])
+    padded = np.concatenate([np.full(window_frames - 1, values[0]), values])
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, window_frames), axis=1)
 
 
-def median_lookahead(window_frames: int, lookahead_s: float) -> int:
-    """Frames a causal median of ``window_frames`` looks ahead: half its length, at most ``lookahead_s``."""
-    return min((window_frames - 1) // 2, int(round(lookahead_s / LABEL_HOP_S)))
-
-
-def smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int, causal: bool, lookahead: int = 0) -> np.ndarray:
-    """Centred (:func:`median_smooth`) or causal (:func:`trailing_median`, ``lookahead`` frames ahead) median
-    within each recording."""
+def smooth(pred: np.ndarray, groups: np.ndarray, window_frames: int, causal: bool) -> np.ndarray:
+    """Centred (:func:`median_smooth`) or trailing (:func:`trailing_median`) median within each recording."""
     if not causal:
         return median_smooth(pred, groups, window_frames)
     out = np.empty(len(pred))
     for seg in segments(groups):
-        out[seg] = trailing_median(pred[seg], window_frames, lookahead)
+        out[seg] = trailing_median(pred[seg], window_frames)
     return out
 
 
@@ -92,11 +81,8 @@ class PostProcessor(RegressorMixin, BaseEstimator):
     scaling : bool
         Multiply the deviation from the prediction mean by ``std gold / std prediction`` of the fit data.
     causal : bool
-        The median filter looks back (:func:`trailing_median`: each frame and the ones before it), so no
-        step reads later audio (centring and scaling are constants fitted beforehand).
-    lookahead_s : float
-        ``causal``: how far ahead the median may reach, up to half its length: the delay D of the
-        predictions (frame t shows the prediction of t - D, so the D seconds after it are in the past).
+        The median filter looks back only (:func:`trailing_median`: each frame and the ones before it), so
+        no step uses a later prediction (centring and scaling are constants fitted beforehand).
 
     Attributes
     ----------
@@ -117,13 +103,11 @@ class PostProcessor(RegressorMixin, BaseEstimator):
     __metadata_request__fit = {"groups": True}
     __metadata_request__predict = {"groups": True}
 
-    def __init__(self, median_s: float = 0.0, centring: bool = False, scaling: bool = False, causal: bool = False,
-                 lookahead_s: float = 0.0):
+    def __init__(self, median_s: float = 0.0, centring: bool = False, scaling: bool = False, causal: bool = False):
         self.median_s = median_s
         self.centring = centring
         self.scaling = scaling
         self.causal = causal
-        self.lookahead_s = lookahead_s
 
     def fit(self, X, y, groups=None):
         """Estimate bias and scale from the predictions ``X`` (one column) against the gold ``y`` on
@@ -134,9 +118,9 @@ class PostProcessor(RegressorMixin, BaseEstimator):
         if not labelled.any():
             raise ValueError("no labelled frame (finite gold) to fit the post-processing on")
         frames = median_frames(self.median_s)
-        current = smooth(pred, recording_groups(groups, len(pred)), frames, self.causal, self.lookahead())[labelled]
+        current = smooth(pred, recording_groups(groups, len(pred)), frames, self.causal)[labelled]
         gold = gold[labelled]
-        self.steps_ = [median_label(frames, self.causal, self.lookahead())] if frames > 1 else []
+        self.steps_ = [median_label(frames, self.causal)] if frames > 1 else []
         self.bias_ = float(gold.mean() - current.mean()) if self.centring else None
         if self.bias_ is not None:
             current = current + self.bias_
@@ -151,8 +135,7 @@ class PostProcessor(RegressorMixin, BaseEstimator):
         """Apply the steps to the predictions ``X`` (one column) of the recordings ``groups``."""
         check_is_fitted(self)
         pred = _one_column(self, X, reset=False)
-        out = smooth(pred, recording_groups(groups, len(pred)), median_frames(self.median_s), self.causal,
-                     self.lookahead())
+        out = smooth(pred, recording_groups(groups, len(pred)), median_frames(self.median_s), self.causal)
         if self.bias_ is not None:
             out = out + self.bias_
         if self.scale_ is not None:
@@ -160,19 +143,10 @@ class PostProcessor(RegressorMixin, BaseEstimator):
         return out
 
     def __setstate__(self, state):
-        """A model saved before causal post-processing existed is centred: no causal median, no look-ahead."""
-        super().__setstate__({"causal": False, "lookahead_s": 0.0, **state})
-
-    def lookahead(self) -> int:
-        """Frames the causal median reads ahead (:func:`median_lookahead`); 0 for a centred one."""
-        return median_lookahead(median_frames(self.median_s), self.lookahead_s) if self.causal else 0
+        """A model saved before causal post-processing existed is centred."""
+        super().__setstate__({"causal": False, **state})
 
 
-def median_label(window_frames: int, causal: bool, lookahead: int) -> str:
-    """How a median step is reported: ``median 1.20 s``, ``trailing median 0.44 s``, ``causal median 1.64 s
-    (0.80 s ahead, within D)``."""
-    length = f"{window_frames * LABEL_HOP_S:.2f} s"
-    if not causal:
-        return f"median {length}"
-    return f"causal median {length} ({lookahead * LABEL_HOP_S:.2f} s ahead, within D)" if lookahead \
-        else f"trailing median {length}"
+def median_label(window_frames: int, causal: bool) -> str:
+    """How a median step is reported: ``median 1.20 s`` (centred), ``trailing median 0.44 s`` (causal)."""
+    return f"{'trailing median' if causal else 'median'} {window_frames * LABEL_HOP_S:.2f} s"

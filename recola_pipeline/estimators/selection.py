@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold
 
 from ..metrics import labelled_ccc
-from .postprocess import PostProcessor, median_frames, median_label, median_lookahead, smooth
+from .postprocess import PostProcessor, median_frames, median_label, smooth
 
 #: fewest devel recordings that leave anything to hold out
 MIN_HELD_OUT_RECORDINGS = 3
@@ -49,8 +49,8 @@ def held_out(estimator, X: np.ndarray, gold: np.ndarray, groups: np.ndarray, fol
 
 
 def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray, folds, *,
-                          median_windows_s, centring: bool, scaling: bool, causal: bool = False,
-                          lookahead_s: float = 0.0) -> tuple[PostProcessor, np.ndarray, list]:
+                          median_windows_s, centring: bool, scaling: bool, causal: bool = False
+                          ) -> tuple[PostProcessor, np.ndarray, list]:
     """Greedy choice of median length, centring and scaling by held-out devel CCC.
 
     Parameters
@@ -66,9 +66,7 @@ def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray,
     centring, scaling : bool
         Whether to try each step.
     causal : bool
-        Causal median filters (:class:`PostProcessor` ``causal``) instead of centred ones.
-    lookahead_s : float
-        ``causal``: how far ahead a median may reach (the delay D of the predictions).
+        Trailing median filters (:class:`PostProcessor` ``causal``) instead of centred ones.
 
     Returns
     -------
@@ -81,15 +79,14 @@ def choose_postprocessing(raw: np.ndarray, gold: np.ndarray, groups: np.ndarray,
     """
     best_score, best_pred = labelled_ccc(gold, raw), np.asarray(raw, dtype=float)
     trail = [("none", best_score)]
-    params = {"median_s": 0.0, "centring": False, "scaling": False, "causal": causal, "lookahead_s": lookahead_s}
+    params = {"median_s": 0.0, "centring": False, "scaling": False, "causal": causal}
     for seconds in median_windows_s:
         if median_frames(seconds) <= 1:
             continue
         frames = median_frames(seconds)
-        lookahead = median_lookahead(frames, lookahead_s) if causal else 0
-        candidate = smooth(raw, groups, frames, causal, lookahead)  # nothing to fit: held out as it is
+        candidate = smooth(raw, groups, frames, causal)  # nothing to fit: held out as it is
         score = labelled_ccc(gold, candidate)
-        trail.append((median_label(frames, causal, lookahead), score))
+        trail.append((median_label(frames, causal), score))
         if score > best_score + 1e-12:
             best_score, best_pred, params["median_s"] = score, candidate, float(seconds)
     for step, wanted in (("centring", centring), ("scaling", scaling)):

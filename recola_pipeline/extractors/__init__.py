@@ -25,8 +25,8 @@ from __future__ import annotations
 from ..registry import Registry
 
 #: seconds of audio after a window's end that live openSMILE needs before it writes the window (its frames,
-#: smoothers and buffers; measured 70-110 ms at 16 kHz, see docs/live.md): a causal system's median may read
-#: ahead only as far as its delay D leaves past this, so that a stream never waits on a later window
+#: smoothers and buffers; measured 70-110 ms at 16 kHz, see docs/live.md): a stream's algorithmic latency
+#: is this less the system's delay D (0 when D covers it)
 LIVE_LOOKAHEAD_S = 0.12
 
 AUDIO_FEATURE_SETS = Registry("audio feature set", {

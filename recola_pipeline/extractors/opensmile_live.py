@@ -23,6 +23,8 @@ from .opensmile_windows import CONFIG_ROOT, HOP_S, OpenSmileSet, config_file, ll
 
 #: seconds to wait before writing again when openSMILE's input buffer is full
 WRITE_RETRY_S = 0.001
+#: samples written to openSMILE at a time: well within its input ring buffer (opensmile_windows.LIVE_SOURCE)
+WRITE_SAMPLES = 8000
 #: the frame period of the LLD levels the numpy functionals read (openSMILE's 10 ms frames; the batch
 #: path reads it from its HTK files, and a test checks the two agree)
 LLD_PERIOD_S = 0.01
@@ -88,10 +90,12 @@ class LiveFunctionals:
         if self._finished:
             raise RuntimeError("the stream is finished; start a new one")
         self._check()
-        data = np.ascontiguousarray(pcm, dtype=np.int16).tobytes()
-        while not self._smile.external_audio_source_write_data("extsource", data):
-            self._check()
-            time.sleep(WRITE_RETRY_S)  # openSMILE's input buffer is full: its thread is catching up
+        pcm = np.ascontiguousarray(pcm, dtype=np.int16)
+        for start in range(0, len(pcm), WRITE_SAMPLES):  # each write fits in openSMILE's ring buffer
+            data = pcm[start:start + WRITE_SAMPLES].tobytes()
+            while not self._smile.external_audio_source_write_data("extsource", data):
+                self._check()
+                time.sleep(WRITE_RETRY_S)  # openSMILE's input buffer is full: its thread is catching up
         self.samples += len(pcm)
 
     def finish(self) -> None:

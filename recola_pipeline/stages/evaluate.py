@@ -68,7 +68,7 @@ from ..estimators.selection import (
     held_out,
     recording_folds,
 )
-from ..extractors import AUDIO_FEATURE_SETS, LIVE_LOOKAHEAD_S
+from ..extractors import AUDIO_FEATURE_SETS
 from ..matrices import system_frames
 from ..metrics import ccc, labelled_ccc, mean_per_recording, pearson, pooled, rmse
 from ..modalities import RECURRENT, is_causal, row_system, system_key
@@ -132,29 +132,22 @@ def provenance(inputs, modalities) -> dict:
     return {"features": "; ".join(features), "weights": "; ".join(weights)}
 
 
-def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds, causal: bool = False, delay_s: float = 0.0
+def postprocess_system(cfg, raw: dict, frames: dict, dim: str, folds, causal: bool = False
                        ) -> tuple[PostProcessor, dict]:
-    """Choose post-processing on held-out devel, fit it on all of devel (``causal``: causal median filters,
-    reaching at most ``delay_s`` ahead).
+    """Choose post-processing on held-out devel, fit it on all of devel (``causal``: trailing median filters).
 
     Returns the fitted PostProcessor and the predictions per partition (devel: held out)."""
     devel = frames["devel"]
     if folds is None or not cfg.postprocess:
-        chosen, devel_pred = PostProcessor(causal=causal, lookahead_s=delay_s), raw["devel"]
+        chosen, devel_pred = PostProcessor(causal=causal), raw["devel"]
     else:
         chosen, devel_pred, _ = choose_postprocessing(
             raw["devel"], devel.gold[dim], devel.groups, folds, median_windows_s=cfg.median_windows_s,
-            centring=cfg.centring, scaling=cfg.scaling, causal=causal, lookahead_s=delay_s)
+            centring=cfg.centring, scaling=cfg.scaling, causal=causal)
     fitted = chosen.fit(raw["devel"], devel.gold[dim], devel.groups)
     final = {p: fitted.predict(raw[p], frames[p].groups) if len(raw[p]) else np.empty(0) for p in PARTITION_ORDER}
     final["devel"] = devel_pred
     return fitted, final
-
-
-def median_reach(delay_s: float) -> float:
-    """How far ahead a causal system's median may read: its delay D, less what live openSMILE needs after a
-    window (:data:`~recola_pipeline.extractors.LIVE_LOOKAHEAD_S`), so that a stream never waits for it."""
-    return max(0.0, float(delay_s) - LIVE_LOOKAHEAD_S)
 
 
 def run_evaluate(inputs, artifact) -> dict:
@@ -210,7 +203,7 @@ def run_evaluate(inputs, artifact) -> dict:
             folds = recording_folds(frames["devel"].groups, cfg.max_folds)
         if sel.fusion == "none":
             unimodal.setdefault((sel.dimension, causal), {})[sel.system] = (frames, raw, sel, bundle["model"])
-        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal, median_reach(sel.D))
+        fitted, final = postprocess_system(cfg, raw, frames, sel.dimension, folds, causal)
         safe_io.dump(with_postprocessing(bundle["model"], fitted),
                      artifact.file(f"system_{sel.system}_{sel.dimension}.skops"))
         record(sel.system, sel.dimension, list(windows), sel.fusion, sel.estimator, causal, frames, raw, fitted, final,
@@ -227,8 +220,7 @@ def run_evaluate(inputs, artifact) -> dict:
         fusion = late.fit_predictions(stacked["devel"], devel.gold[dim], devel.groups).fusion_
         fused = {p: fusion.predict(x) if len(x) else np.empty(0) for p, x in stacked.items()}
         fused["devel"] = held_out(LateFusion(), stacked["devel"], devel.gold[dim], devel.groups, folds)
-        fitted, final = postprocess_system(cfg, fused, frames, dim, folds, causal,  # within every fused system's D
-                                           min(median_reach(sel.D) for _, _, sel, _ in systems.values()))
+        fitted, final = postprocess_system(cfg, fused, frames, dim, folds, causal)
         late_system = system_key("svr", "", "late", causal)
         safe_io.dump(late_fusion_pipeline(late, fitted), artifact.file(f"system_{late_system}_{dim}.skops"))
         weights = " ".join(f"{m}={w:.3f}" for m, w in zip(systems, fusion.linear_.coef_))
