@@ -20,6 +20,14 @@ settings.register_profile("thorough", max_examples=500)
 settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(items):
+    """Modules holding a ``slow`` test first, the rest in file order: with ``--dist loadscope`` (and the
+    size reordering off, ``setup.cfg``) the longest modules start at once on their own workers
+    instead of arriving last and running alone."""
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """``../shared`` beside the project; tests using it skip when it is absent."""

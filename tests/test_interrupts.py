@@ -1,4 +1,4 @@
-"""Ctrl-C at 20 points of the audio and faces stages: 10 in each, taken in turn with --jobs 1 and --jobs 2.
+"""Ctrl-C at 8 points of the audio and faces stages: 4 in each, taken in turn with --jobs 1 and --jobs 2.
 
 Each interrupted run must exit non-zero (130, or killed by SIGINT when the signal arrives after
 main has returned) and mark nothing complete that differs from an uninterrupted run; the same
@@ -9,7 +9,7 @@ The signal goes to the whole process group, as a terminal's Ctrl-C does, so loky
 processes receive it too. (Before the fix, a Ctrl-C inside openSMILE's row callback was
 swallowed by ctypes: the run exited 0 with a row missing and later rows shifted.)
 
-Marked ``slow`` (about 5 minutes on 2 cores): ``pytest -m slow tests/test_interrupts.py``.
+Marked ``slow`` (about 2 minutes on one core): ``pytest -m slow tests/test_interrupts.py``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-POINTS = 10  # per stage: 10 in audio + 10 in faces = 20 points; the even ones with --jobs 1, the odd with --jobs 2
+POINTS = 4  # per stage: 4 in audio + 4 in faces = 8 points; the even ones with --jobs 1, the odd with --jobs 2
 SETTINGS = ["--quiet", "--set", "demo.recordings_per_partition=1", "--set", "demo.duration_s=20",
             "--set", "audio.windows_s=[4.0, 8.0, 12.0]", "--set", "video.windows_s=[4.0]"]
 STAGES = {"audio": ("audio", ["audio"]), "faces": ("video", ["faces", "video"])}  # --stage, artifacts compared
@@ -115,4 +115,4 @@ def test_interrupted_runs_never_exit_0_and_resume_to_identical_artifacts(tmp_pat
         assert rerun.returncode == 0, rerun.stderr
         assert files_of(trial, compared) == expected, f"point {k} ({after:.2f} s into {name}, --jobs {jobs})"
         shutil.rmtree(trial)
-    assert interrupted >= len(points) * 0.7, f"only {interrupted} of {len(points)} runs were still working when signalled"
+    assert interrupted >= len(points) - 1, f"only {interrupted} of {len(points)} runs were still working when signalled"
