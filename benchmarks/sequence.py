@@ -23,7 +23,8 @@ from sessions import session_overrides
 from recola_pipeline import safe_io
 from recola_pipeline.cache import read_table
 from recola_pipeline.config import load_config
-from recola_pipeline.estimators.bundle import parse_windows, predict_frames
+from recola_pipeline.estimators.bundle import predict_frames
+from recola_pipeline.window import parse_windows
 from recola_pipeline.labels import LABEL_HOP_S
 from recola_pipeline.matrices import system_frames
 from recola_pipeline.pipeline import Pipeline

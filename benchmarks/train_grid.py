@@ -29,6 +29,7 @@ from recola_pipeline.estimators.delay import shift_groups
 from recola_pipeline.labels import delay_frames
 from recola_pipeline.matrices import partition_frames
 from recola_pipeline.pipeline import Pipeline
+from recola_pipeline.window import Window
 
 WINDOWS = [4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
 
@@ -43,7 +44,7 @@ def main() -> None:
     cfg = pipeline.config.train
     n_points = len(WINDOWS) * 21 * len(cfg.c_grid) * len(pipeline.config.corpus.dimensions)
 
-    train = partition_frames(pipeline, "audio", 8.0, "train")
+    train = partition_frames(pipeline, "audio", Window(8), "train")
     normaliser, kernel = fit_representation(cfg, "recording", train)
     X = represent(normaliser, kernel, train)
     sample_delays = [0.0, 4.0, 8.0]

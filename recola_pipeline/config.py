@@ -32,6 +32,7 @@ from .mrpn import ALL_VARIANTS as MRPN_VARIANTS
 from .mrpn import CLIP_CORPORA, CLIP_MODALITIES
 from .mrpn.config import MrpnConfig
 from .parallel import BACKENDS
+from .window import Window, is_window
 
 DIMENSIONS = ("arousal", "valence")
 #: largest config file read (a real one is a few kB)
@@ -108,6 +109,11 @@ class AudioConfig:
     windows_s: list[float] = field(default_factory=lambda: [4.0, 6.0, 8.0, 10.0, 12.0, 14.0])
     sample_rate: int = 16000
 
+    @property
+    def windows(self) -> list[Window]:
+        """``windows_s`` as window lengths."""
+        return [Window(w) for w in self.windows_s]
+
 
 @dataclass
 class VideoConfig:
@@ -132,6 +138,11 @@ class VideoConfig:
     finetune_stride: int = 5
     pca_variance: float = 0.98
     windows_s: list[float] = field(default_factory=lambda: [4.0, 6.0, 8.0, 10.0, 12.0, 14.0])
+
+    @property
+    def windows(self) -> list[Window]:
+        """``windows_s`` as window lengths."""
+        return [Window(w) for w in self.windows_s]
 
 
 #: the ``video`` keys the (expensive) embedding depends on; the rest only change PCA and windows
@@ -385,12 +396,12 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.audio.feature_set in AUDIO_FEATURE_SETS,
          f"audio.feature_set must be one of {tuple(AUDIO_FEATURE_SETS)}, got {cfg.audio.feature_set!r}"),
         (bool(cfg.audio.windows_s) and len(set(cfg.audio.windows_s)) == len(cfg.audio.windows_s)
-         and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.audio.windows_s),
+         and all(map(is_window, cfg.audio.windows_s)),
          f"audio.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), "
          f"got {cfg.audio.windows_s}"),
         (8000 <= cfg.audio.sample_rate <= 96000, "audio.sample_rate must be between 8000 and 96000 Hz"),
         (bool(cfg.video.windows_s) and len(set(cfg.video.windows_s)) == len(cfg.video.windows_s)
-         and all(w > 0 and abs(w / 0.08 - round(w / 0.08)) < 1e-6 for w in cfg.video.windows_s),
+         and all(map(is_window, cfg.video.windows_s)),
          f"video.windows_s must be distinct positive multiples of 0.08 s (W/2 on the 40 ms grid), "
          f"got {cfg.video.windows_s}"),
         (cfg.video.input_size >= 0 and cfg.video.batch_size >= 1 and cfg.video.detect_every >= 1

@@ -8,10 +8,10 @@ import pandas as pd
 
 from .cache import read_table
 from .corpora import CorpusError
-from .extractors.windows import trailing_from_centred
 from .labels import LABEL_HOP_S
 from .modalities import MODALITY_STAGES
-from .readers import load_data, window_name
+from .readers import load_data
+from .window import Window
 
 
 def label_times(n_frames: int) -> np.ndarray:
@@ -61,16 +61,16 @@ class FrameMatrix:
     columns: list
 
 
-def load_frames(artifact, window_s: float, recordings, gold_tables: dict[str, pd.DataFrame],
+def load_frames(artifact, window: Window, recordings, gold_tables: dict[str, pd.DataFrame],
                 dimensions, *, causal: bool = False) -> FrameMatrix:
     """Stack one window length's features of ``recordings`` and their gold standards; with ``causal``, each
-    label frame's window ends at the frame (:func:`~recola_pipeline.extractors.windows.trailing_from_centred`)."""
+    label frame's window ends at the frame (:meth:`~recola_pipeline.window.Window.trailing`)."""
     blocks, gold, groups, times, columns = [], {d: [] for d in dimensions}, [], [], None
     for rec in recordings:
-        table = read_table(artifact.file(f"{window_name(window_s)}/{rec}.parquet"))
+        table = read_table(artifact.file(f"{window.folder}/{rec}.parquet"))
         columns = [c for c in table.columns if c != "time"]
         values = table[columns].to_numpy(dtype=float)
-        blocks.append(trailing_from_centred(values, window_s) if causal else values)
+        blocks.append(window.trailing(values) if causal else values)
         groups.append(np.full(len(table), rec, dtype=object))
         times.append(table["time"].to_numpy())
         for d in dimensions:
@@ -91,7 +91,7 @@ def labelled_rows(frames: FrameMatrix) -> np.ndarray:
     return rows
 
 
-def partition_frames(inputs, modality: str, window_s: float, partition: str, *, labelled_only=True,
+def partition_frames(inputs, modality: str, window: Window, partition: str, *, labelled_only=True,
                      causal: bool = False) -> FrameMatrix:
     """One partition's frames of one modality and window length, with gold (``causal``: trailing windows)."""
     table, gold = load_data(inputs.artifact("data"))
@@ -103,11 +103,11 @@ def partition_frames(inputs, modality: str, window_s: float, partition: str, *, 
     if lacking:
         raise CorpusError(f"{partition} recording(s) {', '.join(lacking)} have no {modality} file, so the {modality} "
                           f"models cannot use them: add the files, or drop '{modality}' from train.modalities")
-    return load_frames(inputs.artifact(MODALITY_STAGES[modality]), window_s, list(rows.recording), gold,
+    return load_frames(inputs.artifact(MODALITY_STAGES[modality]), window, list(rows.recording), gold,
                        inputs.config.corpus.dimensions, causal=causal)
 
 
-def system_frames(inputs, windows: dict[str, float], partition: str, *, labelled_only=True,
+def system_frames(inputs, windows: dict[str, Window], partition: str, *, labelled_only=True,
                   causal: bool = False) -> FrameMatrix:
     """Frames of a system: one modality's, or (early fusion) several modalities' side by side; ``causal``:
     every window ends at its label frame.

@@ -5,6 +5,8 @@ A new modality is a feature stage (in :mod:`recola_pipeline.stages`) whose confi
 """
 from __future__ import annotations
 
+from .window import Window
+
 #: modality -> the feature stage that extracts it (its config section of the same name has ``windows_s``)
 MODALITY_STAGES = {"audio": "audio", "video": "video"}
 #: the recurrent regressors (``train.estimators``) beside the SVR; their systems are prefixed with the name
@@ -18,9 +20,9 @@ SYSTEMS = ("best", "best-causal", *MODALITY_STAGES, "early", "late",
            *(f"causal-{base}" for base in (*MODALITY_STAGES, "early", "late")))
 
 
-def modality_windows(config, modality: str) -> list[float]:
+def modality_windows(config, modality: str) -> list[Window]:
     """Window lengths the feature stage of ``modality`` extracted."""
-    return [float(w) for w in getattr(config, MODALITY_STAGES[modality]).windows_s]
+    return [Window(w) for w in getattr(config, MODALITY_STAGES[modality]).windows_s]
 
 
 def estimator_of(row) -> str:

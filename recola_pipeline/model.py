@@ -30,11 +30,11 @@ from .estimators.bundle import predict_system
 from .estimators.sequence import attach_weights
 from .extractors.audio_features import PIECE_S, audio_features, audio_features_of_file
 from .extractors.audio_io import check_audio, load_audio
-from .extractors.windows import trailing_from_centred
 from .labels import LABEL_HOP_S
 from .matrices import label_times
 from .modalities import MODALITY_STAGES, SYSTEMS
 from .registry import require
+from .window import Window, from_seconds
 
 log = logging.getLogger(__name__)
 
@@ -251,18 +251,18 @@ class TrainedModel:
 
     # ------------------------------------------------------------------ features
 
-    def _windows(self, modality: str) -> list[float]:
-        return sorted({e["windows"][modality] for e in self.description["systems"].values()
+    def _windows(self, modality: str) -> list[Window]:
+        return sorted({Window(e["windows"][modality]) for e in self.description["systems"].values()
                        if modality in e.get("windows", {})})
 
-    def _audio_features(self, path, signal: np.ndarray | None, n_frames: int) -> dict[float, pd.DataFrame]:
+    def _audio_features(self, path, signal: np.ndarray | None, n_frames: int) -> dict[Window, pd.DataFrame]:
         """The audio features of ``signal``, or of the audio file ``path`` read in pieces of
         :attr:`piece_s` seconds when ``signal`` is None; a recording shorter than the longest
         window is repeated end to end until one window fits (a documented fallback, with a
         warning), and the result cut back."""
         cfg = self.description["audio"]
         rate, windows = cfg["sample_rate"], self._windows("audio")
-        needed = int(np.ceil(max(windows) / LABEL_HOP_S)) + 1  # frames whose span holds the longest window
+        needed = max(windows).frames + 1  # frames whose span holds the longest window
         if signal is None and n_frames >= needed:
             tables = audio_features_of_file(path, rate, cfg["feature_set"], windows, n_frames,
                                             piece_s=self.piece_s).tables
@@ -270,13 +270,14 @@ class TrainedModel:
         signal = load_audio(path, rate) if signal is None else signal
         if n_frames < needed:
             log.warning("%s: %.2f s is shorter than the model's %g s window; its audio is repeated end to end to "
-                        "fill one window, so its predictions are rough", path, signal.size / rate, max(windows))
+                        "fill one window, so its predictions are rough", path, signal.size / rate,
+                        max(windows).seconds)
             signal = np.tile(signal, int(np.ceil(needed * LABEL_HOP_S * rate / max(signal.size, 1))) + 1)
         tables = audio_features(signal, rate, cfg["feature_set"], windows, max(n_frames, needed),
                                 source=str(path)).tables
         return {w: t.iloc[:n_frames].reset_index(drop=True) for w, t in tables.items()}
 
-    def _video_features(self, path, n_frames: int, seconds: float) -> dict[float, pd.DataFrame]:
+    def _video_features(self, path, n_frames: int, seconds: float) -> dict[Window, pd.DataFrame]:
         video = self.description["video"]
         cfg = VideoConfig(**{**vars(VideoConfig()), **video["settings"]})
         face_embedding = _video_module("face_embedding")
@@ -309,10 +310,11 @@ class TrainedModel:
 
     def _matrix(self, entry: dict, features: dict) -> np.ndarray:
         """The feature matrix of a system: its modalities' tables at its windows, in its training column order."""
-        parts = [(m, features[m][w]) for m, w in entry["windows"].items()]
+        windows = from_seconds(entry["windows"])
+        parts = [(m, features[m][w]) for m, w in windows.items()]
         values = [t.drop(columns="time").to_numpy(dtype=float) for _, t in parts]
         if entry.get("causal"):  # each label frame's window ends at the frame
-            values = [trailing_from_centred(v, w) for v, w in zip(values, entry["windows"].values())]
+            values = [w.trailing(v) for v, w in zip(values, windows.values())]
         X = np.hstack(values)
         columns = [c for _, t in parts for c in t.columns if c != "time"]
         if len(parts) > 1:

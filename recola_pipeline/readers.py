@@ -14,6 +14,7 @@ import pandas as pd
 
 from .cache import read_table
 from .corpora import CorpusError
+from .window import Window
 
 
 def load_data(artifact) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
@@ -57,11 +58,6 @@ def load_clip_inputs(artifact, clip: str, modalities) -> dict[str, np.ndarray]:
         return {m: stored[m] for m in modalities}
 
 
-def window_name(window_s: float) -> str:
-    """Folder of one window length inside a feature artifact (``w4``, ``w6.5``)."""
-    return f"w{window_s:g}"
-
-
-def load_audio_features(artifact, window_s: float, recording: str) -> pd.DataFrame:
+def load_audio_features(artifact, window: Window, recording: str) -> pd.DataFrame:
     """One recording's audio features for one window length (``time`` and the feature set's columns)."""
-    return read_table(artifact.file(f"{window_name(window_s)}/{recording}.parquet"))
+    return read_table(artifact.file(f"{window.folder}/{recording}.parquet"))

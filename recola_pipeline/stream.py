@@ -40,8 +40,8 @@ from .corpora import CorpusError
 from .estimators.normalise import online_zscore
 from .estimators.postprocess import median_frames
 from .extractors import LIVE_LOOKAHEAD_S
-from .extractors.windows import centre_offset
 from .labels import LABEL_HOP_S
+from .window import Window
 
 
 def frames_of(samples: int, sample_rate: int) -> int:
@@ -52,9 +52,9 @@ def frames_of(samples: int, sample_rate: int) -> int:
 class _Dimension:
     """One dimension's causal system, frame by frame: raw predictions, delay, post-processing."""
 
-    def __init__(self, name: str, model, window_s: float):
+    def __init__(self, name: str, model, window: Window):
         self.name = name
-        self.window_s = window_s
+        self.window = window
         steps = model.named_steps
         self.normaliser, self.kernel = steps["normalise"], steps["kernel"]
         self.sums = None  # the online normalisation's running sums
@@ -62,7 +62,7 @@ class _Dimension:
         self.delay = steps["regress"].delay_frames_
         self.post = steps["postprocess"]
         self.median = median_frames(self.post.median_s)
-        self.lead = 2 * centre_offset(window_s)  # frames before the first full window (W / 40 ms)
+        self.lead = window.frames  # frames before the first full window (W / 40 ms)
         self.raw: list[float] = []  # raw prediction of frame t (before the delay), t = 0, 1, ...
         self.raw_offset = 0  # raw predictions dropped from the front
         self.history = np.empty(0)  # the last delayed raw values the trailing median still needs
@@ -147,22 +147,22 @@ class AffectStream:
         self.input_rate = int(sample_rate)
         self.rate = description["audio"]["sample_rate"]
         self.dimensions = {dim: _Dimension(dim, model._system_model(entry["model"], entry.get("weights")),
-                                           float(entry["windows"]["audio"]))
+                                           Window(entry["windows"]["audio"]))
                            for dim, entry in causal_audio_systems(model, system).items()}
         feature_set = AUDIO_FEATURE_SETS[description["audio"]["feature_set"]]
         if not hasattr(feature_set, "window_rows"):
             raise CorpusError(f"live prediction needs an openSMILE feature set; this model uses "
                               f"{description['audio']['feature_set']}")
         self.n_features = len(feature_set.feature_names())
-        self.windows_s = sorted({d.window_s for d in self.dimensions.values()})
-        self.features = LiveFunctionals(feature_set, self.rate, self.windows_s)
+        self.windows = sorted({d.window for d in self.dimensions.values()})
+        self.features = LiveFunctionals(feature_set, self.rate, self.windows)
         self.resampler = None
         if self.input_rate != self.rate:
             import soxr
             self.resampler = soxr.ResampleStream(self.input_rate, self.rate, 1, dtype="float64")
         self.frames = 0
-        self.windows_seen = {w: 0 for w in self.windows_s}
-        self.last_window = {w: None for w in self.windows_s}
+        self.windows_seen = {w: 0 for w in self.windows}
+        self.last_window = {w: None for w in self.windows}
         self.arrivals: deque = deque()  # (frames the audio had after a push, when that push arrived)
         self.closed = False
         self.algorithmic_latency_s = {dim: round(max(0.0, LIVE_LOOKAHEAD_S - d.delay * LABEL_HOP_S), 2)
@@ -240,7 +240,7 @@ class AffectStream:
             if len(rows):
                 self.last_window[w] = rows[-1]
             for dim in self.dimensions.values():
-                if dim.window_s == w:
+                if dim.window == w:
                     self._add_rows(dim, rows, existing, final)
         # frame t shows the raw prediction of frame max(t - D, 0)
         stop = min(dim.ready(existing) for dim in self.dimensions.values())
@@ -258,7 +258,7 @@ class AffectStream:
         dim.add(np.full((max(min(dim.lead, existing) - dim.known(), 0), self.n_features), np.nan))
         dim.add(_as_features(rows))
         if final and dim.known() < existing:  # frames past the last full window take it again, as offline
-            last = self.last_window[dim.window_s]
+            last = self.last_window[dim.window]
             missing = existing - dim.known()
             dim.add(np.full((missing, self.n_features), np.nan) if last is None
                     else _as_features(np.tile(last, (missing, 1))))

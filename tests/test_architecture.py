@@ -80,6 +80,9 @@ class TrackedSection:
         object.__setattr__(self, "_reads", reads)
 
     def __getattr__(self, key):
+        derived = getattr(type(self._section), key, None)
+        if isinstance(derived, property):  # e.g. ``windows`` from ``windows_s``: the settings it reads count
+            return derived.fget(self)
         self._reads.add(f"{self._name}.{key}")
         return getattr(self._section, key)
 

@@ -3,20 +3,19 @@ import glob
 
 import numpy as np
 import opensmile
+import pandas as pd
 import pytest
 import soundfile as sf
 from conftest import write_ratings
 
 from recola_pipeline.corpora import recola
+from recola_pipeline.extractors import AUDIO_FEATURE_SETS
+from recola_pipeline.extractors.audio_features import audio_features
 from recola_pipeline.extractors.opensmile_windows import OpenSmileSet
-from recola_pipeline.extractors.windows import (
-    align_to_labels,
-    centre_offset,
-    strided_moments,
-    strided_percentiles,
-)
+from recola_pipeline.extractors.windows import on_label_frames, strided_moments, strided_percentiles, time_indexed
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.readers import load_audio_features, load_data
+from recola_pipeline.window import Window, parse_windows, windows_label
 
 RATE = 16000
 EGEMAPS = OpenSmileSet("egemaps")
@@ -56,7 +55,8 @@ def test_one_pass_equals_opensmile_fixed_windows(tmp_path, name, feature_set, se
     signal = speechlike(seconds, np.random.default_rng(0))
     signal[int(1.5 * RATE):int(6.5 * RATE)] = 0.0  # digital silence: windows without a voiced frame
     extractor = OpenSmileSet(name)
-    ours = extractor.windowed_functionals(signal, RATE, [4.0, 6.0])
+    ours = {w.seconds: frames.to_numpy() for w, frames in
+            extractor.windowed_functionals(signal, RATE, [Window(4), Window(6)]).items()}
     names = extractor.feature_names()
     by_cumulative_sums = np.array([name == "egemaps" and (n.endswith(("_amean", "_stddevNorm"))
                                    and not n.startswith(("F0semitone", "loudness_"))
@@ -119,15 +119,49 @@ def test_strided_percentiles_match_numpy_linear_percentiles(nonzero, monkeypatch
     np.testing.assert_array_equal(small_blocks, ours)
 
 
-def test_align_to_labels_convention():
+def test_window_convention_and_forms():
     values = np.arange(10.0)[:, None]  # window k has value k
-    aligned = align_to_labels(values, 0.4, n_frames=20)  # W/2 = 5 frames
+    window = Window(0.4)  # W/2 = 5 frames
+    aligned = window.centred(values, n_frames=20)
     np.testing.assert_array_equal(aligned[:, 0], [0] * 6 + list(range(1, 10)) + [9] * 5)
-    assert centre_offset(4.0) == 50
-    with pytest.raises(ValueError, match="multiple"):
-        centre_offset(5.0)
+    frames = time_indexed(values, window, ["x"])
+    assert frames.index.name == "time" and frames.index[0] == pytest.approx(0.2)  # window 0 is centred at W/2
+    np.testing.assert_array_equal(on_label_frames(frames, window, 20, "test"), aligned)
+    assert Window(4.0).half_frames == 50 and Window(4).frames == 100
+    assert Window(4.0) == Window(4) and Window(8) > Window(6.08)
+    assert (Window(6.08).folder, str(Window(6.08)), float(Window(6.08))) == ("w6.08", "6.08", 6.08)
+    assert Window.from_folder(Window(12).folder) == Window(12)
+    assert parse_windows(windows_label({"audio": Window(8), "video": Window(6)})) == {"audio": Window(8),
+                                                                                        "video": Window(6)}
+    assert windows_label({"audio": Window(8), "video": Window(6)}) == "audio=8 video=6"
+    for bad in (5.0, 0.0, -4.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="multiple|positive"):
+            Window(bad)
     with pytest.raises(ValueError, match="shorter than the window"):
-        align_to_labels(np.empty((0, 3)), 4.0, 10)
+        Window(4.0).centred(np.empty((0, 3)), 10)
+
+
+def test_frames_off_the_label_grid_are_refused_by_name(monkeypatch):
+    """A feature set whose windows step at another hop, or start elsewhere, is a clear error, not a shift."""
+    window = Window(0.4)
+    late = time_indexed(np.zeros((10, 1)), window, ["x"])
+    late.index = late.index + 0.04
+    with pytest.raises(ValueError, match=r"toy set: the 0.4 s windows' frame 0 is at 0.24 s, not 0.2 s"):
+        on_label_frames(late, window, 20, "toy set")
+    slow = late.set_axis(pd.Index(0.2 + 0.08 * np.arange(10), name="time"))
+    with pytest.raises(ValueError, match="frame 1 is at 0.28 s"):
+        on_label_frames(slow, window, 20, "toy set")
+
+    class TenMillisecondSet:  # a feature set that declares another hop is refused before it runs
+        hop_dur = 0.01
+        description, libraries = "toy", ()
+
+        def windowed_functionals(self, signal, sample_rate, windows):
+            raise AssertionError("not reached")
+
+    monkeypatch.setitem(AUDIO_FEATURE_SETS, "ten_ms", TenMillisecondSet())
+    with pytest.raises(ValueError, match="'ten_ms' steps its windows every 0.01 s; .* its hop_dur must be 0.04"):
+        audio_features(np.zeros(RATE * 5), RATE, "ten_ms", [Window(4)], 10)
 
 
 def audio_corpus(root, signals, n_frames):
@@ -158,7 +192,7 @@ def test_loudness_peak_is_centred_on_the_burst(small_config, tmp_path, burst, fe
     root = audio_corpus(tmp_path / "c", {"B": (RATE, speechlike(seconds, np.random.default_rng(1), [burst]))},
                         n_frames=int(seconds / 0.04) + 1)
     _, artifact = run_audio(small_config, root, "audio.windows_s=[4.0]", f"audio.feature_set={feature_set}")
-    table = load_audio_features(artifact, w, "B")
+    table = load_audio_features(artifact, Window(w), "B")
     loud = table[column].to_numpy()
     plateau = np.flatnonzero(loud > loud.max() - 0.25 * (loud.max() - np.median(loud)))
     t = table["time"].to_numpy()
@@ -181,7 +215,7 @@ def test_any_rate_stereo_and_short_audio(small_config, tmp_path, caplog):
     sf.write(root / recola.AUDIO_DIR / "S.wav", np.stack([mono16[:int(6.0 * RATE)]] * 2, axis=1), RATE)
     _, artifact = run_audio(small_config, root, "audio.windows_s=[4.0]", "corpus.max_seconds=10.0")
     assert "S has 6.00 s of audio" in caplog.text
-    short = load_audio_features(artifact, 4.0, "S")
+    short = load_audio_features(artifact, Window(4), "S")
     assert len(short) == 251
     # after the last full window (centre 4.0 s) the features are repeated forwards
     assert (short.iloc[100:, 1:].to_numpy() == short.iloc[100, 1:].to_numpy()).all()
@@ -194,8 +228,8 @@ def test_resampled_8k_matches_16k_roughly(small_config, tmp_path):
     root = audio_corpus(tmp_path / "c", {"A": (RATE, signal), "L": (8000, soxr.resample(signal, RATE, 8000))},
                         n_frames=251)
     _, artifact = run_audio(small_config, root, "audio.windows_s=[4.0]")
-    a = load_audio_features(artifact, 4.0, "A")["F0semitoneFrom27.5Hz_sma3nz_amean"]
-    low = load_audio_features(artifact, 4.0, "L")["F0semitoneFrom27.5Hz_sma3nz_amean"]
+    a = load_audio_features(artifact, Window(4), "A")["F0semitoneFrom27.5Hz_sma3nz_amean"]
+    low = load_audio_features(artifact, Window(4), "L")["F0semitoneFrom27.5Hz_sma3nz_amean"]
     assert np.median(np.abs(a - low)) < 0.5  # semitones: the 8 kHz copy is resampled to 16 kHz first
 
 
@@ -204,7 +238,7 @@ def test_demo_audio_stage_is_complete_and_aligned(small_config):
     artifact = pipeline.ensure("audio")
     table, gold = load_data(pipeline.ensure("data"))
     for rec in table.recording:
-        for w in (4.0, 8.0):
+        for w in (Window(4), Window(8)):
             features = load_audio_features(artifact, w, rec)
             assert features.shape == (len(gold[rec]), 89)
             np.testing.assert_array_equal(features["time"], gold[rec]["time"])
@@ -223,7 +257,7 @@ def test_real_clip_windows_match_isolated_opensmile(shared_dir):
     for path in files:
         x, rate = sf.read(path)
         x = np.concatenate([x, x])
-        ours = EGEMAPS.windowed_functionals(x, rate, [4.0])[4.0]
+        ours = EGEMAPS.windowed_functionals(x, rate, [Window(4)])[Window(4)].to_numpy()
         for k in (0, 20, 40):
             start = int(round(k * 0.04 * rate))
             ref = smile.process_signal(x[start:start + 4 * rate], rate).to_numpy()[0]
@@ -245,9 +279,12 @@ def test_librosa_window_statistics_match_a_direct_loop():
 
 def test_librosa_set_shapes_and_names():
     from recola_pipeline.extractors import librosa_set
-    values = librosa_set.windowed_functionals(speechlike(6.0, np.random.default_rng(7)), RATE, [4.0])[4.0]
+    frames = librosa_set.windowed_functionals(speechlike(6.0, np.random.default_rng(7)), RATE, [Window(4)])[Window(4)]
     # 598 frames of 25 ms at a 10 ms hop in 6 s; 4 s windows every 40 ms: (598 - 400) // 4 + 1
-    assert values.shape == (50, len(librosa_set.feature_names())) == (50, 118)
+    assert frames.shape == (50, len(librosa_set.feature_names())) == (50, 118)
+    np.testing.assert_allclose(frames.index, 2.0 + 0.04 * np.arange(50))  # centres: the first window's is W/2
+    assert list(frames.columns) == librosa_set.feature_names()
+    values = frames.to_numpy()
     assert np.isfinite(values).all()
     f0 = values[:, librosa_set.feature_names().index("f0_yin_mean")]
     assert 120 < np.median(f0) < 200  # the test signal's pitch is 140 +- 20 Hz

@@ -17,7 +17,7 @@ from recola_pipeline.config import load_config
 from recola_pipeline.corpora import CORPORA, Corpus, Recording
 from recola_pipeline.corpora.ratings import read_label_file
 from recola_pipeline.extractors import AUDIO_FEATURE_SETS
-from recola_pipeline.extractors.windows import strided_moments
+from recola_pipeline.extractors.windows import strided_moments, time_indexed
 from recola_pipeline.labels import LABEL_HOP_S
 from recola_pipeline.mrpn import CLIP_CORPORA
 from recola_pipeline.mrpn.corpora import ravdess
@@ -35,16 +35,17 @@ class RmsFeatureSet:
     def feature_names(self) -> list[str]:
         return ["rms_mean", "rms_std"]
 
-    def windowed_functionals(self, signal, sample_rate, windows_s):
-        hop = int(round(LABEL_HOP_S * sample_rate))
+    hop_dur = LABEL_HOP_S
+
+    def windowed_functionals(self, signal, sample_rate, windows):
+        hop = int(round(self.hop_dur * sample_rate))
         frames = signal[: len(signal) // hop * hop].reshape(-1, hop)
         rms = np.sqrt((frames ** 2).mean(axis=1))[:, None]
         out = {}
-        for w in windows_s:
-            length = int(round(w / LABEL_HOP_S))
-            n_windows = max(len(rms) - length + 1, 0)
-            _, mean, std = strided_moments(rms, length, 1, n_windows)
-            out[w] = np.column_stack([mean[:, 0], std[:, 0]])
+        for w in windows:  # Window objects: w.frames is W in 40 ms frames
+            n_windows = max(len(rms) - w.frames + 1, 0)
+            _, mean, std = strided_moments(rms, w.frames, 1, n_windows)
+            out[w] = time_indexed(np.column_stack([mean[:, 0], std[:, 0]]), w, self.feature_names())
         return out
 
 

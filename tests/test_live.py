@@ -24,20 +24,20 @@ from recola_pipeline.corpora import CorpusError
 from recola_pipeline.estimators import Normaliser, PostProcessor
 from recola_pipeline.estimators.normalise import online_zscore
 from recola_pipeline.estimators.postprocess import median_frames, trailing_median
-from recola_pipeline.extractors.windows import align_to_labels, trailing_from_centred
 
 FIXTURE = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+from recola_pipeline.window import Window
 # ------------------------------------------------------------------ causal steps, alone
 
 
 @given(window_frames=st.sampled_from([2, 4, 6, 10]), n_windows=st.integers(1, 40))
 def test_each_causal_frame_takes_the_window_that_ends_there(window_frames, n_windows):
-    window_s = window_frames * 0.04
+    window = Window(window_frames * 0.04)
     n_frames = n_windows + window_frames - 1  # window k spans frames k ... k + W, the last ends at the last frame
     windows = np.arange(n_windows, dtype=float)[:, None]  # row k: the window starting at frame k
-    causal = trailing_from_centred(align_to_labels(windows, window_s, n_frames), window_s)[:, 0]
+    causal = window.trailing(window.centred(windows, n_frames))[:, 0]
     for t in range(n_frames):
         expected = t - window_frames if t >= window_frames else np.nan  # the window [t - W, t]
         assert (np.isnan(causal[t]) and np.isnan(expected)) or causal[t] == expected, t
@@ -196,20 +196,20 @@ def test_live_functionals_equal_the_batch_windows_whatever_the_chunks(exported_c
     from recola_pipeline.extractors.opensmile_windows import EGEMAPS
     signal, rate = sf.read(exported_causal[2], dtype="int16")
     signal = signal[:12 * rate]
-    batch = EGEMAPS.windowed_functionals(signal / 32768.0, rate, [4.0])[4.0]
-    live = LiveFunctionals(EGEMAPS, rate, [4.0])
+    batch = EGEMAPS.windowed_functionals(signal / 32768.0, rate, [Window(4)])[Window(4)].to_numpy()
+    live = LiveFunctionals(EGEMAPS, rate, [Window(4)])
     rows, position, handed_out = [], 0, 0
     for size in (chunks * (signal.size // sum(chunks) + 1)):
         if position >= signal.size:
             break
         live.push(signal[position:position + size])
         position += size
-        first, new = live.completed()[4.0]
+        first, new = live.completed()[Window(4)]
         assert first == handed_out  # each window handed out once, in order
         rows.append(new)
         handed_out += len(new)
     live.finish()
-    rows.append(live.completed()[4.0][1])
+    rows.append(live.completed()[Window(4)][1])
     live.close()
     rows = np.vstack(rows)
     assert rows.shape == batch.shape
@@ -219,7 +219,7 @@ def test_live_functionals_equal_the_batch_windows_whatever_the_chunks(exported_c
 def test_the_live_lld_period_is_the_batch_one():
     from recola_pipeline.extractors.opensmile_live import LLD_PERIOD_S
     from recola_pipeline.extractors.opensmile_windows import EGEMAPS
-    _, llds = EGEMAPS._run(np.random.default_rng(0).normal(0, 0.1, 16000 * 5), 16000, (4.0,))
+    _, llds = EGEMAPS._run(np.random.default_rng(0).normal(0, 0.1, 16000 * 5), 16000, [Window(4)])
     assert {round(period, 6) for _, _, period in llds.values()} == {LLD_PERIOD_S}
 
 

@@ -18,6 +18,7 @@ from recola_pipeline import load_model
 from recola_pipeline.extractors import AUDIO_FEATURE_SETS
 from recola_pipeline.extractors.audio_io import load_audio, mono_blocks
 from recola_pipeline.extractors.pieces import pieces
+from recola_pipeline.window import Window
 
 RATE = 16000
 
@@ -65,13 +66,13 @@ def test_streamed_audio_equals_the_whole_file_read(tmp_path):
 def test_features_from_pieces_equal_one_pass_bit_for_bit():
     signal = voice(75.0)
     extractor = AUDIO_FEATURE_SETS["egemaps"]
-    whole = extractor.windowed_functionals(signal, RATE, [4.0, 8.0])
+    whole = extractor.windowed_functionals(signal, RATE, [Window(4), Window(8)])
     blocks = np.array_split(signal, 17)
     parts = pieces(blocks, RATE, piece_s=20, context_s=5, lookahead_s=13)
-    pieced = extractor.windowed_functionals_of_pieces(parts, RATE, [4.0, 8.0])
+    pieced = extractor.windowed_functionals_of_pieces(parts, RATE, [Window(4), Window(8)])
     for w in whole:
         assert pieced[w].shape == whole[w].shape
-        np.testing.assert_array_equal(pieced[w], whole[w])
+        pd.testing.assert_frame_equal(pieced[w], whole[w], check_exact=True)
 
 
 def test_a_long_recording_predicted_in_pieces_gives_the_one_pass_predictions(exported, tmp_path):

@@ -14,6 +14,7 @@ from recola_pipeline.cache import Artifact, read_table
 from recola_pipeline.extractors import faces, fer2013, video_decode
 from recola_pipeline.extractors.backbones import BackboneError, load_backbone
 from recola_pipeline.extractors.windows import windowed_mean_std
+from recola_pipeline.window import Window
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.stages.faces import embed_recording
 
@@ -282,7 +283,7 @@ def test_windowed_mean_std_matches_a_direct_loop():
     values = rng.normal(size=(200, 3))
     values[rng.random(200) < 0.2] = np.nan
     values[60:110] = np.nan  # a 2 s gap: some windows are empty
-    mean, std, fraction = windowed_mean_std(values, 0.8, 0.04)
+    mean, std, fraction = windowed_mean_std(values, Window(0.8))
     length, offset = 20, 10
     for k in range(200):
         start = min(max(k - offset, 0), 200 - length)

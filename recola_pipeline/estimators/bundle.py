@@ -28,16 +28,6 @@ from ..matrices import FrameMatrix, labelled_rows
 from .normalise import Normaliser
 
 
-def windows_label(windows: dict[str, float]) -> str:
-    """``audio=8 video=6``: the window length of each modality of a system."""
-    return " ".join(f"{m}={w:g}" for m, w in windows.items())
-
-
-def parse_windows(label: str) -> dict[str, float]:
-    """Inverse of :func:`windows_label`."""
-    return {m: float(w) for m, w in (part.split("=") for part in label.split())}
-
-
 def fit_normaliser(normalisation: str, train: FrameMatrix, warmup_s: float = 30.0) -> Normaliser:
     """The normaliser fitted on the labelled train frames (``warmup_s``: of the ``online`` mode)."""
     return Normaliser(normalisation, warmup_s=warmup_s).fit(train.X[labelled_rows(train)])

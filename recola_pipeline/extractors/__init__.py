@@ -1,16 +1,18 @@
 """Feature extraction: audio feature sets, face detection and tracking, the crop engine, CNN backbones.
 
 ``AUDIO_FEATURE_SETS`` is the registry of audio feature sets (``audio.feature_set``). A feature
-set is an object with
+set is an object (or module) with
 
 * ``description``: what it is, for the reports (e.g. ``openSMILE eGeMAPS v02``);
 * ``feature_names()``: its column names;
-* ``windowed_functionals(signal, sample_rate, windows_s)``: for each window length W, an array
-  whose row k holds the functionals of the W-second window starting at ``k * LABEL_HOP_S``
-  (windows that would run past the end left out). The audio stage maps row k to label frame
-  ``k + W / (2 * LABEL_HOP_S)`` (:func:`~recola_pipeline.extractors.windows.align_to_labels`)
-  and stores each recording's frames with their ``time``, so a row can never be paired with
-  another frame's label;
+* ``hop_dur``: seconds between its consecutive windows, the 40 ms label hop;
+* ``windowed_functionals(signal, sample_rate, windows)``: for each window length (a
+  :class:`~recola_pipeline.window.Window`, the win_dur of audinterface's ``Feature``), the
+  functionals of every full window, the first starting at 0, as frames indexed by ``time``, each
+  window's centre (:func:`~recola_pipeline.extractors.windows.time_indexed`). The audio stage
+  checks those times and places each frame on the label frame at its centre
+  (:func:`~recola_pipeline.extractors.windows.on_label_frames`), storing each recording's
+  frames with their ``time``, so a row can never be paired with another frame's label;
 * ``libraries``: the distributions whose versions change its numbers (part of the artifact
   identity).
 

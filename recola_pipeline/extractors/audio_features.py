@@ -15,7 +15,8 @@ from ..matrices import label_times
 from . import AUDIO_FEATURE_SETS
 from .audio_io import mono_blocks
 from .pieces import pieces
-from .windows import align_to_labels
+from ..window import Window
+from .windows import on_label_frames
 
 #: seconds of audio a long recording is processed in (see :mod:`~recola_pipeline.extractors.pieces`)
 PIECE_S = 600
@@ -30,13 +31,13 @@ class AudioFeatures:
     (float32, NaN where a descriptor was not finite); the audio length used and whether it was
     shorter than the label frames (its last full window repeated)."""
 
-    tables: dict[float, pd.DataFrame]
+    tables: dict[Window, pd.DataFrame]
     duration_s: float
     padded: bool
-    nonfinite: dict[float, int]
+    nonfinite: dict[Window, int]
 
 
-def audio_features(signal: np.ndarray, sample_rate: int, feature_set: str, windows_s, n_frames: int,
+def audio_features(signal: np.ndarray, sample_rate: int, feature_set: str, windows: list[Window], n_frames: int,
                    *, source: str = "audio") -> AudioFeatures:
     """Windowed functionals of ``signal`` (mono, at ``sample_rate``) for label frames 0 ... n_frames - 1.
 
@@ -47,20 +48,21 @@ def audio_features(signal: np.ndarray, sample_rate: int, feature_set: str, windo
     CorpusError
         The audio (named by ``source``) is shorter than the shortest window, or has no full
         window of some length.
+    ValueError
+        The feature set steps its windows at another hop than the label frames'.
     """
-    windows = [float(w) for w in windows_s]
-    span = (n_frames - 1) * LABEL_HOP_S + max(windows) / 2
+    extractor = _feature_set(feature_set)
+    span = (n_frames - 1) * LABEL_HOP_S + max(windows).seconds / 2
     signal = signal[:int(round(span * sample_rate))]
     duration = signal.size / sample_rate
     _check_long_enough(source, duration, windows)
-    extractor = AUDIO_FEATURE_SETS[feature_set]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_window = extractor.windowed_functionals(signal, sample_rate, windows)
     return _aligned(per_window, extractor, n_frames, duration, source)
 
 
-def audio_features_of_file(path, sample_rate: int, feature_set: str, windows_s, n_frames: int, *,
+def audio_features_of_file(path, sample_rate: int, feature_set: str, windows: list[Window], n_frames: int, *,
                            piece_s: int = PIECE_S) -> AudioFeatures:
     """:func:`audio_features` of an audio file, holding at most about ``piece_s`` seconds of its
     audio at a time when the feature set computes from pieces (openSMILE's sets; the result is
@@ -71,9 +73,8 @@ def audio_features_of_file(path, sample_rate: int, feature_set: str, windows_s, 
     CorpusError
         As :func:`audio_features`, or the file cannot be read.
     """
-    windows = [float(w) for w in windows_s]
-    extractor = AUDIO_FEATURE_SETS[feature_set]
-    limit = int(round(((n_frames - 1) * LABEL_HOP_S + max(windows) / 2) * sample_rate))
+    extractor = _feature_set(feature_set)
+    limit = int(round(((n_frames - 1) * LABEL_HOP_S + max(windows).seconds / 2) * sample_rate))
     blocks = mono_blocks(path, sample_rate, limit=limit)
     if not hasattr(extractor, "windowed_functionals_of_pieces"):
         return audio_features(np.concatenate(list(blocks)), sample_rate, feature_set, windows, n_frames,
@@ -82,28 +83,37 @@ def audio_features_of_file(path, sample_rate: int, feature_set: str, windows_s, 
     duration = min(limit / sample_rate, info.frames / info.samplerate)  # to a sample: the pieces give the exact one
     _check_long_enough(str(path), duration, windows)
     parts = pieces(blocks, sample_rate, piece_s=piece_s, context_s=PIECE_CONTEXT_S,
-                   lookahead_s=int(np.ceil(max(windows))) + PIECE_CONTEXT_S)
+                   lookahead_s=int(np.ceil(max(windows).seconds)) + PIECE_CONTEXT_S)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_window = extractor.windowed_functionals_of_pieces(parts, sample_rate, windows)
     return _aligned(per_window, extractor, n_frames, duration, str(path))
 
 
-def _check_long_enough(source: str, duration: float, windows: list[float]) -> None:
-    if duration < min(windows):
+def _feature_set(name: str):
+    """The registered feature set, checked to step its windows at the label hop."""
+    extractor = AUDIO_FEATURE_SETS[name]
+    if abs(extractor.hop_dur - LABEL_HOP_S) > 1e-9:
+        raise ValueError(f"audio feature set {name!r} steps its windows every {extractor.hop_dur:g} s; the label "
+                         f"frames are {LABEL_HOP_S:g} s apart, so its hop_dur must be {LABEL_HOP_S:g}")
+    return extractor
+
+
+def _check_long_enough(source: str, duration: float, windows: list[Window]) -> None:
+    if duration < min(windows).seconds:
         raise CorpusError(f"{source}: {duration:.2f} s of audio is shorter than the shortest window "
-                          f"({min(windows)} s); drop the recording or use shorter audio.windows_s")
+                          f"({min(windows).seconds} s); drop the recording or use shorter audio.windows_s")
 
 
 def _aligned(per_window: dict, extractor, n_frames: int, duration: float, source: str) -> AudioFeatures:
-    """Per W, the windows' functionals mapped onto label frames, as a table with ``time``."""
+    """Per W, the windows' time-indexed functionals placed on the label frames, as a table with ``time``."""
     time = label_times(n_frames)
     tables, nonfinite = {}, {}
-    for w, values in per_window.items():
-        if len(values) == 0:
-            raise CorpusError(f"{source}: {duration:.2f} s of audio has no full {w} s window; "
+    for w, frames in per_window.items():
+        if len(frames) == 0:
+            raise CorpusError(f"{source}: {duration:.2f} s of audio has no full {w.seconds} s window; "
                               "drop the recording or remove that window length")
-        aligned = align_to_labels(values, w, n_frames).astype(np.float32)
+        aligned = on_label_frames(frames, w, n_frames, source).astype(np.float32)
         bad = ~np.isfinite(aligned)
         nonfinite[w] = int(bad.sum())
         aligned[bad] = np.nan

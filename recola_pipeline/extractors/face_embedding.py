@@ -9,6 +9,7 @@ from ..corpora import CorpusError
 from ..labels import LABEL_HOP_S
 from . import video_decode
 from .face_crops import Track, crop_batches
+from ..window import Window
 from .windows import windowed_mean_std
 
 #: the per-frame columns of a face table that are not the embedding
@@ -80,7 +81,7 @@ def embedding(table: pd.DataFrame) -> np.ndarray:
     return table[[c for c in table.columns if c not in BOX_COLUMNS]].to_numpy(dtype=np.float64)
 
 
-def face_window_features(table: pd.DataFrame, pca, windows_s) -> dict[float, pd.DataFrame]:
+def face_window_features(table: pd.DataFrame, pca, windows) -> dict[Window, pd.DataFrame]:
     """Per W, the mean and std of each PCA component over the centred window and the share of its
     frames with a face (``time``, ``pcNNN_mean``, ``pcNNN_std``, ``face_fraction``)."""
     names = [f"pc{i + 1:03d}" for i in range(pca.n_components_)]
@@ -91,8 +92,8 @@ def face_window_features(table: pd.DataFrame, pca, windows_s) -> dict[float, pd.
     if face.any():
         projected[face] = pca.transform(values[face])
     out = {}
-    for w in windows_s:
-        mean, std, fraction = windowed_mean_std(projected, w, LABEL_HOP_S)
+    for w in windows:
+        mean, std, fraction = windowed_mean_std(projected, w)
         frame = pd.DataFrame(np.column_stack([mean, std, fraction]).astype(np.float32), columns=columns)
         frame.insert(0, "time", table["time"].to_numpy())
         out[w] = frame

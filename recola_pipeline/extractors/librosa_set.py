@@ -13,14 +13,18 @@ import functools
 
 import librosa
 import numpy as np
+import pandas as pd
 
 from ..labels import LABEL_HOP_S
-from .windows import strided_moments
+from ..window import Window
+from .windows import strided_moments, time_indexed
 
 FRAME_HOP_S = 0.01
 FRAME_LENGTH_S = 0.025
 description = "librosa descriptors"
 libraries = ("librosa", "soxr")
+#: seconds between consecutive windows (those of every length W start at 0, 0.04, 0.08, ...)
+hop_dur = LABEL_HOP_S
 N_MFCC, N_MELS = 13, 40
 
 
@@ -74,8 +78,10 @@ def window_mean_std(frames: np.ndarray, window_frames: int, step_frames: int) ->
     return out
 
 
-def windowed_functionals(signal: np.ndarray, sample_rate: int, windows_s) -> dict[float, np.ndarray]:
-    """Mean/std functionals of every full W-second window at a 40 ms step (row k starts at k * 0.04 s)."""
+def windowed_functionals(signal: np.ndarray, sample_rate: int, windows: list[Window]) -> dict[Window, pd.DataFrame]:
+    """Mean/std functionals of every full window of each length at a 40 ms step (the windows start at
+    0, 0.04, ... s), indexed by their centre time."""
     frames = descriptors(signal, sample_rate)
-    step = int(round(LABEL_HOP_S / FRAME_HOP_S))
-    return {float(w): window_mean_std(frames, int(round(w / FRAME_HOP_S)), step) for w in windows_s}
+    step = int(round(hop_dur / FRAME_HOP_S))
+    return {w: time_indexed(window_mean_std(frames, int(round(w.seconds / FRAME_HOP_S)), step), w, feature_names())
+            for w in windows}

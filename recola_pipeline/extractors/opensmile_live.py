@@ -19,6 +19,7 @@ import time
 import numpy as np
 from opensmile.core.lib import OpenSMILE
 
+from ..window import Window
 from .opensmile_windows import CONFIG_ROOT, HOP_S, OpenSmileSet, config_file, lld_inputs
 
 #: seconds to wait before writing again when openSMILE's input buffer is full
@@ -39,33 +40,33 @@ class LiveFunctionals:
     ----------
     feature_set : OpenSmileSet
     sample_rate : int
-    windows_s : sequence of float
+    windows : sequence of Window
 
     Examples
     --------
-    >>> live = LiveFunctionals(EGEMAPS, 16000, [4.0])          # doctest: +SKIP
+    >>> live = LiveFunctionals(EGEMAPS, 16000, [Window(4)])    # doctest: +SKIP
     >>> live.push(pcm_block)                                     # doctest: +SKIP
-    >>> first, rows = live.completed()[4.0]                      # doctest: +SKIP
+    >>> first, rows = live.completed()[Window(4)]                # doctest: +SKIP
     """
 
-    def __init__(self, feature_set: OpenSmileSet, sample_rate: int, windows_s):
+    def __init__(self, feature_set: OpenSmileSet, sample_rate: int, windows):
         self.feature_set = feature_set
         self.sample_rate = int(sample_rate)
-        self.windows_s = tuple(float(w) for w in windows_s)
+        self.windows = tuple(windows)
         self.levels = lld_inputs(feature_set.name)
         self.samples = 0
-        self._window_rows = [[] for _ in self.windows_s]  # openSMILE's per-window rows, appended by its thread
+        self._window_rows = [[] for _ in self.windows]  # openSMILE's per-window rows, appended by its thread
         self._lld_rows = {level: [] for level in self.levels}
         self._lld_names: dict[str, list] = {}
         self._window_names: list[list] = []
-        self._done = [0 for _ in self.windows_s]  # windows handed out, per W
-        self._window_offset = [0 for _ in self.windows_s]  # window rows dropped from the front, per W
+        self._done = [0 for _ in self.windows]  # windows handed out, per W
+        self._window_offset = [0 for _ in self.windows]  # window rows dropped from the front, per W
         self._lld_offset = 0  # LLD frames dropped from the front (all levels share the 10 ms frame grid)
         self._finished = False
         self._failure: BaseException | None = None
         self._smile = OpenSMILE()
         self._smile.initialize(
-            config_file=config_file(feature_set.name, self.windows_s, files=False),
+            config_file=config_file(feature_set.name, tuple(w.seconds for w in self.windows), files=False),
             options={"sampleRate": self.sample_rate, "nBits": 16,
                      "bufferModeRbConf": os.path.join(CONFIG_ROOT, "shared", "BufferModeRb.conf.inc"),
                      # ring buffers everywhere (the batch run's growing ones would hold the whole stream); openSMILE
@@ -128,11 +129,11 @@ class LiveFunctionals:
             sink = self._smile.external_sink_get_element_name
             count = self._smile.external_sink_get_num_elements
             self._window_names = [[sink(f"funcnames_w{i}", k) for k in range(count(f"funcnames_w{i}"))]
-                                  for i in range(len(self.windows_s))]
+                                  for i in range(len(self.windows))]
             for j, level in enumerate(self.levels):
                 self._lld_names[level] = [sink(f"lldnames_{j}", k) for k in range(count(f"lldnames_{j}"))]
 
-    def completed(self) -> dict[float, tuple[int, np.ndarray]]:
+    def completed(self) -> dict[Window, tuple[int, np.ndarray]]:
         """The windows completed since the last call, per W: ``(index of the first, rows)``.
 
         Window k starts at ``k * 0.04`` s (as in the batch path). It is complete once openSMILE
@@ -142,17 +143,17 @@ class LiveFunctionals:
         Returns
         -------
         dict
-            W -> (first window index, ndarray of shape (n_new, n_features), float64).
+            Window -> (first window index, ndarray of shape (n_new, n_features), float64).
         """
         out = {}
         lld_counts = [self._lld_offset + len(rows) for rows in self._lld_rows.values()]
-        for i, w in enumerate(self.windows_s):
+        for i, w in enumerate(self.windows):
             written = self._window_offset[i] + len(self._window_rows[i])
             if self._finished:
                 duration = self.samples / self.sample_rate
-                ready = min(written, max(int(np.floor((duration - w) / HOP_S + 1e-6)) + 1, 0))
+                ready = min(written, max(int(np.floor((duration - w.seconds) / HOP_S + 1e-6)) + 1, 0))
             else:
-                span = int(round(w / LLD_PERIOD_S))  # LLD frames a window covers
+                span = int(round(w.seconds / LLD_PERIOD_S))  # LLD frames a window covers
                 ready = min([written] + [(n - span) // LLD_STEP + 1 for n in lld_counts])
             first = self._done[i]
             if ready <= first:
@@ -164,15 +165,15 @@ class LiveFunctionals:
         self._drop_old_frames()
         return out
 
-    def _rows(self, i: int, window_s: float, first: int, stop: int) -> np.ndarray:
-        """The full feature rows of windows ``first ... stop - 1`` of window length ``window_s``."""
+    def _rows(self, i: int, window: Window, first: int, stop: int) -> np.ndarray:
+        """The full feature rows of windows ``first ... stop - 1`` of length ``window``."""
         offset = self._window_offset[i]
         rows = np.array(self._window_rows[i][first - offset:stop - offset], dtype=float)
         start = first * LLD_STEP - self._lld_offset
-        end = (stop - 1) * LLD_STEP + int(round(window_s / LLD_PERIOD_S)) - self._lld_offset
+        end = (stop - 1) * LLD_STEP + int(round(window.seconds / LLD_PERIOD_S)) - self._lld_offset
         llds = {level: (self._lld_names[level], np.array(self._lld_rows[level][start:end], dtype=float).reshape(
             -1, len(self._lld_names[level])), LLD_PERIOD_S) for level in self.levels}
-        return self.feature_set.window_rows(self._window_names[i], rows, llds, window_s)
+        return self.feature_set.window_rows(self._window_names[i], rows, llds, window)
 
     def _drop_old_frames(self) -> None:
         """Forget the window rows handed out and the LLD frames no window still to come covers (memory

@@ -23,9 +23,10 @@ openSMILE's interpolation (:func:`~recola_pipeline.extractors.windows.strided_pe
 bit-identical to its own. Their moments, slopes and peaks and the voiced-segment statistics stay
 openSMILE's own, computed window by window.
 
-Row ``k`` of a W table is the window starting at ``k * 0.04`` s, i.e. centred at
-``k * 0.04 + W / 2``; :func:`recola_pipeline.extractors.windows.align_to_labels` maps rows to
-label frames.
+Row ``k`` of openSMILE's W table is the window starting at ``k * 0.04`` s, i.e. centred at
+``k * 0.04 + W / 2``: the set returns them indexed by that time
+(:func:`~recola_pipeline.extractors.windows.time_indexed`), which the audio stage places on the
+label frames (:func:`~recola_pipeline.extractors.windows.on_label_frames`).
 """
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import opensmile
+import pandas as pd
 from opensmile.core.lib import OpenSMILE
 
 from .. import interrupts
 from ..labels import LABEL_HOP_S
-from .windows import strided_moments, strided_percentiles
+from ..window import Window
+from .windows import strided_moments, strided_percentiles, time_indexed
 
 HOP_S = LABEL_HOP_S
 CONFIG_ROOT = os.path.join(os.path.dirname(opensmile.__file__), "core", "config")
@@ -355,6 +358,8 @@ class OpenSmileSet:
     """
 
     libraries = ("opensmile",)
+    #: seconds between consecutive windows (those of every length W start at 0, 0.04, 0.08, ...)
+    hop_dur = HOP_S
 
     def __init__(self, name: str):
         self.name = name
@@ -365,28 +370,30 @@ class OpenSmileSet:
         """The set's functional names, in openSMILE's order."""
         return list(opensmile.Smile(SETS[self.name].feature_set, opensmile.FeatureLevel.Functionals).feature_names)
 
-    def windowed_functionals(self, signal: np.ndarray, sample_rate: int, windows_s) -> dict[float, np.ndarray]:
-        """Functionals of every full W-second window at a 40 ms step.
+    def windowed_functionals(self, signal: np.ndarray, sample_rate: int, windows: list[Window]
+                             ) -> dict[Window, pd.DataFrame]:
+        """Functionals of every full window of each length at a 40 ms step, indexed by time.
 
         Parameters
         ----------
         signal : ndarray, shape (n_samples,)
             Mono audio in [-1, 1].
         sample_rate : int
-        windows_s : sequence of float
-            Window lengths in seconds.
+        windows : list of Window
+            Window lengths (win_dur).
 
         Returns
         -------
         dict
-            W -> array of shape (n_windows, n_features); row k is the window starting at
-            ``k * 0.04`` s. Windows that would run past the end of the signal are not included.
+            Window -> frames (n_windows, n_features) indexed by ``time``, each window's centre:
+            the windows start at 0, 0.04, ... s; windows that would run past the end of the
+            signal are not included.
         """
-        windows_s = tuple(float(w) for w in windows_s)
-        windowed, llds = self._run(signal, sample_rate, windows_s)
-        return self._functionals(windowed, llds, signal.size / sample_rate, windows_s)
+        windowed, llds = self._run(signal, sample_rate, windows)
+        return self._functionals(windowed, llds, signal.size / sample_rate, windows)
 
-    def windowed_functionals_of_pieces(self, pieces, sample_rate: int, windows_s) -> dict[float, np.ndarray]:
+    def windowed_functionals_of_pieces(self, pieces, sample_rate: int, windows: list[Window]
+                                       ) -> dict[Window, pd.DataFrame]:
         """:meth:`windowed_functionals` of a whole recording, computed from overlapping pieces of it.
 
         openSMILE runs once per piece; of its output, the LLD rows and the windows that start in
@@ -401,15 +408,14 @@ class OpenSmileSet:
         pieces : iterable of :class:`~recola_pipeline.extractors.pieces.Piece`
             In order; their kept spans tile the recording. Each starts on a whole second.
         sample_rate : int
-        windows_s : sequence of float
+        windows : list of Window
         """
-        windows_s = tuple(float(w) for w in windows_s)
-        windowed_parts = [[] for _ in windows_s]
-        window_names = [[] for _ in windows_s]
+        windowed_parts = [[] for _ in windows]
+        window_names = [[] for _ in windows]
         lld_parts: dict[str, list] = {}
         names_periods: dict[str, tuple] = {}
         for piece in pieces:
-            windowed, llds = self._run(piece.signal, sample_rate, windows_s)
+            windowed, llds = self._run(piece.signal, sample_rate, windows)
             first, last = piece.kept_windows(HOP_S)
             for i, (names, rows) in enumerate(windowed):
                 windowed_parts[i].append(rows[first:last])
@@ -421,11 +427,12 @@ class OpenSmileSet:
             duration_s = piece.start_s + piece.signal.size / sample_rate  # the last piece ends the recording
         windowed = [(names, _joined(parts)) for names, parts in zip(window_names, windowed_parts)]
         llds = {level: (names, _joined(lld_parts[level]), period) for level, (names, period) in names_periods.items()}
-        return self._functionals(windowed, llds, duration_s, windows_s)
+        return self._functionals(windowed, llds, duration_s, windows)
 
-    def _run(self, signal: np.ndarray, sample_rate: int, windows_s: tuple) -> tuple[list, dict]:
+    def _run(self, signal: np.ndarray, sample_rate: int, windows: list[Window]) -> tuple[list, dict]:
         """One openSMILE run: per window length, its own functionals of every window (names, rows),
         and per LLD level the LLDs the numpy functionals need (names, frames, frame period)."""
+        windows_s = tuple(w.seconds for w in windows)
         levels = lld_inputs(self.name)
         sinks = [f"funcnames_w{i}" for i in range(len(windows_s))] + [f"lldnames_{j}" for j in range(len(levels))]
         with tempfile.TemporaryDirectory(prefix="recola_llds_") as folder:
@@ -453,20 +460,21 @@ class OpenSmileSet:
             llds = {level: (names[f"lldnames_{j}"], *read_htk(files[f"lldfile_{j}"])) for j, level in enumerate(levels)}
         return windowed, llds
 
-    def _functionals(self, windowed: list, llds: dict, duration: float, windows_s: tuple) -> dict[float, np.ndarray]:
-        """The feature set's functionals of every full window, in :meth:`feature_names` order."""
+    def _functionals(self, windowed: list, llds: dict, duration: float, windows: list[Window]
+                     ) -> dict[Window, pd.DataFrame]:
+        """The feature set's functionals of every full window, in :meth:`feature_names` order, indexed by time."""
         result = {}
-        for i, w in enumerate(windows_s):
-            n_full = max(int(np.floor((duration - w) / HOP_S + 1e-6)) + 1, 0)
+        for i, w in enumerate(windows):
+            n_full = max(int(np.floor((duration - w.seconds) / HOP_S + 1e-6)) + 1, 0)
             names, rows = windowed[i]
             if len(rows) < n_full - 1:  # openSMILE may end one window early, never more
                 raise RuntimeError(f"openSMILE wrote {len(rows)} of the {n_full} windows of {w} s; "
                                    "nothing was written, run again")
             n_full = min(n_full, len(rows))
-            result[w] = self.window_rows(names, rows[:n_full], llds, w)
+            result[w] = time_indexed(self.window_rows(names, rows[:n_full], llds, w), w, self.feature_names())
         return result
 
-    def window_rows(self, names: list[str], rows: np.ndarray, llds: dict, window_s: float) -> np.ndarray:
+    def window_rows(self, names: list[str], rows: np.ndarray, llds: dict, window: Window) -> np.ndarray:
         """The set's functionals of consecutive windows, in :meth:`feature_names` order.
 
         Parameters
@@ -475,16 +483,16 @@ class OpenSmileSet:
             openSMILE's own per-window functionals (:func:`per_window_levels`) of the windows.
         llds : dict
             LLD level -> (names, frames, frame period); frame 0 is where the first window starts.
-        window_s : float
+        window : Window
         """
         columns = dict(zip(names, rows.T))
         n = len(rows)
         for level in SETS[self.name].moment_levels:
-            columns.update(_windowed_moments(moments_component(self.name, level), llds, window_s, n))
+            columns.update(_windowed_moments(moments_component(self.name, level), llds, window, n))
         for level in SETS[self.name].mean_db_levels:
-            columns.update(_windowed_mean_db(mean_db_component(self.name, level), llds, window_s, n))
+            columns.update(_windowed_mean_db(mean_db_component(self.name, level), llds, window, n))
         for level in SETS[self.name].percentile_levels:
-            columns.update(_windowed_percentiles(percentiles_component(self.name, level), llds, window_s, n))
+            columns.update(_windowed_percentiles(percentiles_component(self.name, level), llds, window, n))
         return np.column_stack([columns[name] for name in self.feature_names()]).reshape(n, -1)
 
 
@@ -517,14 +525,14 @@ def column_groups(n_columns: int) -> list[slice]:
     return [slice(a, b) for a, b in zip([0, *bounds[:-1]], bounds)]
 
 
-def _windowed_moments(component: MomentsComponent, llds: dict, window_s: float, n_windows: int) -> dict:
+def _windowed_moments(component: MomentsComponent, llds: dict, window: Window, n_windows: int) -> dict:
     """openSMILE's Moments (amean, stddevNorm) of ``component`` over every window, by name."""
     names = [name for level in component.inputs for name in llds[level][0]]
     frames = np.hstack([llds[level][1] for level in component.inputs])
     period = llds[component.inputs[0]][2]
     used = frames != 0 if component.nonzero else None
     count, mean, std = (np.hstack(parts) for parts in zip(*(
-        strided_moments(frames[:, group], int(round(window_s / period)), int(round(HOP_S / period)), n_windows,
+        strided_moments(frames[:, group], int(round(window.seconds / period)), int(round(HOP_S / period)), n_windows,
                         None if used is None else used[:, group])
         for group in column_groups(frames.shape[1]))))
     empty = count == 0
@@ -533,22 +541,22 @@ def _windowed_moments(component: MomentsComponent, llds: dict, window_s: float, 
     return {f"{name}_{stat}": statistics[stat][:, k] for k, name in enumerate(names) for stat in component.statistics}
 
 
-def _windowed_mean_db(component: MeanDbComponent, llds: dict, window_s: float, n_windows: int) -> dict:
+def _windowed_mean_db(component: MeanDbComponent, llds: dict, window: Window, n_windows: int) -> dict:
     """openSMILE's ``dBp`` of the arithmetic mean of ``component``'s input over every window, by name."""
     names, frames, period = llds[component.input]
     if len(names) != 1:
         raise ValueError(f"{component.level} averages {len(names)} fields; one was expected")
-    _, mean, _ = strided_moments(frames, int(round(window_s / period)), int(round(HOP_S / period)), n_windows)
+    _, mean, _ = strided_moments(frames, int(round(window.seconds / period)), int(round(HOP_S / period)), n_windows)
     return {component.name: 10 * np.log10(np.maximum(np.nan_to_num(mean[:, 0]), DBP_FLOOR))}
 
 
-def _windowed_percentiles(component: PercentilesComponent, llds: dict, window_s: float, n_windows: int) -> dict:
+def _windowed_percentiles(component: PercentilesComponent, llds: dict, window: Window, n_windows: int) -> dict:
     """openSMILE's interpolated percentiles and percentile ranges of ``component`` over every window, by name."""
     names, frames, period = llds[component.input]
     columns = {}
     for k, name in enumerate(names):
         values = frames[:, k].astype(np.float32)  # the float32 LLDs openSMILE sorts
-        _, percentiles = strided_percentiles(values, int(round(window_s / period)), int(round(HOP_S / period)),
+        _, percentiles = strided_percentiles(values, int(round(window.seconds / period)), int(round(HOP_S / period)),
                                              n_windows, component.probabilities,
                                              values != 0 if component.nonzero else None)
         for j, p in enumerate(component.probabilities):

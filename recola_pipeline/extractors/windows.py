@@ -1,91 +1,63 @@
-"""Mapping sliding-window features onto the 40 ms label frames (the window convention of docs/ARCHITECTURE.md).
-
-A window of W seconds starting at ``k * hop`` is centred at ``k * hop + W / 2``, so it belongs
-to label frame ``k + W / (2 hop)``. Label frames before the first full window's centre (t < W/2)
-take the first full window (repeated backwards); frames after the last full window's centre take
-the last one (repeated forwards).
-"""
+"""Sliding windows: a feature set's frames indexed by time and placed on the label frames, moments and
+percentiles of every window at once, and the mean and standard deviation of per-label-frame
+sequences over centred windows (the convention of :class:`~recola_pipeline.window.Window`)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from ..labels import LABEL_HOP_S
+from ..window import Window
 
 
-def centre_offset(window_s: float, hop_s: float = LABEL_HOP_S) -> int:
-    """Label frames between a window's start and its centre; W/2 must be a whole number of hops."""
-    offset = window_s / 2 / hop_s
-    if abs(offset - round(offset)) > 1e-6:
-        raise ValueError(f"window {window_s} s: W/2 must be a multiple of the {hop_s * 1000:.0f} ms label hop "
-                         f"so that windows are centred on label frames (e.g. 4, 6, 8 s)")
-    return int(round(offset))
-
-
-def align_to_labels(values: np.ndarray, window_s: float, n_frames: int, hop_s: float = LABEL_HOP_S) -> np.ndarray:
-    """Rows of per-window features (row k = window starting at k * hop) -> one row per label frame.
-
-    Parameters
-    ----------
-    values : ndarray, shape (n_windows, n_features)
-    window_s : float
-    n_frames : int
-        Number of label frames (frame i at t = i * hop).
-
-    Returns
-    -------
-    ndarray, shape (n_frames, n_features)
-    """
-    if len(values) == 0:
-        raise ValueError(f"no full {window_s} s window: the recording is shorter than the window")
-    index = np.clip(np.arange(n_frames) - centre_offset(window_s, hop_s), 0, len(values) - 1)
-    return values[index]
-
-
-def trailing_from_centred(values: np.ndarray, window_s: float, hop_s: float = LABEL_HOP_S) -> np.ndarray:
-    """Causal features of one recording from its centred ones: label frame t takes the window that ends at t.
-
-    The centred table (:func:`align_to_labels`) gives frame c the window ``[c hop - W/2, c hop + W/2]``,
-    so the window ending at frame t is the centred row ``t - W / (2 hop)``. The first ``W / hop``
-    frames have no full window in the past: their rows are NaN (as a frame without a face), which the
-    normalisation maps to 0, so a causal system predicts a constant there (docs/live.md).
-
-    Parameters
-    ----------
-    values : ndarray, shape (n_frames, n_features)
-        One recording's centred features.
-    window_s : float
-
-    Returns
-    -------
-    ndarray, shape (n_frames, n_features), float
+def time_indexed(values: np.ndarray, window: Window, columns) -> pd.DataFrame:
+    """Per-window rows (row k: the window starting at ``k * hop``) as frames indexed by time: the
+    index ``time`` is each window's centre in seconds, the form a feature set returns.
 
     Examples
     --------
-    >>> trailing_from_centred(np.arange(6.0)[:, None], 0.16, 0.04)[:, 0].tolist()
-    [nan, nan, nan, nan, 2.0, 3.0]
+    >>> time_indexed(np.zeros((3, 1)), Window(0.16), ["x"]).index.tolist()
+    [0.08, 0.12, 0.16]
     """
-    values = np.asarray(values, dtype=float)
-    offset = centre_offset(window_s, hop_s)
-    out = np.full(values.shape, np.nan)
-    out[2 * offset:] = values[offset:len(values) - offset]
-    return out
+    return pd.DataFrame(values, index=pd.Index(window.centres(len(values)), name="time"), columns=list(columns))
 
 
-def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_HOP_S
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def on_label_frames(frames: pd.DataFrame, window: Window, n_frames: int, source: str) -> np.ndarray:
+    """A feature set's time-indexed frames of one window length, one row per label frame.
+
+    The frames must be the full windows at the label hop, in order, the first centred at W / 2
+    (``frames.index`` = :meth:`Window.centres <recola_pipeline.window.Window.centres>`); each label
+    frame takes the window centred on it (:meth:`Window.centred <recola_pipeline.window.Window.centred>`).
+
+    Raises
+    ------
+    ValueError
+        The frames' times are off that grid (a feature set that steps its windows otherwise), named
+        with ``source``.
+    """
+    times = frames.index.to_numpy(dtype=float)
+    expected = window.centres(len(frames))
+    if not np.allclose(times, expected, rtol=0, atol=1e-6):
+        wrong = int(np.argmax(~np.isclose(times, expected, rtol=0, atol=1e-6)))
+        raise ValueError(f"{source}: the {window} s windows' frame {wrong} is at {times[wrong]:g} s, not "
+                         f"{expected[wrong]:g} s: a feature set must return the full windows every "
+                         f"{LABEL_HOP_S * 1000:.0f} ms from the start, indexed by their centre time")
+    return window.centred(frames.to_numpy(), n_frames)
+
+
+def windowed_mean_std(values: np.ndarray, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and standard deviation over centred W-second windows of a per-label-frame sequence.
 
     Rows that contain NaN (frames without a face) are left out of their windows; a window without
     any finite row gives NaN. pandas' rolling moments do the sums (numerically stable online
     updates, so a constant window has a standard deviation of exactly 0). Windows follow the
-    convention (docs/ARCHITECTURE.md) of :func:`align_to_labels` (the full window of ``W / hop``
-    frames whose centre is the label frame, first/last full window repeated).
+    convention of :meth:`Window.centred <recola_pipeline.window.Window.centred>` (the full window of
+    ``W / hop`` frames whose centre is the label frame, first/last full window repeated).
 
     Parameters
     ----------
     values : ndarray, shape (n_frames, n_features)
-    window_s : float
+    window : Window
 
     Returns
     -------
@@ -97,15 +69,15 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
     Examples
     --------
     >>> x = np.array([[0.], [2.], [np.nan], [4.], [6.], [8.]])
-    >>> mean, std, fraction = windowed_mean_std(x, 0.16, 0.04)
+    >>> mean, std, fraction = windowed_mean_std(x, Window(0.16))
     >>> mean[:, 0].tolist(), fraction.tolist()
     ([2.0, 2.0, 2.0, 4.0, 6.0, 6.0], [0.75, 0.75, 0.75, 0.75, 0.75, 0.75])
     """
     values = np.asarray(values, dtype=float)
     n_frames = len(values)
-    length = 2 * centre_offset(window_s, hop_s)
+    length = window.frames
     if n_frames < length:
-        raise ValueError(f"no full {window_s} s window: {n_frames} frames are fewer than {length}")
+        raise ValueError(f"no full {window} s window: {n_frames} frames are fewer than {length}")
     finite = np.isfinite(values).all(axis=1)
     frame = pd.DataFrame(np.where(finite[:, None], values, np.nan))
     rolling = frame.rolling(length, min_periods=1)  # row i: the window of frames i - length + 1 ... i
@@ -113,8 +85,7 @@ def windowed_mean_std(values: np.ndarray, window_s: float, hop_s: float = LABEL_
     mean = rolling.mean().to_numpy()[full]
     std = rolling.std(ddof=0).to_numpy()[full]
     fraction = pd.Series(finite.astype(float)).rolling(length).mean().to_numpy()[full]
-    return (align_to_labels(mean, window_s, n_frames, hop_s), align_to_labels(std, window_s, n_frames, hop_s),
-            align_to_labels(fraction, window_s, n_frames, hop_s))
+    return window.centred(mean, n_frames), window.centred(std, n_frames), window.centred(fraction, n_frames)
 
 
 def strided_moments(frames: np.ndarray, window_frames: int, step_frames: int, n_windows: int | None = None,

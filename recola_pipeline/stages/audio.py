@@ -28,7 +28,7 @@ from ..extractors.audio_features import audio_features
 from ..extractors.audio_io import load_audio
 from ..matrices import verify_frames
 from ..stage import Stage, library_versions
-from ..readers import load_data, window_name
+from ..readers import load_data
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def _finished(artifact, row, cfg) -> bool:
     """Whether an earlier run finished this recording: its info file and every window's features are there."""
-    names = [f"{window_name(float(w))}/{row['recording']}.parquet" for w in cfg.windows_s]
+    names = [f"{w.folder}/{row['recording']}.parquet" for w in cfg.windows]
     return artifact.has(f"info/{row['recording']}.json") and all(artifact.has(name) for name in names)
 
 
@@ -51,16 +51,16 @@ def extract_recording(args) -> dict:
     info_name = f"info/{row['recording']}.json"
     if _finished(artifact, row, cfg):
         return json.loads(artifact.file(info_name).read_text())
-    windows = [float(w) for w in cfg.windows_s]
+    windows = cfg.windows
     n_frames = int(row["n_frames"])
     features = audio_features(load_audio(row["audio"], cfg.sample_rate), cfg.sample_rate, cfg.feature_set, windows,
                               n_frames, source=row["audio"])
     for w, table in features.tables.items():
-        write_table(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), table)
+        write_table(artifact.file(f"{w.folder}/{row['recording']}.parquet"), table)
     for w in windows:
-        verify_frames(artifact.file(f"{window_name(w)}/{row['recording']}.parquet"), n_frames)
+        verify_frames(artifact.file(f"{w.folder}/{row['recording']}.parquet"), n_frames)
     info = {"recording": row["recording"], "audio_s": round(features.duration_s, 3), "padded": features.padded,
-            "nonfinite": {window_name(w): n for w, n in features.nonfinite.items()}}
+            "nonfinite": {w.folder: n for w, n in features.nonfinite.items()}}
     write_json(artifact.file(info_name), info)
     return info
 

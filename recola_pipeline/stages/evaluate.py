@@ -54,13 +54,7 @@ from .. import safe_io
 from ..bootstrap import ccc_interval, paired_difference
 from ..cache import read_table, write_table
 from ..estimators import LateFusion, PostProcessor, SystemFusion
-from ..estimators.bundle import (
-    late_fusion_pipeline,
-    member_predictions,
-    parse_windows,
-    predict_frames,
-    with_postprocessing,
-)
+from ..estimators.bundle import late_fusion_pipeline, member_predictions, predict_frames, with_postprocessing
 from ..estimators.delay import segments
 from ..estimators.selection import (
     MIN_HELD_OUT_RECORDINGS,
@@ -74,6 +68,7 @@ from ..metrics import ccc, labelled_ccc, mean_per_recording, pearson, pooled, rm
 from ..modalities import RECURRENT, is_causal, row_system, system_key
 from ..stage import Stage
 from ..readers import load_data
+from ..window import parse_windows
 
 log = logging.getLogger(__name__)
 

@@ -39,13 +39,7 @@ from .. import safe_io
 from ..cache import write_table
 from ..corpora import CorpusError
 from ..estimators import DelayedRegressor, L2LinearSVR, RidgePath
-from ..estimators.bundle import (
-    fit_representation,
-    parse_windows,
-    represent,
-    system_pipeline,
-    windows_label,
-)
+from ..estimators.bundle import fit_representation, represent, system_pipeline
 from ..estimators.delay import aligned_predictions, delayed_targets
 from ..labels import delay_frames
 from ..matrices import partition_frames, system_frames
@@ -53,6 +47,7 @@ from ..metrics import labelled_ccc
 from ..modalities import MODALITY_STAGES, is_causal, modality_windows, system_key
 from ..stage import Stage, library_versions
 from ..readers import load_data
+from ..window import Window, in_seconds, parse_windows, windows_label
 from . import train_sequence
 
 log = logging.getLogger(__name__)
@@ -65,10 +60,10 @@ def delays_s(cfg) -> list[float]:
 
 def search_window(args) -> list[dict]:
     """Every (dimension, D, C) for one modality, window length and normalisation: devel CCC rows."""
-    inputs, modality, window_s, normalisation, causal = args
+    inputs, modality, window, normalisation, causal = args
     cfg = inputs.config.train
-    train = partition_frames(inputs, modality, window_s, "train", causal=causal)
-    devel = partition_frames(inputs, modality, window_s, "devel", causal=causal)
+    train = partition_frames(inputs, modality, window, "train", causal=causal)
+    devel = partition_frames(inputs, modality, window, "devel", causal=causal)
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     path = RidgePath(represent(normaliser, kernel, train))
     Z_devel = represent(normaliser, kernel, devel)
@@ -77,8 +72,8 @@ def search_window(args) -> list[dict]:
         scores = delay_c_scores(path, train.gold[dim], train.groups, Z_devel, devel.gold[dim], devel.groups,
                                 delays_s(cfg), cfg.c_grid, early_stop=cfg.delay_early_stop)
         rows += [{"system": system_key("svr", modality, "none", causal), "modality": modality, "fusion": "none",
-                  "causal": causal, "dimension": dim, "W": window_s,
-                  "windows": windows_label({modality: window_s}), "normalisation": normalisation, "D": delay,
+                  "causal": causal, "dimension": dim, "W": window.seconds,
+                  "windows": windows_label({modality: window}), "normalisation": normalisation, "D": delay,
                   "C": c, "ccc_devel": score}
                  for delay, per_c in scores.items() for c, score in zip(cfg.c_grid, per_c)]
     return rows
@@ -137,7 +132,7 @@ def select(grid: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby(["system", "dimension"], sort=False).head(1).reset_index(drop=True)
 
 
-def fit_final(inputs, system: str, dim: str, windows: dict[str, float], normalisation: str,
+def fit_final(inputs, system: str, dim: str, windows: dict[str, Window], normalisation: str,
               delay: float, c: float, causal: bool = False) -> dict:
     """Refit the selected model of a system on train; returns the bundle (see :mod:`~recola_pipeline.estimators.bundle`)."""
     cfg = inputs.config.train
@@ -145,7 +140,7 @@ def fit_final(inputs, system: str, dim: str, windows: dict[str, float], normalis
     normaliser, kernel = fit_representation(cfg, normalisation, train)
     regressor = DelayedRegressor(L2LinearSVR(C=c), delay_s=delay).fit(
         represent(normaliser, kernel, train), train.gold[dim], train.groups)
-    return {"model": system_pipeline(normaliser, kernel, regressor), "windows": windows,
+    return {"model": system_pipeline(normaliser, kernel, regressor), "windows": in_seconds(windows),
             "features": train.columns, "system": system, "dimension": dim, "causal": causal}
 
 
@@ -203,8 +198,8 @@ def svr_grid(inputs) -> pd.DataFrame:
                          for row in rows])
     if len(cfg.modalities) > 1:  # early fusion on each modality's selected window
         unimodal = select(grid)
-        jobs = [(inputs, dim, {m: float(unimodal[(unimodal.system == system_key("svr", m, "none", causal))
-                                                 & (unimodal.dimension == dim)].W.iloc[0])
+        jobs = [(inputs, dim, {m: Window(unimodal[(unimodal.system == system_key("svr", m, "none", causal))
+                                                  & (unimodal.dimension == dim)].W.iloc[0])
                                  for m in cfg.modalities}, norm, causal)
                 for causal, norms in modes for dim in inputs.config.corpus.dimensions for norm in norms]
         grid = pd.concat([grid, pd.DataFrame([row for rows in inputs.map(search_early, jobs, desc="train: early fusion")

@@ -17,25 +17,27 @@ import itertools
 import numpy as np
 
 from ..estimators import SEQUENCE_GRID
-from ..estimators.bundle import fit_normaliser, parse_windows, system_pipeline, windows_label
+from ..estimators.bundle import fit_normaliser, system_pipeline
 from ..estimators.sequence import SequenceRegressor, combine
 from ..matrices import system_frames
 from ..metrics import labelled_ccc
 from ..modalities import modality_windows, system_key
+from ..window import Window, in_seconds, parse_windows, windows_label
 
 def recurrent_estimators(config) -> list[str]:
     """The recurrent cells ``train.estimators`` asks for, in its order."""
     return [e for e in config.train.estimators if e != "svr"]
 
 
-def input_window(config, modality: str) -> float:
+def input_window(config, modality: str) -> Window:
     """The window whose functionals a recurrent network reads: ``sequence.window_s``, or the shortest extracted."""
     windows = modality_windows(config, modality)
-    chosen = config.sequence.window_s or min(windows)
-    if chosen not in windows:
-        raise ValueError(f"sequence.window_s = {chosen:g} s is not one of the {modality} windows extracted "
-                         f"({', '.join(f'{w:g}' for w in windows)}); add it to {modality}.windows_s")
-    return chosen
+    if not config.sequence.window_s:
+        return min(windows)
+    if config.sequence.window_s not in [w.seconds for w in windows]:
+        raise ValueError(f"sequence.window_s = {config.sequence.window_s:g} s is not one of the {modality} windows "
+                         f"extracted ({', '.join(map(str, windows))}); add it to {modality}.windows_s")
+    return Window(config.sequence.window_s)
 
 
 def settings_label(settings: dict) -> str:
@@ -114,7 +116,7 @@ def search(inputs) -> tuple[list[dict], dict]:
         members[(system, dim, norm, label)] = (normaliser, columns, [m for m, *_ in point])
         seed_scores = [labelled_ccc(gold, pred) for _, pred, *_ in point]
         rows.append({"system": system, "modality": modality, "fusion": fusion, "dimension": dim,
-                     "W": next(iter(windows.values())) if fusion == "none" else np.nan,
+                     "W": next(iter(windows.values())).seconds if fusion == "none" else np.nan,
                      "windows": windows_label(windows), "normalisation": norm, "D": settings["delay_s"], "C": np.nan,
                      "ccc_devel": labelled_ccc(gold, np.mean([pred for _, pred, *_ in point], axis=0)),
                      "estimator": settings["cell"], "settings": label,
@@ -125,5 +127,6 @@ def search(inputs) -> tuple[list[dict], dict]:
 def final_model(row, members: dict) -> dict:
     """The model of a selected recurrent point: its normaliser and its seeds' networks, averaged (no refit)."""
     normaliser, columns, networks = members[(row.system, row.dimension, row.normalisation, row.settings)]
-    return {"model": system_pipeline(normaliser, None, combine(networks)), "windows": parse_windows(row.windows),
+    return {"model": system_pipeline(normaliser, None, combine(networks)),
+            "windows": in_seconds(parse_windows(row.windows)),
             "features": columns, "system": row.system, "dimension": row.dimension}

@@ -3,7 +3,7 @@
 ``features/video/<hash>/``: a PCA fitted on the train partition's face frames keeps
 ``video.pca_variance`` of the variance (AVEC 2016 kept 98 %); then, for every W in
 ``video.windows_s``, the mean and standard deviation of each component over the centred window,
-aligned to the label frames like the audio (:func:`~recola_pipeline.extractors.windows.align_to_labels`),
+aligned to the label frames like the audio (:meth:`~recola_pipeline.window.Window.centred`),
 plus ``face_fraction`` (share of the window's frames with a face). A window without any face
 frame is NaN, which the train stage maps to 0 after normalisation (the train mean).
 Files: ``pca.skops``, ``w<W>/<recording>.parquet``.
@@ -20,7 +20,7 @@ from ..cache import write_table
 from ..corpora import CorpusError
 from ..extractors.face_embedding import embedding, face_window_features
 from ..stage import Stage
-from ..readers import load_face_frames, video_rows, window_name
+from ..readers import load_face_frames, video_rows
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def run_video(inputs, artifact) -> dict:
     pca = PCA(n_components=cfg.pca_variance if cfg.pca_variance < 1 else None, svd_solver="full").fit(train)
     safe_io.dump(pca, artifact.file("pca.skops"))
     for rec, table in tables.items():
-        for w, out in face_window_features(table, pca, cfg.windows_s).items():
-            write_table(artifact.file(f"{window_name(w)}/{rec}.parquet"), out)
+        for w, out in face_window_features(table, pca, cfg.windows).items():
+            write_table(artifact.file(f"{w.folder}/{rec}.parquet"), out)
     return {"backbone": cfg.backbone, "weights": face_artifact.manifest()["info"]["weights"],
             "pca_components": int(pca.n_components_),
             "pca_variance_kept": round(float(pca.explained_variance_ratio_.sum()), 4),
