@@ -180,7 +180,7 @@ class Pipeline:
     def inputs(self, name: str) -> StageInputs:
         """What the stage ``name`` is given to run: settings and its upstream artifacts (built first)."""
         upstream = {up: self.ensure(up) for up in self.order([name])[:-1]}
-        return StageInputs(name, self.config, upstream, self.map, self.store.root)
+        return StageInputs(name, self.config, upstream, self.map, self.store.root, forced=name in self.force)
 
     def _record(self, name: str, action: str, started: float, artifact: Artifact) -> None:
         if self.on_stage is not None:

@@ -77,6 +77,9 @@ class StageInputs:
         ``(function, items, desc) -> results`` with the run's jobs, backend and progress bars.
     store_root : Path
         The artifact root (the data stage stores the demo corpus's paths relative to it).
+    forced : bool
+        ``--force`` named this stage: compute everything, copy nothing from other artifacts
+        (:mod:`~recola_pipeline.reuse`).
     """
 
     stage: str
@@ -84,6 +87,7 @@ class StageInputs:
     upstream: dict
     map: Callable
     store_root: Path
+    forced: bool = False
 
     def artifact(self, name: str):
         """The complete artifact of the upstream stage ``name``."""

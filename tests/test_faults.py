@@ -57,8 +57,14 @@ def kill_one_worker(process):
     os.kill(workers[-1], signal.SIGKILL)
 
 
+@pytest.fixture(scope="module")
+def reference_audio(tmp_path_factory):
+    """The audio stage of the same demo, run without a fault."""
+    return Pipeline(config(tmp_path_factory.mktemp("reference"))).ensure("audio")
+
+
 @pytest.mark.parametrize("backend", ["loky", "dask"])
-def test_killed_worker_keeps_finished_recordings(tmp_path, backend):
+def test_killed_worker_keeps_finished_recordings(tmp_path, backend, reference_audio):
     if backend == "dask":
         pytest.importorskip("distributed")
     extra = ["--backend", "dask", "--scheduler", "local:2"] if backend == "dask" else []
@@ -77,8 +83,7 @@ def test_killed_worker_keeps_finished_recordings(tmp_path, backend):
     assert info["recordings"] == 6
     for name, stamp in stamps.items():  # recordings finished before the kill were not redone
         assert (rerun.path / "w12" / name).stat().st_mtime_ns == stamp
-    reference = Pipeline(config(tmp_path / "reference")).ensure("audio")
-    assert rerun.manifest()["files"] == reference.manifest()["files"]
+    assert rerun.manifest()["files"] == reference_audio.manifest()["files"]
 
 
 def test_disk_write_failing_halfway_leaves_no_half_file(tmp_path, monkeypatch):

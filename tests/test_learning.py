@@ -121,7 +121,8 @@ def test_real_speech_sessions_meet_the_targets_with_the_default_configuration(sh
     """Issue #14: audio-only eGeMAPS on the RAVDESS sessions (seed 2016) with no config file:
     devel CCC >= 0.65 arousal, >= 0.40 valence, test within 0.1 of devel, delay 2.4 - 4.4 s;
     the same sessions as a manifest corpus with a 15 s unrated lead-in and 2 Hz rating files score
-    exactly the labelled frames and come within 0.05 of that devel CCC."""
+    exactly the labelled frames and come within 0.05 of that devel CCC (their audio, the same bytes,
+    is copied from the first run's features, not extracted again)."""
     sessions = make_sessions(shared_dir, tmp_path / "sessions")
     pipeline = default_run(tmp_path / "art", "corpus.name=recola", f'corpus.data_root="{sessions}"')
     assert pipeline.config.train.modalities == ["audio"]
@@ -134,8 +135,9 @@ def test_real_speech_sessions_meet_the_targets_with_the_default_configuration(sh
 
     manifest = make_sessions(shared_dir, tmp_path / "manifest", "--layout", "manifest", "--label-rate", "2",
                              "--lead-in", "15")
-    lead_in = default_run(tmp_path / "art2", "corpus.name=manifest",
+    lead_in = default_run(tmp_path / "art", "corpus.name=manifest",  # the same store: the same audio is copied
                           f'corpus.manifest="{manifest / "manifest.csv"}"')
+    assert lead_in.ensure("audio").manifest()["info"]["copied_now"] == 24
     table = read_table(lead_in.ensure("data").file("recordings.csv"))
     assert (table.unlabelled_frames >= 15 / 0.04 - 7).all()  # the lead-in, less half a 2 Hz period
     other = read_table(lead_in.ensure("evaluate").file("results.csv")).set_index(["dimension", "partition"])

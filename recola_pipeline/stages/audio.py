@@ -29,6 +29,7 @@ from ..extractors.audio_io import load_audio
 from ..matrices import verify_frames
 from ..stage import Stage, library_versions
 from ..readers import load_data
+from ..reuse import copy_recording, earlier_recordings, recording_key
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,25 @@ def extract_recording(args) -> dict:
 
     The summary (``info/<recording>.json``) is written last, after every feature file, and marks
     the recording as finished: a task run again (a resumed run, or dask recomputing the lost
-    results of a killed worker) returns it without recomputing.
+    results of a killed worker) returns it without recomputing. A recording whose key (audio
+    bytes, label frames, the stage's settings and code: :mod:`~recola_pipeline.reuse`) is in
+    ``earlier``, another complete audio artifact of the store, is copied from there instead.
     """
-    artifact, row, cfg = args
+    artifact, row, cfg, earlier = args
     info_name = f"info/{row['recording']}.json"
     if _finished(artifact, row, cfg):
         return json.loads(artifact.file(info_name).read_text())
     windows = cfg.windows
     n_frames = int(row["n_frames"])
+    key = recording_key(artifact, row["audio"], n_frames)
+    if key in earlier:
+        info = copy_recording(earlier[key], artifact, row["recording"], [f"{w.folder}/{{}}.parquet" for w in windows])
+        if info is not None:
+            for w in windows:
+                verify_frames(artifact.file(f"{w.folder}/{row['recording']}.parquet"), n_frames)
+            info = {**info, "recording": row["recording"], "key": key, "reused_from": earlier[key][0].name}
+            write_json(artifact.file(info_name), info)
+            return info
     features = audio_features(load_audio(row["audio"], cfg.sample_rate), cfg.sample_rate, cfg.feature_set, windows,
                               n_frames, source=row["audio"])
     for w, table in features.tables.items():
@@ -60,7 +72,7 @@ def extract_recording(args) -> dict:
     for w in windows:
         verify_frames(artifact.file(f"{w.folder}/{row['recording']}.parquet"), n_frames)
     info = {"recording": row["recording"], "audio_s": round(features.duration_s, 3), "padded": features.padded,
-            "nonfinite": {w.folder: n for w, n in features.nonfinite.items()}}
+            "nonfinite": {w.folder: n for w, n in features.nonfinite.items()}, "key": key}
     write_json(artifact.file(info_name), info)
     return info
 
@@ -72,15 +84,23 @@ def run_audio(inputs, artifact) -> dict:
     rows = [r for r in table.to_dict("records") if isinstance(r["audio"], str) and r["audio"]]
     if not rows:
         raise CorpusError("no recording of this corpus has audio; the audio stage has nothing to do")
-    todo = [(artifact, r, cfg) for r in rows if not _finished(artifact, r, cfg)]
+    earlier = {} if inputs.forced else earlier_recordings(artifact)
+    todo = [(artifact, r, cfg, earlier) for r in rows if not _finished(artifact, r, cfg)]
+    reused = []
     for result in inputs.map(extract_recording, todo, desc=f"audio: {cfg.feature_set}"):
         if result["padded"]:
             log.warning("audio: %s has %.2f s of audio, less than its ratings; the last full window is repeated",
                         result["recording"], result["audio_s"])
+        if result.get("reused_from"):
+            reused.append(result)
+    if reused:
+        log.info("audio: %d of %d recordings copied from earlier audio artifacts of this store (%s: the same audio "
+                 "bytes, label frames, settings and code)", len(reused), len(rows),
+                 ", ".join(sorted({r["reused_from"] for r in reused})))
     results = [json.loads(artifact.file(f"info/{r['recording']}.json").read_text()) for r in rows]
     return {"feature_set": cfg.feature_set, "windows_s": cfg.windows_s,
             "n_features": len(AUDIO_FEATURE_SETS[cfg.feature_set].feature_names()),
-            "recordings": len(rows), "extracted_now": len(todo),
+            "recordings": len(rows), "extracted_now": len(todo) - len(reused), "copied_now": len(reused),
             "padded": sorted(r["recording"] for r in results if r["padded"]),
             "nonfinite_values": {r["recording"]: r["nonfinite"] for r in results if any(r["nonfinite"].values())}}
 
