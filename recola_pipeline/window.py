@@ -41,8 +41,6 @@ class Window:
     >>> w = Window(4)
     >>> w.seconds, w.half_frames, w.folder, str(w)
     (4.0, 50, 'w4', '4')
-    >>> Window.from_folder("w6.08") == Window(6.08)
-    True
     """
 
     seconds: float
@@ -60,9 +58,6 @@ class Window:
     def __str__(self) -> str:
         return f"{self.seconds:g}"
 
-    def __float__(self) -> float:
-        return self.seconds
-
     @property
     def half_frames(self) -> int:
         """Label frames between a window's start and its centre (W / (2 hop))."""
@@ -77,13 +72,6 @@ class Window:
     def folder(self) -> str:
         """Folder of this window length inside a feature artifact (``w4``, ``w6.08``)."""
         return f"w{self}"
-
-    @classmethod
-    def from_folder(cls, name: str) -> Window:
-        """Inverse of :attr:`folder`."""
-        if not name.startswith("w"):
-            raise ValueError(f"{name!r} is not a window folder (w<seconds>)")
-        return cls(float(name[1:]))
 
     def centres(self, n_windows: int) -> np.ndarray:
         """Centre times (s) of the first ``n_windows`` windows, which start at 0, hop, 2 hop, ..."""

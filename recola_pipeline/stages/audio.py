@@ -54,25 +54,21 @@ def extract_recording(args) -> dict:
     info_name = f"info/{row['recording']}.json"
     if _finished(artifact, row, cfg):
         return json.loads(artifact.file(info_name).read_text())
-    windows = cfg.windows
-    n_frames = int(row["n_frames"])
+    recording, n_frames = row["recording"], int(row["n_frames"])
+    names = {w: f"{w.folder}/{{}}.parquet" for w in cfg.windows}
     key = recording_key(artifact, row["audio"], n_frames)
-    if key in earlier:
-        info = copy_recording(earlier[key], artifact, row["recording"], [f"{w.folder}/{{}}.parquet" for w in windows])
-        if info is not None:
-            for w in windows:
-                verify_frames(artifact.file(f"{w.folder}/{row['recording']}.parquet"), n_frames)
-            info = {**info, "recording": row["recording"], "key": key, "reused_from": earlier[key][0].name}
-            write_json(artifact.file(info_name), info)
-            return info
-    features = audio_features(load_audio(row["audio"], cfg.sample_rate), cfg.sample_rate, cfg.feature_set, windows,
-                              n_frames, source=row["audio"])
-    for w, table in features.tables.items():
-        write_table(artifact.file(f"{w.folder}/{row['recording']}.parquet"), table)
-    for w in windows:
-        verify_frames(artifact.file(f"{w.folder}/{row['recording']}.parquet"), n_frames)
-    info = {"recording": row["recording"], "audio_s": round(features.duration_s, 3), "padded": features.padded,
-            "nonfinite": {w.folder: n for w, n in features.nonfinite.items()}, "key": key}
+    copied = copy_recording(earlier[key], artifact, recording, list(names.values())) if key in earlier else None
+    if copied is not None:
+        info = {**copied, "recording": recording, "key": key, "reused_from": earlier[key][0].name}
+    else:
+        features = audio_features(load_audio(row["audio"], cfg.sample_rate), cfg.sample_rate, cfg.feature_set,
+                                  list(names), n_frames, source=row["audio"])
+        for w, table in features.tables.items():
+            write_table(artifact.file(names[w].format(recording)), table)
+        info = {"recording": recording, "audio_s": round(features.duration_s, 3), "padded": features.padded,
+                "nonfinite": {w.folder: n for w, n in features.nonfinite.items()}, "key": key}
+    for name in names.values():
+        verify_frames(artifact.file(name.format(recording)), n_frames)
     write_json(artifact.file(info_name), info)
     return info
 
