@@ -111,6 +111,36 @@ def exported(tmp_path_factory, worker_id):
         demo / "RECOLA-Video-recordings" / f"{test}.mp4", evaluated
 
 
+#: the small demo with three recordings per partition: devel can choose post-processing and late fusion
+DEMO_3 = [*SMALL_DEMO, "--set", "demo.recordings_per_partition=3"]
+
+
+def as_overrides(args: list[str]) -> list[str]:
+    """``--set`` arguments as :func:`~recola_pipeline.config.load_config` overrides, in the same order."""
+    return [arg for arg in args if arg != "--set"]
+
+
+@pytest.fixture(scope="session")
+def demo_3_store(tmp_path_factory, worker_id) -> Path:
+    """An artifact root with every continuous stage of :data:`DEMO_3` built (audio and video, up to the
+    report; no named run). Built once per test session under a file lock, like :func:`exported`; a module
+    copies it (``shutil.copytree(..., symlinks=True)``: the store is relocatable) before adding to it."""
+    from filelock import FileLock
+
+    from recola_pipeline.pipeline import Pipeline
+    from recola_pipeline.stages import public_stages
+    root = shared_folder(tmp_path_factory, worker_id, "demo-3-store")
+    with FileLock(f"{root}.lock"):
+        if not (root / "built").is_file():
+            pipeline = Pipeline(load_config(None, overrides=[f'run.artifact_root="{root / "store"}"', "run.jobs=1",
+                                                             "run.progress=false", *as_overrides(DEMO_3)]))
+            for stage in public_stages():
+                if stage != "mrpn":
+                    pipeline.ensure(stage)
+            (root / "built").touch()
+    return root / "store"
+
+
 def _train_and_export(main, root: Path) -> None:
     assert main(["--stage", "evaluate", "--artifact-root", str(root / "store"), "--jobs", "1", "--quiet",
                  *SMALL_DEMO]) == 0  # export never trains

@@ -1,7 +1,9 @@
 """The base install (no extras) is the audio path: it runs the audio-only demo, export and predict without torch.
 
-A fresh virtual environment gets ``pip install -e .`` with no extra; the run, export and predict
-then go through its console script. It needs the package index that ``.ci/run`` installs from.
+A fresh virtual environment gets ``pip install -e .`` with no extra (through uv, the installer of the
+test command: the same requirements resolved, from uv's cache in seconds instead of a minute of pip);
+the run, export and predict then go through its console script. It needs the package index that
+``.ci/run`` installs from.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ def run(*command, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def base_venv(tmp_path_factory) -> Path:
+    uv = pytest.importorskip("uv", reason="the test install brings uv (pip install -e '.[test]')").find_uv_bin()
     venv = tmp_path_factory.mktemp("base") / "venv"
-    created = run(sys.executable, "-m", "venv", venv)
+    created = run(uv, "venv", "-q", "--python", sys.executable, venv)
     assert created.returncode == 0, created.stderr
-    installed = run(venv / "bin" / "pip", "install", "-q", "-e", ROOT)
+    installed = run(uv, "pip", "install", "-q", "-p", venv, "-e", ROOT)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
 

@@ -1,8 +1,10 @@
 """Train, evaluate and report stages end to end (demo corpus; real-speech sessions when ../shared exists)."""
+import shutil
 import subprocess
 import sys
 
 import pytest
+from conftest import DEMO_3, as_overrides
 
 from recola_pipeline import safe_io
 from recola_pipeline.cache import read_table
@@ -10,21 +12,21 @@ from recola_pipeline.config import load_config
 from recola_pipeline.pipeline import Pipeline
 from recola_pipeline.stages import public_stages
 
-DEMO = ("demo.recordings_per_partition=3", "demo.duration_s=40.0", "audio.windows_s=[4.0, 8.0]",
-        "video.windows_s=[4.0, 8.0]")
 SYSTEMS = {("audio", "none"), ("video", "none"), ("audio+video", "early"), ("audio+video", "late")}
 
 
 def demo_config(root, *overrides):
     return load_config(None, overrides=[f'run.artifact_root="{root}"', "run.jobs=1", "run.progress=false",
-                                        *DEMO, *overrides])
+                                        *as_overrides(DEMO_3), *overrides])
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """Every stage of the continuous path once on a 9-recording, 40 s demo (shared by this module's
-    tests; the categorical mrpn stage has its own in test_mrpn_stage.py)."""
-    pipeline = Pipeline(demo_config(tmp_path_factory.mktemp("demo_run")))
+def demo_run(tmp_path_factory, demo_3_store):
+    """Every stage of the continuous path on the 9-recording demo (a copy of the session's store, which
+    this module adds to; the categorical mrpn stage has its own in test_mrpn_stage.py)."""
+    root = tmp_path_factory.mktemp("demo_run") / "store"
+    shutil.copytree(demo_3_store, root, symlinks=True)
+    pipeline = Pipeline(demo_config(root))
     for stage in public_stages():
         if stage != "mrpn":
             pipeline.ensure(stage)

@@ -12,19 +12,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_DEMO
+from conftest import DEMO_3
 
 from recola_pipeline import logs
 from recola_pipeline.cli import SUBCOMMANDS, main
 from recola_pipeline.html_report import SECTIONS
 
-RUN = ["--stage", "report", "--jobs", "1", "--quiet", *SMALL_DEMO, "--set", "demo.recordings_per_partition=3"]
+RUN = ["--stage", "report", "--jobs", "1", "--quiet", *DEMO_3]
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """``demo`` and ``other`` (one setting changed) in one artifact root."""
-    root = tmp_path_factory.mktemp("runs")
+def two_runs(tmp_path_factory, demo_3_store):
+    """``demo`` and ``other`` (one setting changed) in one artifact root: a copy of the session's store, so
+    ``demo`` reuses every stage and ``other`` builds from train on."""
+    root = tmp_path_factory.mktemp("runs") / "store"
+    shutil.copytree(demo_3_store, root, symlinks=True)
     assert main([*RUN, "--name", "demo", "--artifact-root", str(root)]) == 0
     assert main([*RUN, "--name", "other", "--artifact-root", str(root), "--set", "train.c_grid=[0.001]"]) == 0
     return root
