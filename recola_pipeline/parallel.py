@@ -41,9 +41,22 @@ def dask_client(scheduler: str):
     return client
 
 
+#: how much a loky worker's memory may grow after its first task before loky replaces it (loky's
+#: default is 300 MB): a task that imports torch and loads a network keeps both for the next task, by
+#: design, and a worker replaced for it pays the imports and the loading again for every stage
+LOKY_WORKER_GROWTH_BYTES = 16 * 2**30
+
+
+def _keep_loky_workers() -> None:
+    """Let this loky worker grow by :data:`LOKY_WORKER_GROWTH_BYTES` (loky reads the limit at each check)."""
+    from joblib.externals.loky import process_executor
+    process_executor._MAX_MEMORY_LEAK_SIZE = max(process_executor._MAX_MEMORY_LEAK_SIZE, LOKY_WORKER_GROWTH_BYTES)
+
+
 def _indexed(i, function, item):
     # one BLAS thread per task: the same floating-point sums whatever the backend and worker count;
     # a Ctrl-C that reaches a worker process stops its task from finishing any file (see interrupts)
+    _keep_loky_workers()
     with interrupts.guard(), threadpool_limits(limits=1):
         return i, function(item)
 
@@ -91,9 +104,8 @@ def parallel_imap(function, items, *, jobs: int = -1, backend: str = "loky", sch
     n_jobs = 1 if len(items) == 1 and backend != "dask" else jobs
     tasks = (joblib.delayed(_indexed)(i, function, item) for i, item in enumerate(items))
     with joblib.parallel_config(backend=backend, **backend_params), warnings.catch_warnings():
-        # loky replaces a worker whose memory grew 300 MB since its first task, and warns of a leak: a worker
-        # that ran a light task (features, the SVR grid) and then imports torch for a recurrent network. The
-        # worker leaves between two tasks and a fresh one takes its place: nothing is lost, the message misleads.
+        # a worker that grew past LOKY_WORKER_GROWTH_BYTES is replaced between two tasks, with a warning of a
+        # leak: nothing is lost, the message misleads
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
         runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         yield from tqdm(runner(tasks), total=len(items), desc=desc, disable=not progress, leave=True)
