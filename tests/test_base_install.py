@@ -1,7 +1,7 @@
 """The base install (no extras) is the audio path: it runs the audio-only demo, export and predict without torch.
 
-A fresh virtual environment gets ``pip install -e .`` with no extra (through uv, the installer of the
-test command: the same requirements resolved, from uv's cache in seconds instead of a minute of pip);
+A fresh virtual environment gets ``pip install -e .`` with no extra (through uv, which the test install
+brings: the same requirements resolved, from uv's cache in seconds instead of a minute of pip);
 the run, export and predict then go through its console script. It needs the package index that
 ``.ci/run`` installs from.
 """
