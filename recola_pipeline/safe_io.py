@@ -8,9 +8,12 @@ and in an exported bundle, goes through here.
 """
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import math
+import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -24,7 +27,23 @@ TRUSTED = trusted_types()
 
 
 def _skops():
-    """``skops.io``, imported when a model is read or written (it loads scikit-learn, and torch where installed)."""
+    """``skops.io``, imported when a model is read or written (it loads scikit-learn), without torch.
+
+    Importing skops lists scikit-learn's estimators (``sklearn.utils.all_estimators``), which
+    imports every scikit-learn package, array-api-compat's torch adapter among them: where torch
+    is installed, that alone loaded it (2-3 s) for models that never use it (an audio-only
+    ``predict``, the check of every reused artifact's models). The adapter holds no estimator, so
+    that import is made to find no torch (``None`` in ``sys.modules``), and the walk skips the
+    adapter as it does where torch is not installed: the same allow-list (tested). Done only while
+    this is the process's one thread, so no other thread can be importing torch at that moment;
+    otherwise skops is imported as is.
+    """
+    if "skops.io" not in sys.modules and "torch" not in sys.modules and threading.active_count() == 1:
+        sys.modules["torch"] = None
+        try:
+            importlib.import_module("skops.io")
+        finally:
+            del sys.modules["torch"]
     import skops.io
     return skops.io
 

@@ -212,6 +212,40 @@ def test_importing_the_package_config_and_command_line_loads_no_heavy_library():
     assert done.stdout.strip() == "[]"
 
 
+SKOPS_PROBE = """
+import hashlib, os, sys, tempfile
+{first}
+from sklearn.linear_model import Ridge
+from recola_pipeline import safe_io
+path = os.path.join(tempfile.mkdtemp(), "model.skops")
+safe_io.dump(Ridge().fit([[0.0], [1.0]], [0.0, 1.0]), path)
+assert type(safe_io.load(path)).__name__ == "Ridge"
+loaded = "torch" in sys.modules
+from skops.io import _trusted_types as trusted
+names = sorted(trusted.SKLEARN_ESTIMATOR_TYPE_NAMES) + sorted(trusted.SKLEARN_INTERNAL_TYPE_NAMES)
+import torch
+print(loaded, len(names), hashlib.sha256(" ".join(names).encode()).hexdigest(), torch.__name__)
+"""
+
+
+def test_model_files_are_read_and_written_without_loading_torch_with_the_same_allow_list():
+    """Importing skops lists scikit-learn's estimators, which loaded torch (2-3 s) for models that never
+    use it; ``safe_io`` hides torch for that import only: skops's allow-list is the one it builds with
+    torch loaded, and torch imports afterwards as usual."""
+    import subprocess
+    import sys
+    pytest.importorskip("torch")
+    outputs = []
+    for first in ("", "import torch"):
+        done = subprocess.run([sys.executable, "-c", SKOPS_PROBE.format(first=first)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.split())
+    hidden, loaded = outputs
+    assert hidden[0] == "False" and loaded[0] == "True"
+    assert int(hidden[1]) > 100 and hidden[1:] == loaded[1:]
+
+
 def test_a_registry_names_without_importing_and_says_which_extra_is_missing():
     from recola_pipeline.registry import Entry, MissingExtra, Registry
     registry = Registry("thing", {"ok": "json:dumps", "absent": Entry("no_such_library_here:thing", extra="video")})

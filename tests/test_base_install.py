@@ -7,6 +7,7 @@ the run, export and predict then go through its console script. It needs the pac
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,12 @@ SMALL = ["--jobs", "2", "--quiet", "--set", "demo.recordings_per_partition=1", "
          "--set", "train.delay_max_s=2.0"]
 
 
+#: the test's own venv keeps the bytecode its first process compiles (uv installs none), whatever the caller's setting
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(*command, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=900, **kwargs)
+    return subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=900, env=ENV, **kwargs)
 
 
 @pytest.fixture(scope="module")

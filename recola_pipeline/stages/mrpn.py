@@ -53,7 +53,7 @@ import pandas as pd
 from ..cache import write_table
 from ..config import ConfigError
 from ..corpora import CorpusError
-from ..extractors.backbones import weights_identity
+from ..extractors.weights import weights_identity
 from ..mrpn.experiment import (
     RESULT_COLUMNS,
     VARIANT_ORDER,
