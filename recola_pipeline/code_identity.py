@@ -44,14 +44,12 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Package modules that ``module`` imports anywhere in its source (``TYPE_CHECKING`` blocks included)."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _package_scan(path)[0]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = _resolve(module, is_package, node.level, node.module) if node.level else (node.module or "")
             names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        else:
-            continue
         found.update(name for name in names if name in modules and name != module)
     return found
 
@@ -74,31 +72,36 @@ def closure(modules, graph: dict[str, set[str]]) -> list[str]:
     return sorted(seen)
 
 
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+def _scan(path: Path) -> tuple[list[ast.stmt], str]:
+    """One parse of a module: its import statements, anywhere in it, and the SHA-256 of its code (its
+    syntax tree without docstrings: comments and layout never count)."""
+    tree = ast.parse(Path(path).read_text(), str(path))
+    imports = []
+    for node in ast.walk(tree):  # a node's children are queued before it is seen: dropping its docstring is safe
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(node)
+        elif isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
                 node.body = node.body[1:] or [ast.Pass()]
-    return tree
+    return imports, hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
 def source_digest(path: Path) -> str:
     """SHA-256 of a module's code: its syntax tree without docstrings (comments and layout never count)."""
-    tree = _without_docstrings(ast.parse(Path(path).read_text(), str(path)))
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    return _scan(path)[1]
+
+
+@functools.cache
+def _package_scan(path: Path) -> tuple[list[ast.stmt], str]:
+    """:func:`_scan` of a package module, once per process (the import graph and every stage's identity
+    share them; the code that runs is the code imported when the process started)."""
+    return _scan(path)
 
 
 @functools.cache
 def _package_state() -> tuple[dict[str, Path], dict[str, set[str]]]:
     return module_files(), import_graph()
-
-
-@functools.cache
-def _package_digest(path: Path) -> str:
-    """:func:`source_digest` of a package module, once per process (every stage's identity shares most
-    modules; the code that runs is the code imported when the process started)."""
-    return source_digest(path)
 
 
 def code_hash(modules) -> str:
@@ -108,7 +111,7 @@ def code_hash(modules) -> str:
     """
     files, graph = _package_state()
     inside = [m for m in modules if m in files]
-    digests = {name: _package_digest(files[name]) for name in closure(inside, graph)}
+    digests = {name: _package_scan(files[name])[1] for name in closure(inside, graph)}
     for name in sorted(set(modules) - set(inside)):
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None

@@ -1,6 +1,7 @@
 """Shared fixtures: small configs, tiny corpora written on the fly, the shared data folder."""
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from recola_pipeline.config import load_config
 from recola_pipeline.corpora.ratings import RECOLA_RATERS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# Parallel workers (-n auto) fill every core: an OpenMP thread (torch, scikit-learn) that waits for work must
+# sleep, not spin on a core that another worker needs. Spinning doubled the CPU the MRPN tests took beside
+# another worker (mrpn_training: 48 s of CPU instead of 24). Set before a test module imports torch (libgomp
+# reads it when loaded), and inherited by the runs the tests start. Alone, spinning is faster: left as it is.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # the fuzz suite (tests/test_fuzz.py): a bounded run by default, more with --hypothesis-profile=thorough
 settings.register_profile("ci", max_examples=25, derandomize=True)
