@@ -246,6 +246,22 @@ def test_model_files_are_read_and_written_without_loading_torch_with_the_same_al
     assert int(hidden[1]) > 100 and hidden[1:] == loaded[1:]
 
 
+def test_the_faces_stage_loads_without_torch_and_running_it_names_the_extra():
+    """A reused faces artifact needs the stage's identity only (no torch); building it without torch says
+    which extra to install."""
+    import subprocess
+    import sys
+    probe = ("import sys; sys.modules['torch'] = None\n"
+             "from recola_pipeline.registry import MissingExtra\n"
+             "from recola_pipeline.stages import STAGES\n"
+             "stage = STAGES['faces']\n"
+             "try:\n    stage.run(None, None)\nexcept MissingExtra as exc:\n    print(exc)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("stage 'faces' needs the library 'torch', which is not installed: "
+                                   "pip install 'recola-pipeline[video]'")
+
+
 def test_a_registry_names_without_importing_and_says_which_extra_is_missing():
     from recola_pipeline.registry import Entry, MissingExtra, Registry
     registry = Registry("thing", {"ok": "json:dumps", "absent": Entry("no_such_library_here:thing", extra="video")})

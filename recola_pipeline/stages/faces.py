@@ -31,7 +31,7 @@ written last as the recording's completion marker.
 
 torch and the networks are imported by the functions that run them, not by this module: a run
 that reuses the artifact computes the stage's identity (which imports this module) without
-loading torch.
+loading torch. Where they are not installed, running the stage says which extra to install.
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ from ..labels import LABEL_HOP_S
 from ..matrices import verify_frames
 from ..stage import Stage
 from ..readers import load_data, video_rows
+from ..registry import require
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,10 @@ def _finetune(inputs, artifact, rows: list[dict], backbone) -> str:
 
 def run_faces(inputs, artifact) -> dict:
     """Embed every recording with video not already in the (possibly partial) artifact."""
-    from ..extractors import video_decode
-    from ..extractors.backbones import load_backbone
-
+    backbones = require("recola_pipeline.extractors.backbones", what="stage 'faces'", extra="video")
+    video_decode = require("recola_pipeline.extractors.video_decode", what="stage 'faces'", extra="video")
     cfg = inputs.config.video
-    backbone = load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
+    backbone = backbones.load_backbone(cfg.backbone, cfg.weights, input_size=cfg.input_size)  # fail before any work
     rows = video_rows(inputs)
     for row in rows:
         probed = video_decode.probe(row["video"])
